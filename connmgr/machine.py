@@ -313,13 +313,18 @@ STATE_EFFECTS: Mapping[ConnectionState, StateEffect] = MappingProxyType(
 
 @dataclass(frozen=True, slots=True)
 class StateChange:
-    """An origin moved from ``old`` to ``new`` because of ``reason`` (plain words)."""
+    """An origin moved from ``old`` to ``new`` because of ``reason`` (plain words).
+
+    ``at`` is the clock time of the change; ``time_in_old`` how long the origin
+    had been in ``old`` (0 for a self-loop such as a failed trial).
+    """
 
     origin: str
     old: ConnectionState
     new: ConnectionState
     reason: str
     at: float
+    time_in_old: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -521,8 +526,9 @@ class OriginMachine:
         # Called by transitions after every transition, self-loops included.
         now = self._clock.now()
         old, new = self._previous, self.state
+        time_in_old = now - self.since
         self._enter(old, new, now)
-        self._changes.append(StateChange(self.origin, old, new, self._reason, now))
+        self._changes.append(StateChange(self.origin, old, new, self._reason, now, time_in_old))
 
     def _enter(self, old: ConnectionState, new: ConnectionState, now: float) -> None:
         c = self.counters
