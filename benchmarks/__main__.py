@@ -6,8 +6,8 @@ import argparse
 import datetime as _dt
 import importlib
 import os
-import platform
 import pkgutil
+import platform
 import sys
 import time
 from pathlib import Path
@@ -24,7 +24,9 @@ def _modules() -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--only", action="append", default=[], help="run only bench_NAME (repeatable)")
+    parser.add_argument(
+        "--only", action="append", default=[], help="run only bench_NAME (repeatable)"
+    )
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, for a smoke run")
     parser.add_argument("--write", metavar="PATH", help="also write the report to PATH (Markdown)")
     args = parser.parse_args(argv)
@@ -33,13 +35,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.only:
         wanted = {n if n.startswith("bench_") else f"bench_{n}" for n in args.only}
         names = [n for n in names if n in wanted]
-    command = "make bench" if not (args.only or args.quick) else "python -m benchmarks " + " ".join(
-        (argv if argv is not None else sys.argv[1:])
+    command = (
+        "make bench"
+        if not (args.only or args.quick)
+        else "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:])
     )
     header = [
         "# Performance",
         "",
-        "Produced by `" + command + "` on "
+        "Produced by `"
+        + command
+        + "` on "
         + _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
         + f" ({platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         + f"requests {requests.__version__}, urllib3 {urllib3.__version__}).",
@@ -57,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         print(section, flush=True)
         sections.append(section)
     if args.write:
-        Path(args.write).write_text("\n".join(header) + "\n" + "\n".join(sections), encoding="utf-8")
+        Path(args.write).write_text(
+            "\n".join(header) + "\n" + "\n".join(sections), encoding="utf-8"
+        )
         print(f"wrote {args.write}", file=sys.stderr)
     return 0
 

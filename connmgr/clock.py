@@ -18,6 +18,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -123,11 +124,8 @@ class CancelToken:
                 self._callbacks.append(callback)
 
                 def remove() -> None:
-                    with self._lock:
-                        try:
-                            self._callbacks.remove(callback)
-                        except ValueError:
-                            pass
+                    with self._lock, contextlib.suppress(ValueError):
+                        self._callbacks.remove(callback)
 
                 return remove
         callback()

@@ -96,7 +96,9 @@ def _check_number(name: str, value: object, *, minimum: float, integer: bool = F
     if integer and not isinstance(value, int):
         raise ValueError(f"MachinePolicy.{name} must be a whole number, got {value!r}")
     if not math.isfinite(value) or value < minimum:
-        raise ValueError(f"MachinePolicy.{name} must be a finite number >= {minimum}, got {value!r}")
+        raise ValueError(
+            f"MachinePolicy.{name} must be a finite number >= {minimum}, got {value!r}"
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -29,6 +29,7 @@ from __future__ import annotations
 from blinker import Namespace
 
 __all__ = [
+    "namespace",
     "network_changed",
     "rate_limited",
     "request_failed",
@@ -36,7 +37,6 @@ __all__ = [
     "request_started",
     "retry_scheduled",
     "state_changed",
-    "namespace",
 ]
 
 namespace = Namespace()
