@@ -1,4 +1,4 @@
-"""Run every benchmark in one process: ``python -m benchmarks [--only NAME] [--quick] [--write PATH]``."""
+"""Run every benchmark in one process: ``python -m benchmarks [--only NAME] [--quick]``."""
 
 from __future__ import annotations
 
