@@ -1,0 +1,862 @@
+"""A requests transport adapter that enforces connect, read *and total* deadlines.
+
+requests only knows per-socket-operation timeouts: a server that sends one
+byte every 0.5 s, or stalls forever after the headers, never trips a 30 s read
+timeout. :class:`TimeoutHTTPAdapter` adds the wall-clock deadline:
+
+* every attempt is sent with ``(min(connect, remaining), min(read, remaining))``;
+* the socket of the attempt is registered with one shared **watchdog** thread;
+  when the deadline passes, the watchdog shuts the socket down
+  (``shutdown(SHUT_RDWR)`` wakes a ``recv`` blocked in another thread), so a
+  drip, a stall before the headers, a stall in the middle of the body and a
+  header drip all end at the deadline with
+  :class:`~connmgr.errors.DeadlineExceededError` (a ``requests.Timeout``);
+* with ``stream=False`` the adapter reads the body itself, under the watchdog
+  (requests would otherwise read it after the adapter returned); with
+  ``stream=True`` the watchdog stays armed until the response is closed or
+  read to the end;
+* a :class:`~connmgr.clock.CancelToken` shuts the socket down from the
+  cancelling thread: the request ends within milliseconds with
+  :class:`~connmgr.errors.RequestCancelledError`.
+
+A socket the watchdog shut down never serves another request: its
+connection is closed before it goes back to the pool.
+
+How the deadline reaches the adapter: requests hands the ``timeout=``
+argument through ``Session.request`` -> ``Session.send`` -> ``adapter.send``
+untouched (redirects included), so the caller passes an
+:class:`AttemptContext` there. An ``AttemptContext`` *is* a ``(connect, read)``
+tuple, so it type-checks as requests' ``timeout`` and a plain ``HTTPAdapter``
+still gets sensible timeouts from it. With ``timeout=None`` the adapter starts
+its own :class:`~connmgr.timeouts.Deadline` from its config; a number or a
+``(connect, read)`` tuple sets those two for the attempt and the config's
+total still holds.
+
+Only :class:`~connmgr.errors.DeadlineExceededError` and
+:class:`~connmgr.errors.RequestCancelledError` are raised here (``from`` the
+original exception); anything else propagates as the requests exception it
+is, for :func:`connmgr.errors.classify_error` to map.
+
+Example::
+
+    session = create_session(TimeoutConfig(connect=1, read=2, total=3))
+    session.get("http://127.0.0.1:8000/drip")        # DeadlineExceededError after 3 s
+
+    token = CancelToken()
+    ctx = AttemptContext.start(TimeoutConfig.for_search(), cancel=token)
+    session.get(url, timeout=ctx)                   # token.cancel() ends it at once
+
+Limits: a TCP connect (and TLS handshake) is bounded by its connect timeout,
+itself capped by the time left, but cannot be interrupted by a cancel; with a
+SOCKS proxy the socket is not registered, so only the per-read timeout holds
+there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Generator
+from typing import Any, Final, cast
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.response import HTTPResponse
+from urllib3.util.timeout import Timeout as Urllib3Timeout
+
+from connmgr.clock import CancelToken, Clock
+from connmgr.errors import DeadlineExceededError, NetworkError, RequestCancelledError
+from connmgr.timeouts import MIN_ATTEMPT_TIMEOUT, Deadline, NetworkConfig, TimeoutConfig
+
+__all__ = [
+    "AttemptContext",
+    "DeadlineSession",
+    "TimeoutHTTPAdapter",
+    "create_session",
+]
+
+logger = logging.getLogger(__name__)
+
+_Pair = tuple[float | None, float | None]
+
+# --------------------------------------------------------------------------- the watchdog
+
+_PENDING, _CANCELLED, _FIRED = 0, 1, 2
+# Cancelled entries stay in the heap until they reach the top or until they
+# outnumber the live ones (and this floor): O(1) amortised, heap <= 2 x live + floor.
+_COMPACT_FLOOR: Final = 64
+
+
+class _Timer:
+    __slots__ = ("callback", "state")
+
+    def __init__(self, callback: Callable[[], None]) -> None:
+        self.callback = callback
+        self.state = _PENDING
+
+
+class _Watchdog:
+    """One daemon thread and a heap of deadlines for every request in the process.
+
+    ``schedule`` is O(log n) under one lock and wakes the thread only when the
+    new entry is the earliest; ``cancel`` is O(1) (lazy removal). The thread
+    runs each due callback outside the lock. Times are ``time.monotonic``:
+    the watchdog guards real sockets, whatever clock the deadline runs on.
+    """
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        # `with self._lock` (C) rather than `with self._cond` (Python-level
+        # __enter__/__exit__): this sits on every request's path.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._heap: list[tuple[float, int, _Timer]] = []
+        self._seq = itertools.count()
+        self._cancelled = 0
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, delay: float, callback: Callable[[], None]) -> _Timer:
+        """Run ``callback`` in the watchdog thread after ``delay`` seconds."""
+        timer = _Timer(callback)
+        entry = (time.monotonic() + delay, next(self._seq), timer)
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="connmgr-watchdog", daemon=True
+                )
+                self._thread.start()
+            heapq.heappush(self._heap, entry)
+            if self._heap[0] is entry:
+                self._cond.notify()
+        return timer
+
+    def cancel(self, timer: _Timer) -> None:
+        """Forget ``timer`` unless it already fired."""
+        with self._lock:
+            if timer.state != _PENDING:
+                return
+            timer.state = _CANCELLED
+            self._cancelled += 1
+            if self._cancelled > _COMPACT_FLOOR and 2 * self._cancelled > len(self._heap):
+                self._heap[:] = [e for e in self._heap if e[2].state == _PENDING]
+                heapq.heapify(self._heap)
+                self._cancelled = 0
+
+    def stats(self) -> tuple[int, int]:
+        """``(entries in the heap, of which cancelled)``, for tests and benchmarks."""
+        with self._lock:
+            return len(self._heap), self._cancelled
+
+    def _run(self) -> None:
+        cond, heap = self._cond, self._heap
+        with cond:
+            while True:
+                while heap and heap[0][2].state == _CANCELLED:
+                    heapq.heappop(heap)
+                    self._cancelled -= 1
+                if not heap:
+                    cond.wait()
+                    continue
+                delay = heap[0][0] - time.monotonic()
+                if delay > 0:
+                    cond.wait(delay)
+                    continue
+                timer = heapq.heappop(heap)[2]
+                timer.state = _FIRED
+                cond.release()
+                try:
+                    timer.callback()
+                except Exception:
+                    logger.exception("connmgr watchdog callback failed")
+                finally:
+                    cond.acquire()
+
+
+_WATCHDOG: Final = _Watchdog()
+if hasattr(os, "register_at_fork"):  # the thread does not survive a fork; start afresh
+    os.register_at_fork(after_in_child=_WATCHDOG._reset)
+
+
+# --------------------------------------------------------------------------- one attempt
+
+_DEADLINE, _CANCEL = "deadline", "cancel"
+
+
+def _shutdown(sock: object) -> None:
+    """Shut ``sock`` down at the OS level; wakes a blocked ``recv`` in any thread."""
+    if sock is None:
+        return
+    if not isinstance(sock, socket.socket):
+        sock = getattr(sock, "socket", None)  # urllib3's SSLTransport (TLS in TLS)
+        if not isinstance(sock, socket.socket):
+            return
+    # socket.socket.shutdown, not SSLSocket.shutdown: the latter also drops the
+    # SSL object under the reader's feet; we only want the fd woken. OSError:
+    # already closed or never connected, nothing left to wake.
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def _redact(url: str | None) -> str | None:
+    if url is None:
+        return None
+    from connmgr import errors
+
+    redact = getattr(errors, "redact_url", None)
+    if redact is not None:
+        return cast(str, redact(url))
+    # Until errors.redact_url exists: drop credentials and the query string.
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url.split("?", 1)[0]
+    host, slash, path = rest.partition("/")
+    host = host.rpartition("@")[2]
+    return f"{scheme}://{host}{slash}{path.split('?', 1)[0]}"
+
+
+class _Attempt:
+    """The sockets of one attempt, and the watchdog and cancel hooks that kill them."""
+
+    __slots__ = (
+        "_done",
+        "_lock",
+        "_targets",
+        "_timer",
+        "_unhook",
+        "cancel",
+        "deadline",
+        "final",
+        "reason",
+        "url",
+    )
+
+    def __init__(
+        self,
+        deadline: Deadline,
+        remaining: float | None,
+        cancel: CancelToken | None,
+        url: str | None,
+    ) -> None:
+        self.deadline = deadline
+        self.cancel = cancel
+        self.url = url
+        self.reason: str | None = None
+        #: The response whose close/end finishes a stream=True attempt.
+        self.final: HTTPResponse | None = None
+        self._lock = threading.Lock()
+        self._targets: dict[HTTPConnection, object] = {}
+        self._done = False
+        self._timer = (
+            _WATCHDOG.schedule(remaining, self._on_deadline) if remaining is not None else None
+        )
+        self._unhook = cancel.add_callback(self._on_cancel) if cancel is not None else None
+
+    def watch(self, conn: HTTPConnection, sock: object = None) -> None:
+        """Register ``conn`` (and its socket) as used by this attempt."""
+        with self._lock:
+            if self._done:
+                return
+            if sock is None:
+                sock = conn.sock if conn.sock is not None else self._targets.get(conn)
+            self._targets[conn] = sock
+            if self.reason is not None:  # killed while connecting: finish the job
+                _kill_connection(conn, sock)
+
+    def released(self, response: HTTPResponse) -> None:
+        """A response of this attempt let go of its connection."""
+        if response is self.final:
+            self.finish()
+            return
+        conn = response._connection
+        if conn is not None:
+            with self._lock:
+                self._targets.pop(conn, None)
+
+    def finish(self) -> None:
+        """The attempt is over: disarm the watchdog and the cancel hook (idempotent)."""
+        with self._lock:
+            if self._done:
+                return
+            self._done = True
+            self._targets.clear()
+        if self._timer is not None:
+            _WATCHDOG.cancel(self._timer)
+        if self._unhook is not None:
+            self._unhook()
+
+    def _on_deadline(self) -> None:
+        self._kill(_DEADLINE)
+
+    def _on_cancel(self) -> None:
+        self._kill(_CANCEL)
+
+    def _kill(self, reason: str) -> None:
+        with self._lock:
+            if self._done or self.reason is not None:
+                return
+            self.reason = reason
+            for conn, sock in self._targets.items():
+                _kill_connection(conn, sock)
+            count = len(self._targets)
+        logger.debug(
+            "%s after %.3f s: shut down %d connection(s)",
+            "deadline reached" if reason == _DEADLINE else "cancelled",
+            self.deadline.elapsed(),
+            count,
+        )
+
+    def error_for(self, exc: BaseException | None, phase: str) -> NetworkError | None:
+        """The error to raise instead of ``exc``, or ``None`` to let ``exc`` through."""
+        return _make_error(self.reason, self.deadline, self.cancel, self.url, exc, phase=phase)
+
+
+def _make_error(
+    reason: str | None,
+    deadline: Deadline,
+    cancel: CancelToken | None,
+    url: str | None,
+    exc: BaseException | None,
+    *,
+    phase: str,
+) -> NetworkError | None:
+    """The deadline or cancel error for an attempt, or ``None`` if neither applies.
+
+    A cancel wins over the deadline; an attempt that ends with an error after
+    the deadline passed counts as a deadline error even if the watchdog had
+    not fired yet (the read timeout is capped to the same instant).
+    """
+    if reason == _CANCEL or (reason is None and cancel is not None and cancel.cancelled):
+        why = cancel.reason if cancel is not None and cancel.reason else "cancelled"
+        return RequestCancelledError(
+            f"request cancelled {phase}",
+            url=_redact(url),
+            details=f"{why} ({phase})" + (f"; {exc!r}" if exc is not None else ""),
+        )
+    if reason == _DEADLINE or deadline.expired:
+        total = deadline.total if deadline.total is not None else 0.0
+        return DeadlineExceededError(
+            f"the request did not finish within its {total:g} s deadline "
+            f"({phase}, {deadline.elapsed():.3f} s elapsed)",
+            url=_redact(url),
+            details=f"total deadline {total:g} s exceeded {phase}"
+            + (f"; last error: {exc!r}" if exc is not None else ""),
+        )
+    return None
+
+
+def _kill_connection(conn: HTTPConnection, sock: object) -> None:
+    conn._connmgr_killed = True  # type: ignore[attr-defined]
+    current = conn.sock
+    _shutdown(current)
+    if sock is not current:
+        _shutdown(sock)
+
+
+class _Current(threading.local):
+    """The attempt being sent by this thread (read by the connection classes)."""
+
+    attempt: _Attempt | None = None
+
+
+_current: Final = _Current()
+
+
+# --------------------------------------------------------------------------- urllib3 classes
+
+
+class _WatchedResponse(HTTPResponse):
+    """An ``HTTPResponse`` that tells its attempt when it lets go of the
+    connection and turns a read the watchdog interrupted into the deadline
+    (or cancel) error. Responses get this class by ``__class__`` swap in
+    ``getresponse`` (same layout, nothing copied)."""
+
+    _connmgr_attempt: _Attempt | None = None
+
+    def _connmgr_fail(self, exc: BaseException | None) -> None:
+        """Raise the deadline/cancel error if the attempt was killed (or ``exc``
+        came after the deadline); return to let the caller go on or re-raise."""
+        attempt = self._connmgr_attempt
+        if attempt is None or (exc is None and attempt.reason is None):
+            return
+        error = attempt.error_for(exc, "while reading the response body")
+        if error is not None:
+            raise error from exc
+
+    # After a kill, a read may also *succeed*: a body without Content-Length
+    # then looks complete at the EOF the shutdown caused. So every read checks.
+
+    def read(
+        self,
+        amt: int | None = None,
+        decode_content: bool | None = None,
+        cache_content: bool = False,
+    ) -> bytes:
+        try:
+            data = super().read(amt, decode_content, cache_content)
+        except (DeadlineExceededError, RequestCancelledError):
+            raise
+        except Exception as exc:
+            self._connmgr_fail(exc)
+            raise
+        self._connmgr_fail(None)
+        return data
+
+    def read1(self, amt: int | None = None, decode_content: bool | None = None) -> bytes:
+        try:
+            data = super().read1(amt, decode_content)
+        except (DeadlineExceededError, RequestCancelledError):
+            raise
+        except Exception as exc:
+            self._connmgr_fail(exc)
+            raise
+        self._connmgr_fail(None)
+        return data
+
+    def read_chunked(
+        self, amt: int | None = None, decode_content: bool | None = None
+    ) -> Generator[bytes]:
+        try:
+            for chunk in super().read_chunked(amt, decode_content):
+                self._connmgr_fail(None)
+                yield chunk
+        except (DeadlineExceededError, RequestCancelledError):
+            raise
+        except Exception as exc:
+            self._connmgr_fail(exc)
+            raise
+        self._connmgr_fail(None)
+
+    def release_conn(self) -> None:
+        attempt = self._connmgr_attempt
+        if attempt is not None:
+            attempt.released(self)
+            conn = self._connection
+            if conn is not None and getattr(conn, "_connmgr_killed", False):
+                conn.close()  # never hand a shut-down socket back to the pool
+        super().release_conn()
+
+    def close(self) -> None:
+        super().close()
+        attempt = self._connmgr_attempt
+        if attempt is not None:
+            attempt.released(self)
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    """Registers its socket with the current attempt on connect and on reuse."""
+
+    _connmgr_killed = False
+
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        attempt = _current.attempt
+        if attempt is not None:
+            attempt.watch(self, sock)
+        return sock
+
+    def request(  # type: ignore[override]
+        self,
+        method: str,
+        url: str,
+        body: Any = None,
+        headers: Any = None,
+        *,
+        chunked: bool = False,
+        preload_content: bool = True,
+        decode_content: bool = True,
+        enforce_content_length: bool = True,
+    ) -> None:
+        attempt = _current.attempt
+        if attempt is not None:
+            attempt.watch(self)
+        super().request(
+            method,
+            url,
+            body,
+            headers,
+            chunked=chunked,
+            preload_content=preload_content,
+            decode_content=decode_content,
+            enforce_content_length=enforce_content_length,
+        )
+
+    def getresponse(self) -> HTTPResponse:  # type: ignore[override]
+        response = super().getresponse()
+        attempt = _current.attempt
+        if attempt is not None and type(response) is HTTPResponse:
+            response.__class__ = _WatchedResponse
+            cast(_WatchedResponse, response)._connmgr_attempt = attempt
+        return response
+
+    @property
+    def is_connected(self) -> bool:
+        return not self._connmgr_killed and super().is_connected
+
+    def close(self) -> None:
+        self._connmgr_killed = False  # the next socket starts clean
+        super().close()
+
+
+class _WatchedHTTPSConnection(HTTPSConnection, _WatchedHTTPConnection):
+    """The TLS variant (same hooks; MRO puts HTTPSConnection's connect first)."""
+
+
+class _WatchedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_POOL_CLASSES: Final = {"http": _WatchedHTTPConnectionPool, "https": _WatchedHTTPSConnectionPool}
+
+
+# --------------------------------------------------------------------------- public API
+
+
+class AttemptContext(tuple[float | None, float | None]):
+    """The per-request deadline and cancel token, passed as requests' ``timeout=``.
+
+    requests hands ``timeout`` to the adapter untouched (through redirects
+    too), so this is how a caller gives :class:`TimeoutHTTPAdapter` a deadline
+    that spans several attempts, and a cancel token. It *is* the tuple
+    ``(connect, read)`` (from ``timeout`` if given, else from ``config``), so it
+    type-checks as requests' ``timeout`` and a plain ``HTTPAdapter`` uses those
+    two values. Immutable; compares by identity.
+
+    Example::
+
+        ctx = AttemptContext(TimeoutConfig.for_search(), Deadline(90.0), cancel=token)
+        session.get(url, timeout=ctx)          # one attempt; retries reuse ctx
+        ctx = AttemptContext.start(TimeoutConfig(), timeout=(1, 2))   # deadline from config.total
+    """
+
+    config: TimeoutConfig
+    deadline: Deadline
+    cancel: CancelToken | None
+
+    def __new__(
+        cls,
+        config: TimeoutConfig,
+        deadline: Deadline,
+        cancel: CancelToken | None = None,
+        *,
+        timeout: float | _Pair | None = None,
+    ) -> AttemptContext:
+        if not isinstance(config, TimeoutConfig):
+            raise ValueError(f"AttemptContext config must be a TimeoutConfig, got {config!r}")
+        if not isinstance(deadline, Deadline):
+            raise ValueError(f"AttemptContext deadline must be a Deadline, got {deadline!r}")
+        if cancel is not None and not isinstance(cancel, CancelToken):
+            raise ValueError(f"AttemptContext cancel must be a CancelToken, got {cancel!r}")
+        pair = config.as_tuple() if timeout is None else _split_timeout(timeout)
+        self = super().__new__(cls, pair)
+        object.__setattr__(self, "config", config)
+        object.__setattr__(self, "deadline", deadline)
+        object.__setattr__(self, "cancel", cancel)
+        return self
+
+    @classmethod
+    def start(
+        cls,
+        config: TimeoutConfig | None = None,
+        *,
+        cancel: CancelToken | None = None,
+        clock: Clock | None = None,
+        timeout: float | _Pair | None = None,
+    ) -> AttemptContext:
+        """Start a :class:`Deadline` of ``config.total`` now and wrap it.
+
+        ``config`` defaults to ``NetworkConfig.get_timeout()``.
+        """
+        config = config if config is not None else NetworkConfig.get_timeout()
+        return cls(config, Deadline(config.total, clock=clock), cancel, timeout=timeout)
+
+    @property
+    def connect(self) -> float | None:
+        """The connect timeout of each attempt (before the deadline's cap)."""
+        return self[0]
+
+    @property
+    def read(self) -> float | None:
+        """The read timeout of each attempt (before the deadline's cap)."""
+        return self[1]
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("AttemptContext is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __ne__(self, other: object) -> bool:
+        return self is not other
+
+    def __hash__(self) -> int:
+        return object.__hash__(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"AttemptContext(connect={self[0]!r}, read={self[1]!r}, "
+            f"deadline={self.deadline!r}, cancel={self.cancel!r})"
+        )
+
+
+def _split_timeout(timeout: object) -> _Pair:
+    """A requests-style timeout (number or ``(connect, read)``) as a pair."""
+    if isinstance(timeout, tuple):
+        if len(timeout) != 2:
+            raise ValueError(f"timeout must be a number or a (connect, read) pair, got {timeout!r}")
+        connect, read = timeout
+        return (_number_or_none("connect", connect), _number_or_none("read", read))
+    value = _number_or_none("timeout", timeout)
+    return (value, value)
+
+
+def _number_or_none(name: str, value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"{name} timeout must be a positive number or None, got {value!r}")
+    return float(value)
+
+
+class TimeoutHTTPAdapter(HTTPAdapter):
+    """An ``HTTPAdapter`` that holds connect, read and total deadlines.
+
+    ``timeout_config`` (default: ``NetworkConfig.get_timeout()``) gives the
+    connect and read timeouts and the total deadline of a request sent with
+    ``timeout=None``. Per call, ``timeout=`` may be an :class:`AttemptContext`
+    (a deadline shared by several attempts, and a cancel token), a number or
+    a ``(connect, read)`` pair (the config's total still holds), or a urllib3
+    ``Timeout``. Other arguments go to ``HTTPAdapter`` (``max_retries``,
+    ``pool_maxsize``, ...); leave retries to connmgr's retry engine, since
+    urllib3's own retries cannot see the deadline between tries.
+
+    Mounted on any ``requests.Session``, each redirect hop gets a fresh
+    deadline when ``timeout=None``; sessions from :func:`create_session` start
+    one deadline for the whole chain.
+
+    Example::
+
+        session = requests.Session()
+        adapter = TimeoutHTTPAdapter(TimeoutConfig(connect=2, read=10, total=15))
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.get(url)                       # at most ~15 s, however the server behaves
+    """
+
+    __attrs__ = [*HTTPAdapter.__attrs__, "timeout_config", "clock"]
+
+    def __init__(
+        self,
+        timeout_config: TimeoutConfig | None = None,
+        *args: Any,
+        clock: Clock | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if timeout_config is None:
+            timeout_config = NetworkConfig.get_timeout()
+        elif not isinstance(timeout_config, TimeoutConfig):
+            raise ValueError(f"timeout_config must be a TimeoutConfig, got {timeout_config!r}")
+        self.timeout_config = timeout_config
+        self.clock = clock
+        super().__init__(*args, **kwargs)
+
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
+    ) -> None:
+        """Set up urllib3's pool manager with connection classes the watchdog can reach."""
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(_POOL_CLASSES)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        """As ``HTTPAdapter``'s, with the watched connection classes (not for SOCKS)."""
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):
+            manager.pool_classes_by_scheme = dict(_POOL_CLASSES)
+        return manager
+
+    def send(  # noqa: PLR0917  (HTTPAdapter.send's signature)
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | _Pair | Urllib3Timeout | None = None,
+        verify: bool | str = True,
+        cert: Any = None,
+        proxies: Any = None,
+    ) -> requests.Response:
+        """Send one attempt under the deadline; see the class docstring."""
+        cancel: CancelToken | None = None
+        connect: float | None
+        read: float | None
+        if isinstance(timeout, AttemptContext):
+            deadline, cancel = timeout.deadline, timeout.cancel
+            connect, read = timeout
+        else:
+            config = self.timeout_config
+            deadline = Deadline(config.total, clock=self.clock)
+            if timeout is None:
+                connect, read = config.connect, config.read
+            elif isinstance(timeout, Urllib3Timeout):
+                connect, read = _from_urllib3(timeout, config)
+            else:
+                connect, read = _split_timeout(timeout)
+
+        remaining = deadline.remaining()
+        if remaining is None and cancel is None:
+            # Nothing to watch: exactly what HTTPAdapter does.
+            return super().send(
+                request,
+                stream=stream,
+                timeout=cast(Any, (connect, read)),
+                verify=verify,
+                cert=cert,
+                proxies=proxies,
+            )
+
+        if (cancel is not None and cancel.cancelled) or (remaining is not None and remaining <= 0):
+            error = _make_error(
+                None, deadline, cancel, request.url, None, phase="before it was sent"
+            )
+            if error is not None:
+                error.request = request
+                raise error
+        attempt = _Attempt(deadline, remaining, cancel, request.url)
+
+        if remaining is not None:
+            # Cap both by the time left (floored: urllib3 treats 0 as "fail now").
+            cap = remaining if remaining > MIN_ATTEMPT_TIMEOUT else MIN_ATTEMPT_TIMEOUT
+            if connect is None or connect > cap:
+                connect = cap
+            if read is None or read > cap:
+                read = cap
+        pair = (connect, read)
+        previous, _current.attempt = _current.attempt, attempt
+        try:
+            response = super().send(
+                request,
+                stream=stream,
+                timeout=cast(Any, pair),
+                verify=verify,
+                cert=cert,
+                proxies=proxies,
+            )
+        except Exception as exc:
+            attempt.finish()
+            error = attempt.error_for(exc, "before the response headers arrived")
+            if error is not None:
+                error.request = request
+                raise error from exc
+            raise
+        except BaseException:
+            attempt.finish()
+            raise
+        finally:
+            _current.attempt = previous
+        if attempt.reason is not None:
+            # Killed while the headers arrived: a shutdown mid-headers can even
+            # parse as a complete (truncated) response. Never hand that out.
+            response.close()
+            attempt.finish()
+            error = attempt.error_for(None, "before the response headers arrived")
+            if error is not None:
+                error.request = request
+                raise error
+
+        raw = response.raw
+        if not stream:
+            try:
+                response.content  # noqa: B018  (read now, under the watchdog; cached)
+            except (DeadlineExceededError, RequestCancelledError) as exc:
+                exc.request = request
+                raise
+            except Exception as exc:
+                error = attempt.error_for(exc, "while reading the response body")
+                if error is not None:
+                    error.request = request
+                    raise error from exc
+                raise
+            finally:
+                attempt.finish()
+            if attempt.reason is not None:  # killed, yet the read "succeeded": truncated
+                error = attempt.error_for(None, "while reading the response body")
+                if error is not None:
+                    error.request = request
+                    raise error
+        elif isinstance(raw, _WatchedResponse) and raw._connmgr_attempt is attempt:
+            attempt.final = raw  # the watchdog stays armed until it is closed or read out
+        else:
+            attempt.finish()  # a foreign raw (e.g. a mock): nothing of ours to watch
+        return response
+
+
+def _from_urllib3(timeout: Urllib3Timeout, config: TimeoutConfig) -> _Pair:
+    connect = timeout.connect_timeout
+    read = timeout.read_timeout
+    return (
+        config.connect if not isinstance(connect, int | float) and connect is not None else connect,
+        config.read if not isinstance(read, int | float) and read is not None else read,
+    )
+
+
+class DeadlineSession(requests.Session):
+    """A ``requests.Session`` whose requests each run under one deadline.
+
+    Created by :func:`create_session`. A call without an
+    :class:`AttemptContext` gets one here, started from ``timeout_config``
+    (with the caller's number or ``(connect, read)`` as the per-attempt
+    timeouts, if given), so the deadline spans redirects and reading the body.
+
+    Example::
+
+        with DeadlineSession(TimeoutConfig.for_quick_check()) as s:
+            s.get(url)                     # <= 20 s in all
+            s.get(url, timeout=(1, 5))     # 1 s connect, 5 s reads, still <= 20 s in all
+    """
+
+    def __init__(
+        self, timeout_config: TimeoutConfig | None = None, *, clock: Clock | None = None
+    ) -> None:
+        super().__init__()
+        adapter = TimeoutHTTPAdapter(timeout_config, clock=clock)
+        self.timeout_config = adapter.timeout_config
+        self.clock = clock
+        self.mount("http://", adapter)
+        self.mount("https://", adapter)
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        """Send with an :class:`AttemptContext` (started here unless given)."""
+        timeout = kwargs.get("timeout")
+        if not isinstance(timeout, (AttemptContext, Urllib3Timeout)):
+            config = self.timeout_config
+            kwargs["timeout"] = AttemptContext(
+                config, Deadline(config.total, clock=self.clock), timeout=timeout
+            )
+        return super().send(request, **kwargs)
+
+
+def create_session(
+    timeout_config: TimeoutConfig | None = None, *, clock: Clock | None = None
+) -> requests.Session:
+    """A session whose every request holds connect, read and total deadlines.
+
+    ``timeout_config`` defaults to ``NetworkConfig.get_timeout()`` (5/30/60).
+    The original plan's function; the session is a :class:`DeadlineSession`.
+
+    Example::
+
+        session = create_session(TimeoutConfig.for_search())
+        session.get("https://api.example.com/search", params={"q": "techno"})
+    """
+    return DeadlineSession(timeout_config, clock=clock)
