@@ -981,8 +981,7 @@ class NetworkMonitor:
             self._online_waiters.add(waiter)
         try:
             while True:
-                waiter.clear()
-                if self._status is NetworkStatus.ONLINE:
+                if self._online_now():
                     return True
                 if cancel is not None and cancel.cancelled:
                     return False
@@ -995,12 +994,23 @@ class NetworkMonitor:
                     return False
                 last = self._last_checked if self._last_checked is not None else now
                 pause = min(deadline - now, max(0.0, last + self.offline_interval - now))
+                # The round set the waiter when it ended: clear it, then look at the
+                # flags it stands for again, so a wake-up in between is not lost.
+                waiter.clear()
+                if self._status is NetworkStatus.ONLINE or (
+                    cancel is not None and cancel.cancelled
+                ):
+                    continue
                 self._clock.sleep(pause, waiter)
         finally:
             with self._lock:
                 self._online_waiters.discard(waiter)
             if remove is not None:
                 remove()
+
+    def _online_now(self) -> bool:
+        # A call, not an inline compare: the status changes under other threads.
+        return self._status is NetworkStatus.ONLINE
 
     # ------------------------------------------------------------------ watcher
 

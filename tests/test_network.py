@@ -1,0 +1,887 @@
+"""NetworkMonitor and probes, over real loopback sockets and on the fake clock."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import math
+import select
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from connmgr import signals
+from connmgr.clock import CancelToken, SystemClock
+from connmgr.network import (
+    DEFAULT_PROBES,
+    DnsProbe,
+    HttpProbe,
+    NetworkMonitor,
+    NetworkState,
+    NetworkStatus,
+    Probe,
+    ProbeResult,
+    TcpProbe,
+    decide_status,
+    get_default_monitor,
+    set_default_monitor,
+)
+from connmgr.testing import FakeClock
+
+ONLINE = NetworkStatus.ONLINE
+OFFLINE = NetworkStatus.OFFLINE
+PORTAL = NetworkStatus.CAPTIVE_PORTAL
+UNKNOWN = NetworkStatus.UNKNOWN
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+class Listener:
+    """A loopback TCP listener that accepts (and counts) connections; can go away and return."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.accepted = 0
+        self.sock: socket.socket | None = None
+        self.reopen()
+
+    def reopen(self) -> None:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self.port))
+        sock.listen(64)
+        self.port = sock.getsockname()[1]
+        self.sock = sock
+        threading.Thread(target=self._accept, args=(sock,), daemon=True).start()
+
+    def _accept(self, sock: socket.socket) -> None:
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            conn.close()
+
+    def close(self) -> None:
+        if self.sock is not None:
+            # shutdown wakes the thread blocked in accept(); close alone does not on Linux.
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_RDWR)
+            self.sock.close()
+            self.sock = None
+
+
+class CountingProbe:
+    """Wraps a real probe and counts how often it runs."""
+
+    def __init__(self, inner: Probe) -> None:
+        self.inner = inner
+        self.calls = 0
+        self.name = inner.name
+        self.detects_portal = inner.detects_portal
+
+    def check(self, timeout: float) -> ProbeResult:
+        self.calls += 1
+        return self.inner.check(timeout)
+
+
+class ScriptedProbe:
+    """Answers from a script (the last answer repeats); can block until released."""
+
+    def __init__(
+        self,
+        *answers: NetworkStatus,
+        portal: bool = False,
+        gate: threading.Event | None = None,
+    ) -> None:
+        self.answers = list(answers) or [ONLINE]
+        self.calls = 0
+        self.name = "scripted"
+        self.detects_portal = portal
+        self.gate = gate
+        self.entered = threading.Event()
+
+    def check(self, timeout: float) -> ProbeResult:
+        self.calls += 1
+        self.entered.set()
+        if self.gate is not None:
+            self.gate.wait(5.0)
+        status = self.answers[min(self.calls - 1, len(self.answers) - 1)]
+        return ProbeResult(self, status, 0.0, "scripted")
+
+
+class RaisingProbe:
+    name = "raises"
+    detects_portal = False
+
+    def check(self, timeout: float) -> ProbeResult:
+        raise RuntimeError("boom")
+
+
+def wait_for(predicate, timeout: float = 2.0) -> bool:
+    """Poll ``predicate`` until true (a test-side wait, bounded)."""
+    end = time.monotonic() + timeout
+    pause = threading.Event()
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        pause.wait(0.002)
+    return predicate()
+
+
+class Events:
+    """Collects network_changed events from one monitor."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[bool, NetworkStatus]] = []
+        self.arrived = threading.Condition()
+
+    def __call__(self, sender: object, **kwargs: object) -> None:
+        with self.arrived:
+            online = kwargs["online"]
+            status = kwargs["status"]
+            assert isinstance(online, bool) and isinstance(status, NetworkStatus)
+            self.seen.append((online, status))
+            self.arrived.notify_all()
+
+    def statuses(self) -> list[NetworkStatus]:
+        return [s for _, s in self.seen]
+
+    def wait_count(self, n: int, timeout: float = 2.0) -> bool:
+        with self.arrived:
+            return self.arrived.wait_for(lambda: len(self.seen) >= n, timeout)
+
+
+@pytest.fixture
+def listener() -> Iterator[Listener]:
+    target = Listener()
+    yield target
+    target.close()
+
+
+@pytest.fixture
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def blackholed_port() -> Iterator[int]:
+    """A port whose connects hang until they time out.
+
+    A listener with backlog 0 that never accepts: once its accept queue is full
+    (one connection on Linux), the kernel drops further SYNs instead of refusing
+    them, so a connect waits for its timeout — like a firewall that drops packets.
+    """
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers: list[socket.socket] = []
+    for _ in range(16):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port))
+        fillers.append(s)
+        _, writable, _ = select.select([], [s], [], 0.05)
+        if not writable:
+            break  # this connect hangs: the accept queue is full
+    else:
+        pytest.fail("could not fill the accept queue: no blackholed port on this system")
+    yield port
+    for s in fillers:
+        s.close()
+    listener.close()
+
+
+@pytest.fixture
+def events() -> Iterator[Events]:
+    collector = Events()
+    with signals.network_changed.connected_to(collector):
+        yield collector
+
+
+def monitor_for(*probes: Probe, clock=None, **kwargs) -> NetworkMonitor:
+    kwargs.setdefault("timeout", 0.5)
+    return NetworkMonitor(list(probes), clock=clock or FakeClock(), **kwargs)
+
+
+# --------------------------------------------------------------------------- probes
+
+
+def test_tcp_probe_listening_port_is_online(listener):
+    result = TcpProbe("127.0.0.1", listener.port).check(1.0)
+    assert result.status is ONLINE
+    assert result.detail == "connected"
+    assert 0 <= result.elapsed < 0.5
+    assert wait_for(lambda: listener.accepted == 1)
+
+
+def test_tcp_probe_closed_port_is_offline_at_once(closed_port):
+    result = TcpProbe("127.0.0.1", closed_port).check(1.0)
+    assert result.status is OFFLINE
+    assert result.detail == "connection refused"
+    assert result.elapsed < 0.5
+
+
+def test_blackholed_port_really_hangs_until_the_timeout(blackholed_port):
+    # The fixture's premise, checked with a bare socket.
+    with socket.socket() as s:
+        s.settimeout(0.1)
+        started = time.perf_counter()
+        with pytest.raises(TimeoutError):
+            s.connect(("127.0.0.1", blackholed_port))
+        assert time.perf_counter() - started >= 0.09
+
+
+def test_tcp_probe_blackholed_port_times_out(blackholed_port):
+    result = TcpProbe("127.0.0.1", blackholed_port).check(0.1)
+    assert result.status is OFFLINE
+    assert result.detail == "no answer within 0.1 s"
+    assert 0.09 <= result.elapsed < 0.5
+
+
+def test_tcp_probe_resolves_a_host_name(listener):
+    assert TcpProbe("localhost", listener.port).check(1.0).status is ONLINE
+
+
+def test_dns_probe_resolves_localhost():
+    result = DnsProbe("localhost").check(1.0)
+    assert result.status is ONLINE
+    assert result.detail.startswith("resolved to ")
+
+
+def test_dns_probe_failure_and_timeout(monkeypatch):
+    def fail(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", fail)
+    result = DnsProbe("no-such-host.invalid").check(1.0)
+    assert result.status is OFFLINE
+    assert result.detail == "name lookup failed (Name or service not known)"
+
+    release = threading.Event()
+
+    def hang(*args, **kwargs):
+        release.wait(2.0)
+        raise socket.gaierror(socket.EAI_AGAIN, "late")
+
+    monkeypatch.setattr(socket, "getaddrinfo", hang)
+    started = time.perf_counter()
+    result = DnsProbe("slow.invalid").check(0.05)
+    release.set()
+    assert result.status is OFFLINE
+    assert result.detail == "no answer within 0.05 s"
+    assert time.perf_counter() - started < 0.5
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "location", "expected", "detail"),
+    [
+        (204, b"", None, ONLINE, "204 as expected"),
+        (200, b"", None, ONLINE, "200 with an empty body (read as 204)"),
+        (200, b"<", None, PORTAL, "200 with a page instead of 204"),
+        (302, b"", "http://login.hotel.example/?mac=aa:bb", PORTAL, "redirected (302) to "),
+        (307, b"", None, PORTAL, "redirected (307)"),
+        (511, b"<html>", None, PORTAL, "511 Network Authentication Required"),
+        (403, b"blocked", None, OFFLINE, "unexpected status 403 (blocked or moved?)"),
+        (503, b"", None, OFFLINE, "unexpected status 503 (blocked or moved?)"),
+    ],
+)
+def test_http_probe_reads_answers(status, body, location, expected, detail):
+    verdict, text = HttpProbe("http://127.0.0.1/generate_204").interpret(status, body, location)
+    assert verdict is expected
+    assert text.startswith(detail)
+
+
+def test_http_probe_redirect_detail_names_only_the_host():
+    _, text = HttpProbe("http://x/generate_204").interpret(
+        302, b"", "http://login.hotel.example/portal?token=secret"
+    )
+    assert text == "redirected (302) to login.hotel.example"
+
+
+def test_http_probe_expected_status_and_body():
+    health = HttpProbe("https://api.example.com/health", expect_status=200)
+    assert health.interpret(200, b"{}")[0] is ONLINE
+    assert health.interpret(302, b"")[0] is PORTAL
+    apple = HttpProbe("http://captive.apple.com/", expect_status=200, expect_body="Success")
+    assert apple.interpret(200, b"<HTML>Success</HTML>")[0] is ONLINE
+    assert apple.interpret(200, b"<html>Please log in</html>") == (
+        PORTAL,
+        "200 without the expected content (a login page?)",
+    )
+
+
+def test_http_probe_closed_port_is_offline(closed_port):
+    result = HttpProbe(f"http://127.0.0.1:{closed_port}/generate_204").check(1.0)
+    assert result.status is OFFLINE
+    assert result.detail == "connection refused"
+
+
+def test_probe_names_carry_no_credentials():
+    probe = HttpProbe("https://user:pw@api.example.com:8443/health?token=abc")
+    assert probe.name == "https api.example.com:8443/health?…"
+    assert "pw" not in probe.name and "abc" not in probe.name
+    assert TcpProbe("::1", 80).name == "tcp [::1]:80"
+    assert DnsProbe("example.com").name == "dns example.com"
+    assert str(ProbeResult(TcpProbe("127.0.0.1", 1), OFFLINE, 0.0012, "connection refused")) == (
+        "tcp 127.0.0.1:1: offline in 1.2 ms (connection refused)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: TcpProbe("", 80), "TcpProbe.host"),
+        (lambda: TcpProbe("127.0.0.1", 0), "TcpProbe.port"),
+        (lambda: TcpProbe("127.0.0.1", True), "TcpProbe.port"),
+        (lambda: TcpProbe("127.0.0.1", 70000), "TcpProbe.port"),
+        (lambda: HttpProbe("ftp://example.com/"), "HttpProbe.url"),
+        (lambda: HttpProbe("http:///nohost"), "HttpProbe.url"),
+        (lambda: HttpProbe("http://x/", expect_status=True), "HttpProbe.expect_status"),
+        (lambda: HttpProbe("http://x/", expect_status=99), "HttpProbe.expect_status"),
+        (lambda: DnsProbe(""), "DnsProbe.hostname"),
+    ],
+)
+def test_probe_validation_names_the_field(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_probes_satisfy_the_protocol():
+    for probe in (*DEFAULT_PROBES, DnsProbe("example.com"), ScriptedProbe()):
+        assert isinstance(probe, Probe)
+
+
+# --------------------------------------------------------------------------- the verdict
+
+
+def _r(status: NetworkStatus, *, portal: bool) -> ProbeResult:
+    probe: Probe = HttpProbe("http://x/generate_204") if portal else TcpProbe("127.0.0.1", 1)
+    return ProbeResult(probe, status, 0.0)
+
+
+def test_decide_status_rules():
+    http_ok, http_portal = _r(ONLINE, portal=True), _r(PORTAL, portal=True)
+    tcp_ok, tcp_down = _r(ONLINE, portal=False), _r(OFFLINE, portal=False)
+    http_down = _r(OFFLINE, portal=True)
+    # An HTTP 204 decides at once, even with others pending.
+    assert decide_status([http_ok], pending=2, portal_pending=1, grace_over=False) is ONLINE
+    # A portal decides at once and beats an earlier TCP success.
+    assert decide_status([tcp_ok, http_portal], pending=1, portal_pending=0) is PORTAL
+    # A TCP success waits for pending HTTP probes until the grace period is over...
+    assert decide_status([tcp_ok], pending=1, portal_pending=1, grace_over=False) is None
+    assert decide_status([tcp_ok], pending=1, portal_pending=1, grace_over=True) is ONLINE
+    # ...but not for pending probes that cannot see a portal.
+    assert decide_status([tcp_ok], pending=1, portal_pending=0, grace_over=False) is ONLINE
+    # HTTP blocked, TCP fine: online (nothing saw a portal).
+    assert decide_status([http_down, tcp_ok]) is ONLINE
+    # Offline only when every probe failed.
+    assert decide_status([tcp_down], pending=1, portal_pending=0) is None
+    assert decide_status([tcp_down, http_down]) is OFFLINE
+    assert decide_status([]) is OFFLINE
+
+
+# --------------------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"interval": 0}, "interval"),
+        ({"interval": True}, "interval"),
+        ({"interval": math.nan}, "interval"),
+        ({"offline_interval": -1}, "offline_interval"),
+        ({"offline_interval": 60.0}, "offline_interval"),
+        ({"timeout": 0}, "timeout"),
+        ({"timeout": "3"}, "timeout"),
+        ({"debounce": -0.1}, "debounce"),
+        ({"portal_grace": math.inf}, "portal_grace"),
+        ({"probes": []}, "probes"),
+        ({"probes": ["8.8.8.8"]}, "probes"),
+        ({"clock": object()}, "clock"),
+    ],
+)
+def test_monitor_validation_names_the_field(kwargs, message):
+    with pytest.raises(ValueError, match=f"NetworkMonitor.{message}"):
+        NetworkMonitor(**{"probes": [ScriptedProbe()], **kwargs})
+
+
+def test_default_probes_and_repr():
+    monitor = NetworkMonitor()  # never probed here: the defaults reach the internet
+    assert monitor.probes == DEFAULT_PROBES
+    assert monitor.status is UNKNOWN
+    assert monitor.last_checked is None and monitor.last_results == ()
+    assert "tcp 8.8.8.8:443" in repr(monitor)
+
+
+# --------------------------------------------------------------------------- caching
+
+
+def test_first_call_probes_then_50_cached_calls_send_no_probe(listener):
+    probe = CountingProbe(TcpProbe("127.0.0.1", listener.port))
+    clock = FakeClock()
+    monitor = monitor_for(probe, clock=clock, interval=30.0)
+    assert monitor.status is UNKNOWN
+    assert monitor.is_online() is True
+    assert probe.calls == 1
+    assert wait_for(lambda: listener.accepted == 1)
+    for _ in range(50):
+        assert monitor.is_online() is True
+    clock.advance(29.9)
+    assert monitor.is_online() is True
+    assert probe.calls == 1
+    assert listener.accepted == 1
+    clock.advance(0.1)
+    assert monitor.is_online() is True
+    assert probe.calls == 2
+    assert monitor.last_checked == clock.now()
+
+
+def test_force_check_probes_even_when_cached(listener):
+    probe = CountingProbe(TcpProbe("127.0.0.1", listener.port))
+    monitor = monitor_for(probe)
+    monitor.is_online()
+    monitor.is_online(force_check=True)
+    assert probe.calls == 2
+
+
+def test_offline_reprobes_fast_then_backs_off_toward_interval(closed_port):
+    probe = CountingProbe(TcpProbe("127.0.0.1", closed_port))
+    clock = FakeClock(start=0.0)
+    monitor = monitor_for(probe, clock=clock, interval=10.0, offline_interval=1.0)
+    probe_times = []
+    for _ in range(160):  # 40 s of fake time in steps that add up exactly
+        before = probe.calls
+        assert monitor.is_online() is False
+        if probe.calls > before:
+            probe_times.append(clock.now())
+        clock.advance(0.25)
+    gaps = [b - a for a, b in itertools.pairwise(probe_times)]
+    assert gaps[:5] == [1.0, 2.0, 4.0, 8.0, 10.0]
+    assert set(gaps[4:]) == {10.0}
+    assert monitor.status is OFFLINE
+
+
+def test_online_again_resets_the_offline_backoff():
+    probe = ScriptedProbe(OFFLINE, OFFLINE, ONLINE, OFFLINE)
+    clock = FakeClock(start=0.0)
+    monitor = monitor_for(probe, clock=clock, interval=10.0, offline_interval=1.0)
+    assert monitor.is_online() is False  # valid 1 s
+    clock.advance(1.0)
+    assert monitor.is_online() is False  # valid 2 s
+    clock.advance(2.0)
+    assert monitor.is_online() is True  # valid 10 s
+    clock.advance(10.0)
+    assert monitor.is_online() is False  # back to 1 s, not 4 s
+    clock.advance(0.99)
+    monitor.is_online()
+    assert probe.calls == 4
+    clock.advance(0.01)
+    monitor.is_online()
+    assert probe.calls == 5
+
+
+def test_concurrent_callers_share_one_probe():
+    gate = threading.Event()
+    probe = ScriptedProbe(ONLINE, gate=gate)
+    monitor = monitor_for(probe)
+    answers: list[bool] = []
+
+    def ask() -> None:
+        answers.append(monitor.is_online(force_check=True))
+
+    threads = [threading.Thread(target=ask) for _ in range(10)]
+    for t in threads:
+        t.start()
+    assert probe.entered.wait(1.0)
+    assert wait_for(lambda: _waiters(monitor) == 10)
+    gate.set()
+    for t in threads:
+        t.join(2.0)
+    assert answers == [True] * 10
+    assert probe.calls == 1
+
+
+def _waiters(monitor: NetworkMonitor) -> int:
+    current = monitor._round
+    return 0 if current is None else current.waiters
+
+
+def test_a_probe_that_raises_counts_as_offline(caplog):
+    monitor = monitor_for(RaisingProbe(), ScriptedProbe(OFFLINE))
+    with caplog.at_level(logging.ERROR, logger="connmgr.network"):
+        assert monitor.is_online() is False
+    assert monitor.last_results[0].detail == "the probe raised RuntimeError"
+    assert "probe raises raised" in caplog.text
+
+
+# ----------------------------------------------------------------------- first conclusive answer
+
+
+def test_a_blackholed_probe_does_not_slow_a_live_one(blackholed_port, listener):
+    monitor = monitor_for(
+        TcpProbe("127.0.0.1", blackholed_port),
+        TcpProbe("127.0.0.1", listener.port),
+        timeout=1.0,
+        clock=SystemClock(),
+    )
+    started = time.perf_counter()
+    assert monitor.is_online() is True
+    assert time.perf_counter() - started < 0.2  # the blackholed probe would take 1 s
+    dead, live = monitor.last_results
+    assert live.status is ONLINE
+    assert dead.status is UNKNOWN and dead.detail == "still running at the verdict"
+
+
+def test_offline_needs_every_probe_to_fail(blackholed_port, closed_port):
+    monitor = monitor_for(
+        TcpProbe("127.0.0.1", blackholed_port),
+        TcpProbe("127.0.0.1", closed_port),
+        timeout=0.15,
+        clock=SystemClock(),
+    )
+    started = time.perf_counter()
+    assert monitor.is_online() is False
+    took = time.perf_counter() - started
+    assert 0.14 <= took < 0.5  # the refused probe alone is not enough: wait for the other
+    assert [r.detail for r in monitor.last_results] == [
+        "no answer within 0.15 s",
+        "connection refused",
+    ]
+
+
+def test_diagnose_runs_every_probe_to_the_end(blackholed_port, listener):
+    monitor = monitor_for(
+        TcpProbe("127.0.0.1", blackholed_port), TcpProbe("127.0.0.1", listener.port), timeout=0.1
+    )
+    results = monitor.diagnose()
+    assert [r.status for r in results] == [OFFLINE, ONLINE]
+    assert decide_status(results) is ONLINE
+    assert monitor.status is UNKNOWN  # diagnostics change nothing
+
+
+# --------------------------------------------------------------------------- events
+
+
+def test_network_changed_fires_only_on_change(listener, events):
+    clock = FakeClock()
+    monitor = monitor_for(
+        TcpProbe("127.0.0.1", listener.port), clock=clock, interval=10.0, offline_interval=1.0
+    )
+    with signals.network_changed.connected_to(events, sender=monitor):
+        assert monitor.is_online() is True
+        assert events.seen == [(True, ONLINE)]
+        monitor.is_online(force_check=True)
+        assert len(events.seen) == 1
+        listener.close()
+        clock.advance(10.0)
+        assert monitor.is_online() is False
+        assert events.seen[-1] == (False, OFFLINE)
+        clock.advance(1.0)
+        monitor.is_online()
+        assert len(events.seen) == 2
+        listener.reopen()
+        clock.advance(2.0)
+        assert monitor.is_online() is True
+        assert events.seen == [(True, ONLINE), (False, OFFLINE), (True, ONLINE)]
+
+
+def test_receivers_run_outside_the_lock_and_their_errors_are_contained(listener, caplog):
+    monitor = monitor_for(TcpProbe("127.0.0.1", listener.port))
+    inside: list[object] = []
+
+    def reenter(sender: object, **kwargs: object) -> None:
+        # Would deadlock if the monitor held its lock while sending.
+        inside.append(monitor.is_online())
+        monitor.report_success()
+        inside.append(monitor.status)
+        raise RuntimeError("receiver bug")
+
+    with (
+        signals.network_changed.connected_to(reenter, sender=monitor),
+        caplog.at_level(logging.ERROR, logger="connmgr.network"),
+    ):
+        assert monitor.is_online() is True
+    assert inside == [True, ONLINE]
+    assert "a network_changed receiver raised" in caplog.text
+
+
+# --------------------------------------------------------------------------- request-path hints
+
+
+def test_report_failure_reprobes_unless_debounced(listener):
+    probe = CountingProbe(TcpProbe("127.0.0.1", listener.port))
+    clock = FakeClock()
+    monitor = monitor_for(probe, clock=clock, debounce=1.0)
+    assert monitor.is_online() is True
+    assert monitor.report_failure(ConnectionError("refused")) is ONLINE
+    assert probe.calls == 1  # debounced: a probe just ran
+    clock.advance(0.5)
+    listener.close()
+    assert monitor.report_failure(ConnectionError("refused")) is ONLINE
+    assert probe.calls == 1
+    # A failure shortens the "online" cache to the debounce window.
+    clock.advance(0.5)
+    assert monitor.is_online() is False
+    assert probe.calls == 2
+    clock.advance(1.0)
+    assert monitor.report_failure(None) is OFFLINE
+    assert probe.calls == 3
+
+
+def test_report_failure_without_debounce_always_probes(closed_port):
+    probe = CountingProbe(TcpProbe("127.0.0.1", closed_port))
+    monitor = monitor_for(probe, debounce=0.0)
+    for n in range(1, 4):
+        assert monitor.report_failure(OSError("x")) is OFFLINE
+        assert probe.calls == n
+
+
+def test_report_success_proves_connectivity_without_a_probe(closed_port, events):
+    probe = CountingProbe(TcpProbe("127.0.0.1", closed_port))
+    clock = FakeClock()
+    monitor = monitor_for(probe, clock=clock, interval=30.0, offline_interval=1.0)
+    assert monitor.is_online() is False
+    monitor.report_success()
+    assert monitor.status is ONLINE
+    assert events.seen[-1] == (True, ONLINE)
+    clock.advance(29.0)
+    assert monitor.is_online() is True
+    monitor.report_success()  # traffic keeps the cache fresh
+    clock.advance(29.0)
+    assert monitor.is_online() is True
+    assert probe.calls == 1
+    assert len(events.seen) == 2
+
+
+def test_report_success_during_a_probe_beats_its_offline_verdict():
+    gate = threading.Event()
+    probe = ScriptedProbe(OFFLINE, gate=gate)
+    monitor = monitor_for(probe)
+    answer: list[bool] = []
+    asker = threading.Thread(target=lambda: answer.append(monitor.is_online()))
+    asker.start()
+    assert probe.entered.wait(1.0)
+    monitor.report_success()
+    gate.set()
+    asker.join(2.0)
+    assert answer == [True]
+    assert monitor.status is ONLINE
+
+
+def test_plain_http_success_behind_a_portal_proves_nothing():
+    probe = ScriptedProbe(PORTAL, ONLINE, portal=True)
+    clock = FakeClock()
+    monitor = monitor_for(probe, clock=clock)
+    assert monitor.is_online() is False
+    assert monitor.status is PORTAL
+    monitor.report_success(url="http://api.example.com/search")
+    assert monitor.status is PORTAL
+    assert monitor.is_online() is True  # ...but it made the next check probe again
+    assert probe.calls == 2
+    monitor2 = monitor_for(ScriptedProbe(PORTAL, portal=True))
+    monitor2.is_online()
+    monitor2.report_success(url="https://api.example.com/search")
+    assert monitor2.status is ONLINE
+
+
+# ----------------------------------------------------------------------- waiting for the network
+
+
+def test_wait_until_online_reprobes_at_offline_pace():
+    probe = ScriptedProbe(OFFLINE, OFFLINE, OFFLINE, ONLINE)
+    clock = FakeClock(start=0.0)
+    monitor = monitor_for(probe, clock=clock, interval=30.0, offline_interval=0.5)
+    assert monitor.wait_until_online(10.0) is True
+    assert probe.calls == 4
+    assert clock.sleeps == [0.5, 0.5, 0.5]
+
+
+def test_wait_until_online_gives_up_at_its_timeout(closed_port):
+    probe = CountingProbe(TcpProbe("127.0.0.1", closed_port))
+    clock = FakeClock(start=0.0)
+    monitor = monitor_for(probe, clock=clock, offline_interval=0.5)
+    assert monitor.wait_until_online(2.0) is False
+    assert clock.now() == 2.0
+    assert probe.calls == 5  # at 0, 0.5, 1, 1.5, 2
+    assert monitor.wait_until_online(0.0) is False
+
+
+def test_wait_until_online_ends_on_cancel_within_50_ms(closed_port):
+    monitor = monitor_for(
+        TcpProbe("127.0.0.1", closed_port), clock=SystemClock(), offline_interval=5.0
+    )
+    token = CancelToken()
+    threading.Timer(0.05, token.cancel).start()
+    started = time.perf_counter()
+    assert monitor.wait_until_online(10.0, cancel=token) is False
+    assert time.perf_counter() - started < 0.05 + 0.05
+
+
+def test_wait_until_online_wakes_on_report_success(closed_port):
+    monitor = monitor_for(
+        TcpProbe("127.0.0.1", closed_port), clock=SystemClock(), offline_interval=5.0
+    )
+    threading.Timer(0.05, monitor.report_success).start()
+    started = time.perf_counter()
+    assert monitor.wait_until_online(10.0) is True
+    assert time.perf_counter() - started < 0.05 + 0.05
+
+
+# --------------------------------------------------------------------------- the watcher
+
+
+def test_watcher_sends_events_when_the_target_goes_and_returns(listener, events):
+    clock = FakeClock(auto_advance=False)
+    monitor = monitor_for(
+        TcpProbe("127.0.0.1", listener.port), clock=clock, interval=10.0, offline_interval=1.0
+    )
+    with signals.network_changed.connected_to(events, sender=monitor):
+        monitor.start()
+        try:
+            assert events.wait_count(1)
+            assert events.seen == [(True, ONLINE)]
+            listener.close()
+            clock.advance(9.9)
+            assert not events.wait_count(2, timeout=0.05)  # still cached
+            clock.advance(0.1)
+            assert events.wait_count(2)
+            assert events.seen[-1] == (False, OFFLINE)
+            listener.reopen()
+            clock.advance(1.0)
+            assert events.wait_count(3)
+            assert events.seen[-1] == (True, ONLINE)
+        finally:
+            monitor.stop()
+    assert not monitor.running
+
+
+def test_stop_returns_within_100_ms_even_mid_probe(blackholed_port):
+    monitor = monitor_for(TcpProbe("127.0.0.1", blackholed_port), clock=SystemClock(), timeout=2.0)
+    monitor.start()
+    thread = monitor._watcher.thread
+    assert wait_for(lambda: monitor._round is not None)  # the watcher waits on a 2 s probe
+    started = time.perf_counter()
+    monitor.stop()
+    assert time.perf_counter() - started < 0.1
+    assert not thread.is_alive()
+    monitor.stop()  # idempotent
+
+
+def test_stop_returns_within_100_ms_while_sleeping(listener):
+    monitor = monitor_for(TcpProbe("127.0.0.1", listener.port), clock=SystemClock())
+    monitor.start()
+    monitor.start()  # idempotent
+    assert wait_for(lambda: monitor.status is ONLINE)
+    thread = monitor._watcher.thread
+    started = time.perf_counter()
+    monitor.stop()
+    assert time.perf_counter() - started < 0.1
+    assert not thread.is_alive()
+
+
+def test_watcher_paces_itself_even_on_a_self_advancing_clock(closed_port):
+    probe = CountingProbe(TcpProbe("127.0.0.1", closed_port))
+    monitor = monitor_for(probe, clock=FakeClock(), offline_interval=0.001, interval=0.001)
+    monitor.start()
+    threading.Event().wait(0.1)
+    monitor.stop()
+    assert 1 <= probe.calls <= 15  # at most one round per 10 ms of real time
+
+
+def test_request_recheck_wakes_the_watcher(listener, events):
+    clock = FakeClock(auto_advance=False)
+    monitor = monitor_for(TcpProbe("127.0.0.1", listener.port), clock=clock, interval=30.0)
+    with signals.network_changed.connected_to(events, sender=monitor):
+        monitor.start()
+        try:
+            assert events.wait_count(1)
+            listener.close()
+            monitor.hint_changed("test")  # no clock movement: only the hint can cause this
+            assert events.wait_count(2)
+            assert events.seen[-1] == (False, OFFLINE)
+        finally:
+            monitor.stop()
+
+
+def test_request_recheck_without_watcher_probes_in_the_background(listener, events):
+    clock = FakeClock()
+    monitor = monitor_for(TcpProbe("127.0.0.1", listener.port), clock=clock, interval=30.0)
+    with signals.network_changed.connected_to(events, sender=monitor):
+        assert monitor.is_online() is True
+        listener.close()
+        monitor.request_recheck()  # returns at once; the event follows from a probe thread
+        assert events.wait_count(2)
+        assert events.seen[-1] == (False, OFFLINE)
+        assert monitor.is_online() is False
+
+
+def test_recheck_during_a_round_is_followed_by_another_round():
+    gate = threading.Event()
+    probe = ScriptedProbe(ONLINE, OFFLINE, gate=gate)
+    monitor = monitor_for(probe)
+    asker = threading.Thread(target=monitor.is_online)
+    asker.start()
+    assert probe.entered.wait(1.0)
+    monitor.request_recheck()  # the change may have come after this round started
+    gate.set()
+    asker.join(2.0)
+    assert wait_for(lambda: monitor.status is OFFLINE)
+    assert probe.calls == 2
+
+
+# --------------------------------------------------------------------------- the plan's names
+
+
+def test_network_state_delegates_to_a_replaceable_default(listener, closed_port):
+    monitor = monitor_for(TcpProbe("127.0.0.1", listener.port))
+    previous = set_default_monitor(monitor)
+    try:
+        assert get_default_monitor() is monitor
+        assert NetworkState.get_default_monitor() is monitor
+        assert NetworkState.is_online() is True
+        assert NetworkState.is_online(force_check=True) is True
+        assert NetworkState.check_specific_host("127.0.0.1", listener.port, timeout=1.0) is True
+        assert NetworkState.check_specific_host("127.0.0.1", closed_port, 1.0) is False
+        assert monitor.status is ONLINE  # one unreachable host changes nothing
+    finally:
+        set_default_monitor(previous)
+
+
+def test_default_monitor_is_created_lazily_once():
+    previous = NetworkState.set_default_monitor(None)
+    try:
+        first = get_default_monitor()
+        assert first is get_default_monitor()
+        assert first.probes == DEFAULT_PROBES
+    finally:
+        set_default_monitor(previous)
+    with pytest.raises(ValueError, match="NetworkMonitor"):
+        set_default_monitor("monitor")  # type: ignore[arg-type]
+
+
+def test_network_state_has_no_class_level_state():
+    assert NetworkState.__slots__ == ()
+    assert not [
+        name
+        for name, value in vars(NetworkState).items()
+        if not name.startswith("__") and not isinstance(value, staticmethod)
+    ]
+
+
+def test_check_specific_host_blackholed_respects_timeout(blackholed_port):
+    monitor = monitor_for(ScriptedProbe())
+    started = time.perf_counter()
+    assert monitor.check_specific_host("127.0.0.1", blackholed_port, timeout=0.1) is False
+    assert time.perf_counter() - started < 0.5
+    with pytest.raises(ValueError, match="timeout"):
+        monitor.check_specific_host("127.0.0.1", 80, timeout=0)
