@@ -1,0 +1,88 @@
+"""Qt widgets that follow a :class:`~connmgr.ConnectionManager` from any thread.
+
+Needs the extra ``qt`` (PySide6); this package is the only part of connmgr
+that imports it, so ``import connmgr`` works without Qt.
+
+- :class:`SignalBridge` moves connmgr's blinker signals onto the GUI thread,
+  coalescing bursts.
+- :class:`ConnectionStatusWidget` is a status-bar dot and label with a live
+  countdown, a tooltip and a details popup.
+- :class:`RetryBanner` shows retries in progress with Retry now / Cancel, and
+  the final error when retries run out.
+- :class:`NetworkStatusIndicator` is the original plan's ``QObject`` with
+  ``status_changed(bool)`` and ``get_status_text()``.
+- :class:`NetworkInformationHint` feeds the operating system's reachability
+  changes (``QNetworkInformation``) to a monitor as a reason to re-probe.
+
+Example::
+
+    from connmgr.qt import ConnectionStatusWidget, RetryBanner
+
+    window.statusBar().addPermanentWidget(ConnectionStatusWidget(mgr))
+    layout.insertWidget(0, RetryBanner(mgr))
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# First: imports PySide6 (with a clear message when it is missing) and applies
+# the PySide6 6.12 / CPython 3.11 reference-count workaround before any Qt call.
+from connmgr.qt import _compat  # noqa: F401
+
+if TYPE_CHECKING:
+    from connmgr.qt.banner import RetryBanner
+    from connmgr.qt.bridge import (
+        NetworkChangedEvent,
+        RateLimitedEvent,
+        RequestFailedEvent,
+        RequestFinishedEvent,
+        RetryScheduledEvent,
+        SignalBridge,
+        StateChangedEvent,
+    )
+    from connmgr.qt.indicator import NetworkStatusIndicator
+    from connmgr.qt.netinfo import NetworkInformationHint
+    from connmgr.qt.status import ConnectionStatusWidget, DetailsDialog
+
+__all__ = [
+    "ConnectionStatusWidget",
+    "DetailsDialog",
+    "NetworkChangedEvent",
+    "NetworkInformationHint",
+    "NetworkStatusIndicator",
+    "RateLimitedEvent",
+    "RequestFailedEvent",
+    "RequestFinishedEvent",
+    "RetryBanner",
+    "RetryScheduledEvent",
+    "SignalBridge",
+    "StateChangedEvent",
+]
+
+_EXPORTS: dict[str, str] = {
+    "ConnectionStatusWidget": "connmgr.qt.status",
+    "DetailsDialog": "connmgr.qt.status",
+    "NetworkChangedEvent": "connmgr.qt.bridge",
+    "NetworkInformationHint": "connmgr.qt.netinfo",
+    "NetworkStatusIndicator": "connmgr.qt.indicator",
+    "RateLimitedEvent": "connmgr.qt.bridge",
+    "RequestFailedEvent": "connmgr.qt.bridge",
+    "RequestFinishedEvent": "connmgr.qt.bridge",
+    "RetryBanner": "connmgr.qt.banner",
+    "RetryScheduledEvent": "connmgr.qt.bridge",
+    "SignalBridge": "connmgr.qt.bridge",
+    "StateChangedEvent": "connmgr.qt.bridge",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'connmgr.qt' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
