@@ -1,0 +1,199 @@
+"""Plain-words text for the widgets: durations, state lines, tooltips, details (no Qt).
+
+Kept apart from the widgets so that the words can be tested without a display.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from connmgr.machine import STATE_EFFECTS, TRANSITIONS, ConnectionState
+
+__all__ = [
+    "CAPTIVE_PORTAL_TEXT",
+    "countdown_due",
+    "describe_error",
+    "format_countdown",
+    "format_delay",
+    "format_since",
+    "is_captive_portal",
+    "mermaid_fallback",
+    "redact",
+    "status_line",
+    "technical_details",
+]
+
+CAPTIVE_PORTAL_TEXT = "Sign in to the network"
+
+_SECRET_KEYS = re.compile(r"(token|key|secret|pass|auth|sig|session|code)", re.IGNORECASE)
+_URL = re.compile(r"https?://[^\s'\"<>)]+")
+
+
+def _fallback_redact_url(url: str) -> str:
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    query = urlencode(
+        [(k, "***" if _SECRET_KEYS.search(k) else v) for k, v in parse_qsl(parts.query, True)],
+        safe="*",
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def _redact_url_function() -> Callable[[str], str]:
+    from connmgr import errors
+
+    found = getattr(errors, "redact_url", None)
+    return found if callable(found) else _fallback_redact_url
+
+
+def redact(text: str) -> str:
+    """Every URL in ``text`` with credentials removed (``connmgr.errors.redact_url``)."""
+    redact_url = _redact_url_function()
+    return _URL.sub(lambda m: redact_url(m.group(0)), text)
+
+
+def is_captive_portal(status: Any) -> bool:
+    """Whether a ``NetworkStatus`` means a login page is in the way."""
+    return str(getattr(status, "name", status)).upper() == "CAPTIVE_PORTAL"
+
+
+def format_countdown(seconds: float) -> str:
+    """Whole seconds for a status bar: ``"12 s"``, ``"2 min 5 s"``, ``"1 h 3 min"``."""
+    total = max(0, math.ceil(seconds))
+    if total < 60:
+        return f"{total} s"
+    if total < 3600:
+        minutes, secs = divmod(total, 60)
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    hours, rest = divmod(total, 3600)
+    return f"{hours} h {rest // 60} min"
+
+
+def format_delay(seconds: float) -> str:
+    """Tenths under ten seconds (``"2.4 s"``), else as :func:`format_countdown`."""
+    if seconds < 9.95:
+        return f"{max(0.0, seconds):.1f} s"
+    return format_countdown(seconds)
+
+
+def format_since(since: float, now: float, wall_now: float | None = None) -> str:
+    """``"14:03:12 (2 min ago)"`` from clock times ``since`` and ``now``."""
+    ago = max(0.0, now - since)
+    wall = (time.time() if wall_now is None else wall_now) - ago
+    clock_text = time.strftime("%H:%M:%S", time.localtime(wall))
+    if ago < 1:
+        return f"{clock_text} (just now)"
+    return f"{clock_text} ({format_countdown(ago)} ago)"
+
+
+def countdown_due(snapshot: Any) -> float | None:
+    """The clock time a waiting origin may send again, or ``None`` (no countdown)."""
+    state = snapshot.state
+    if state not in (ConnectionState.RATE_LIMITED, ConnectionState.BACKOFF):
+        return None
+    if snapshot.resume_at is not None:
+        return float(snapshot.resume_at)
+    if snapshot.retry_in is not None:
+        return float(snapshot.taken_at) + float(snapshot.retry_in)
+    return None
+
+
+def status_line(snapshot: Any, now: float) -> str:
+    """The status-bar words for a snapshot at clock time ``now``.
+
+    ``"Online"``, ``"Unstable connection"``, ``"Rate limited — resuming in 12 s"``,
+    ``"Server trouble — retrying in 8 s"``, ``"Offline"``, or
+    ``"Sign in to the network"`` behind a captive portal.
+    """
+    state: ConnectionState = snapshot.state
+    if is_captive_portal(getattr(snapshot, "network", None)):
+        return CAPTIVE_PORTAL_TEXT
+    label = STATE_EFFECTS[state].label
+    due = countdown_due(snapshot)
+    if due is None:
+        return label
+    remaining = due - now
+    if state is ConnectionState.RATE_LIMITED:
+        if remaining <= 0:
+            return f"{label} — resuming now"
+        return f"{label} — resuming in {format_countdown(remaining)}"
+    if remaining <= 0:
+        return f"{label} — trying again now"
+    return f"{label} — retrying in {format_countdown(remaining)}"
+
+
+def describe_error(error: Any) -> str:
+    """The error in plain words: its ``user_message`` (and suggestion), else its text."""
+    if error is None:
+        return "none"
+    message = getattr(error, "user_message", None) or str(error) or type(error).__name__
+    suggestion = getattr(error, "suggestion", None)
+    if suggestion and suggestion not in message:
+        return f"{message} {suggestion}"
+    return str(message)
+
+
+def _error_lines(error: Any, indent: str = "  ") -> list[str]:
+    lines = [f"{type(error).__name__}: {redact(str(error))}"]
+    for name in ("user_message", "suggestion", "details", "url", "operation"):
+        value = getattr(error, name, None)
+        if value:
+            lines.append(f"{indent}{name}: {redact(str(value))}")
+    for name in ("retry_after", "retry_in", "attempts"):
+        value = getattr(error, name, None)
+        if value:
+            lines.append(f"{indent}{name}: {value}")
+    response = getattr(error, "response", None)
+    if response is not None:
+        lines.append(f"{indent}status: {getattr(response, 'status_code', '?')}")
+    return lines
+
+
+def technical_details(snapshot: Any, now: float, *, extra_errors: list[Any] | None = None) -> str:
+    """A redacted, copyable description of a snapshot (and of further errors)."""
+    lines = ["connmgr connection details", ""]
+    if snapshot is not None:
+        state: ConnectionState = snapshot.state
+        lines += [
+            f"state: {state.value} ({STATE_EFFECTS[state].label})",
+            f"status line: {status_line(snapshot, now)}",
+            f"origin: {redact(snapshot.origin) if snapshot.origin else '(none yet)'}",
+            f"in this state for: {format_countdown(now - snapshot.since)}",
+        ]
+        due = countdown_due(snapshot)
+        if due is not None:
+            lines.append(f"may send again in: {format_delay(due - now)}")
+        network = getattr(snapshot, "network", None)
+        lines.append(f"network: {getattr(network, 'value', network)}")
+        lines.append(f"attempts: {snapshot.attempts}")
+        outcomes = getattr(snapshot, "outcomes", None) or {}
+        if outcomes:
+            lines.append("outcomes: " + ", ".join(f"{k}={v}" for k, v in sorted(outcomes.items())))
+        rate = getattr(snapshot, "rate", None)
+        if rate is not None:
+            lines.append(f"rate limit: {rate:g} requests/s")
+        if snapshot.last_error is not None:
+            lines += ["", "last error:", *_error_lines(snapshot.last_error)]
+    for error in extra_errors or []:
+        lines += ["", *_error_lines(error)]
+    return "\n".join(lines) + "\n"
+
+
+def mermaid_fallback(highlight: ConnectionState | None = None) -> str:
+    """A Mermaid state diagram of :data:`~connmgr.machine.TRANSITIONS` (no exporter needed)."""
+    lines = ["stateDiagram-v2", "    [*] --> online"]
+    for row in TRANSITIONS:
+        sources = sorted(s.value for s in row.sources())
+        for source in sources:
+            if source == row.dest.value and row.source == "*":
+                continue
+            lines.append(f"    {source} --> {row.dest.value}: {row.label}")
+    if highlight is not None:
+        lines.append("    classDef current fill:#fff3b0,stroke:#9a6700,stroke-width:3px")
+        lines.append(f"    class {highlight.value} current")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,406 @@
+"""A status-bar widget that shows the connection state, with a live countdown.
+
+:class:`ConnectionStatusWidget` is a coloured dot and a short label:
+"Online", "Unstable connection", "Rate limited — resuming in 12 s",
+"Server trouble — retrying in 8 s", "Offline", or "Sign in to the network"
+behind a captive portal. It redraws from ``manager.snapshot()`` whenever the
+:class:`~connmgr.qt.SignalBridge` delivers a batch, and ticks a timer only
+while a countdown is on screen. The tooltip says which server, since when, and
+the last error in plain words; a click (or Enter / Space when focused) opens a
+:class:`DetailsDialog` with redacted technical details, a Copy button and the
+statechart with the current state highlighted.
+
+Example::
+
+    status = ConnectionStatusWidget(mgr)
+    window.statusBar().addPermanentWidget(status)
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QColor,
+    QFontDatabase,
+    QGuiApplication,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QPen,
+)
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from connmgr.clock import SYSTEM_CLOCK, Clock
+from connmgr.machine import STATE_EFFECTS, ConnectionState
+from connmgr.qt._text import (
+    countdown_due,
+    describe_error,
+    format_since,
+    is_captive_portal,
+    mermaid_fallback,
+    redact,
+    status_line,
+    technical_details,
+)
+from connmgr.qt.bridge import SignalBridge
+from connmgr.qt.colors import AA_GRAPHIC, AA_TEXT, readable_color
+
+__all__ = ["CAPTIVE_PORTAL_COLOR", "ConnectionStatusWidget", "DetailsDialog", "render_statechart"]
+
+logger = logging.getLogger(__name__)
+
+#: The colour of "Sign in to the network" (an orange apart from the five states).
+CAPTIVE_PORTAL_COLOR = "#bc4c00"
+
+# While a countdown shows: four ticks a second keep the whole seconds honest.
+_TICK_MS = 250
+# Once the countdown has run out, look again once a second until the state moves.
+_OVERDUE_TICK_MS = 1000
+
+
+@functools.lru_cache(maxsize=16)
+def render_statechart(state: ConnectionState | None) -> tuple[str, str]:
+    """The statechart with ``state`` highlighted: ``("svg", text)`` or ``("mermaid", text)``.
+
+    Uses :func:`connmgr.statechart.render` when it is there; SVG needs
+    Graphviz (the extra ``diagrams``). Falls back to Mermaid text, and to a
+    Mermaid diagram built here from the transitions table.
+    """
+    try:
+        from connmgr import statechart
+    except ImportError:
+        return "mermaid", mermaid_fallback(state)
+    render = getattr(statechart, "render", None)
+    if callable(render):
+        for kind in ("svg", "mermaid"):
+            try:
+                out = render(kind, highlight=state)
+            except Exception as exc:  # any exporter failure means: use the next format
+                logger.debug("statechart %s export failed: %s", kind, exc)
+                continue
+            text = out.decode() if isinstance(out, bytes) else str(out)
+            if text.strip():
+                return kind, text
+    return "mermaid", mermaid_fallback(state)
+
+
+def _monospace_editor(text: str) -> QPlainTextEdit:
+    editor = QPlainTextEdit()
+    editor.setReadOnly(True)
+    editor.setPlainText(text)
+    editor.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+    editor.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+    return editor
+
+
+class DetailsDialog(QDialog):
+    """Technical details (already redacted) with a Copy button, and optionally the statechart.
+
+    Example::
+
+        DetailsDialog("Connection details", text, state=ConnectionState.BACKOFF).show()
+    """
+
+    def __init__(
+        self,
+        title: str,
+        details: str,
+        *,
+        state: ConnectionState | None = None,
+        show_statechart: bool = True,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.setAccessibleName(title)
+        self._details = details
+        layout = QVBoxLayout(self)
+
+        headline = QLabel(title)
+        font = headline.font()
+        font.setBold(True)
+        headline.setFont(font)
+        layout.addWidget(headline)
+
+        self.details_view = _monospace_editor(details)
+        self.details_view.setAccessibleName("Technical details")
+        layout.addWidget(self.details_view, 1)
+
+        #: ``"svg"``, ``"mermaid"`` or ``None`` (no statechart shown).
+        self.statechart_kind: str | None = None
+        self.statechart_view: QWidget | None = None
+        if show_statechart:
+            self.statechart_view = self._statechart(state)
+            layout.addWidget(self.statechart_view, 2)
+
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.copy_button = QPushButton("Copy")
+        self.copy_button.setToolTip("Copy the technical details to the clipboard")
+        buttons.addButton(self.copy_button, QDialogButtonBox.ButtonRole.ActionRole)
+        self.copy_button.clicked.connect(self.copy)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self.resize(640, 560 if show_statechart else 360)
+
+    @property
+    def details(self) -> str:
+        """The text shown (and copied)."""
+        return self._details
+
+    def copy(self) -> None:
+        """Put the details on the clipboard."""
+        QGuiApplication.clipboard().setText(self._details)
+        self.copy_button.setText("Copied")
+
+    def _statechart(self, state: ConnectionState | None) -> QWidget:
+        kind, text = render_statechart(state)
+        if kind == "svg":
+            try:
+                from PySide6.QtSvgWidgets import QSvgWidget
+            except ImportError:  # pragma: no cover - QtSvg ships with PySide6-Essentials
+                kind, text = "mermaid", mermaid_fallback(state)
+            else:
+                svg = QSvgWidget()
+                svg.load(QByteArray(text.encode()))
+                renderer = svg.renderer()
+                if renderer.isValid():
+                    size = renderer.defaultSize()
+                    if size.width() > 600:
+                        size = size.scaled(QSize(600, 10_000), Qt.AspectRatioMode.KeepAspectRatio)
+                    svg.setFixedSize(size)
+                    svg.setAccessibleName("Statechart")
+                    highlighted = f"; current state: {state.value}" if state else ""
+                    svg.setAccessibleDescription(f"Connection statechart{highlighted}")
+                    scroll = QScrollArea()
+                    scroll.setWidget(svg)
+                    scroll.setAlignment(Qt.AlignmentFlag.AlignCenter)
+                    self.statechart_kind = "svg"
+                    return scroll
+                kind, text = "mermaid", mermaid_fallback(state)
+        self.statechart_kind = "mermaid"
+        view = _monospace_editor(text)
+        view.setAccessibleName("Statechart (Mermaid text)")
+        return view
+
+
+class _Dot(QWidget):
+    """A filled circle in the state's colour."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFixedSize(12, 12)
+        self._color = QColor("#57606a")
+
+    def color(self) -> str:
+        return self._color.name()
+
+    def set_color(self, color: str) -> None:
+        if color != self._color.name():
+            self._color = QColor(color)
+            self.update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt's name
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setBrush(self._color)
+        painter.setPen(QPen(self._color.darker(130), 1))
+        painter.drawEllipse(1, 1, 10, 10)
+        painter.end()
+
+
+class ConnectionStatusWidget(QFrame):
+    """A coloured dot and a plain-words label for a :class:`~connmgr.ConnectionManager`.
+
+    ``manager`` needs ``snapshot(url=None)`` and ``clock`` (and ``monitor``,
+    for network changes); ``url`` picks an origin (default: the manager's base
+    origin, or the worst one). Pass ``bridge`` to share one
+    :class:`~connmgr.qt.SignalBridge` between widgets. GUI thread only.
+
+    Example::
+
+        window.statusBar().addPermanentWidget(ConnectionStatusWidget(mgr))
+    """
+
+    #: Emitted (with the dialog) each time the details popup opens.
+    details_opened = Signal(object)
+
+    def __init__(
+        self,
+        manager: Any,
+        *,
+        url: str | None = None,
+        bridge: SignalBridge | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._manager = manager
+        self._url = url
+        self._clock: Clock = getattr(manager, "clock", None) or SYSTEM_CLOCK
+        self.bridge = bridge if bridge is not None else SignalBridge(manager, parent=self)
+        self._snapshot: Any = None
+        self._due: float | None = None
+        self._dialog: DetailsDialog | None = None
+        self._dot_color = STATE_EFFECTS[ConnectionState.OFFLINE].color
+
+        self.dot = _Dot(self)
+        self.label = QLabel(self)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(6, 0, 6, 0)
+        layout.setSpacing(6)
+        layout.addWidget(self.dot)
+        layout.addWidget(self.label)
+
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setFocusPolicy(Qt.FocusPolicy.TabFocus)
+        self.setAccessibleName("Connection status")
+
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self._tick)
+
+        self.bridge.flushed.connect(self.refresh)
+        self.refresh()
+
+    # -- reading -----------------------------------------------------------------------
+
+    @property
+    def snapshot(self) -> Any:
+        """The ``ConnectionSnapshot`` shown now."""
+        return self._snapshot
+
+    @property
+    def state(self) -> ConnectionState:
+        """The state shown now."""
+        return self._snapshot.state  # type: ignore[no-any-return]
+
+    def text(self) -> str:
+        """The label's words, e.g. ``"Rate limited — resuming in 12 s"``."""
+        return self.label.text()
+
+    def color(self) -> str:
+        """The label's colour as shown (``"#rrggbb"``, after the contrast nudge)."""
+        return self.label.palette().color(QPalette.ColorRole.WindowText).name()
+
+    def dot_color(self) -> str:
+        """The dot's colour as shown."""
+        return self._dot_color
+
+    def background_color(self) -> str:
+        """The colour the label and dot are drawn on."""
+        return self.palette().color(QPalette.ColorRole.Window).name()
+
+    def countdown_running(self) -> bool:
+        """Whether the countdown timer is ticking."""
+        return self._timer.isActive()
+
+    # -- updating ----------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Take a new snapshot from the manager and redraw."""
+        self._snapshot = self._manager.snapshot(self._url)
+        self._due = countdown_due(self._snapshot)
+        self._render()
+
+    def _tick(self) -> None:
+        if self._due is not None and self._clock.now() >= self._due:
+            # Past due: the state may have moved without a signal yet.
+            self.refresh()
+        else:
+            self._render()
+
+    def _render(self) -> None:
+        snap = self._snapshot
+        now = self._clock.now()
+        text = status_line(snap, now)
+        if text != self.label.text():
+            self.label.setText(text)
+        captive = is_captive_portal(getattr(snap, "network", None))
+        base = CAPTIVE_PORTAL_COLOR if captive else STATE_EFFECTS[snap.state].color
+        background = self.background_color()
+        text_color = readable_color(base, background, AA_TEXT)
+        self._dot_color = readable_color(base, background, AA_GRAPHIC)
+        self.dot.set_color(self._dot_color)
+        palette = self.label.palette()
+        if palette.color(QPalette.ColorRole.WindowText).name() != text_color:
+            palette.setColor(QPalette.ColorRole.WindowText, QColor(text_color))
+            self.label.setPalette(palette)
+        tooltip = self._tooltip(snap, now)
+        self.setToolTip(tooltip)
+        self.setAccessibleDescription(f"{text}. {tooltip}".replace("\n", ". "))
+        self._schedule(now, captive)
+
+    def _schedule(self, now: float, captive: bool) -> None:
+        if self._due is None or captive:
+            self._timer.stop()
+            return
+        interval = _TICK_MS if now < self._due else _OVERDUE_TICK_MS
+        if not self._timer.isActive() or self._timer.interval() != interval:
+            self._timer.start(interval)
+
+    def _tooltip(self, snap: Any, now: float) -> str:
+        lines = []
+        if snap.origin:
+            lines.append(f"Server: {redact(snap.origin)}")
+        lines.append(f"Since: {format_since(snap.since, now)}")
+        if snap.last_error is not None:
+            lines.append(f"Last error: {describe_error(snap.last_error)}")
+        if is_captive_portal(getattr(snap, "network", None)):
+            lines.append("A login page is in the way: open a browser to sign in.")
+        lines.append("Click for details.")
+        return "\n".join(lines)
+
+    # -- details -----------------------------------------------------------------------
+
+    def details_text(self) -> str:
+        """The redacted technical details the popup shows and copies."""
+        return technical_details(self._snapshot, self._clock.now())
+
+    def show_details(self) -> DetailsDialog:
+        """Open (or re-open) the details popup; returns it."""
+        self.refresh()
+        if self._dialog is not None:
+            self._dialog.close()
+            self._dialog.deleteLater()
+        self._dialog = DetailsDialog(
+            "Connection details",
+            self.details_text(),
+            state=self._snapshot.state,
+            parent=self.window(),
+        )
+        self._dialog.show()
+        self.details_opened.emit(self._dialog)
+        return self._dialog
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt's name
+        """A left click opens the details."""
+        if event.button() == Qt.MouseButton.LeftButton and self.rect().contains(
+            event.position().toPoint()
+        ):
+            self.show_details()
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt's name
+        """Enter or Space opens the details (keyboard users)."""
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space):
+            self.show_details()
+            event.accept()
+            return
+        super().keyPressEvent(event)
