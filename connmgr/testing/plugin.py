@@ -1,18 +1,65 @@
 """pytest plugin (registered through the ``pytest11`` entry point).
 
-Fixtures for testing applications built on connmgr: ``fake_clock``.
+Fixtures for testing applications built on connmgr:
+
+- ``fake_clock``: a :class:`~connmgr.testing.FakeClock` to inject as ``clock=``;
+- ``fault_server``: a started :class:`~connmgr.testing.FaultServer` (plain HTTP),
+  stopped after the test;
+- ``tls_fault_server``: the same over HTTPS with a `trustme` CA
+  (``verify=tls_fault_server.ca_bundle``).
+
+Every pytest run loads this module, so it imports nothing heavy at import time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from connmgr.testing.clock import FakeClock
+
+if TYPE_CHECKING:
+    from connmgr.testing.server import FaultServer
+
+__all__ = ["fake_clock", "fault_server", "tls_fault_server"]
 
 
 @pytest.fixture
 def fake_clock() -> Iterator[FakeClock]:
     """A :class:`FakeClock` (auto-advancing) for injecting as ``clock=``."""
     yield FakeClock()
+
+
+@pytest.fixture
+def fault_server() -> Iterator[FaultServer]:
+    """A running :class:`~connmgr.testing.FaultServer` on 127.0.0.1, closed after the test.
+
+    Example::
+
+        def test_retries_503(fault_server):
+            url = fault_server.url_for("/flaky/a?fail=2&status=503")
+            assert my_client.get(url).status_code == 200
+            assert fault_server.hits("/flaky/a") == 3
+    """
+    from connmgr.testing.server import FaultServer
+
+    with FaultServer() as server:
+        yield server
+
+
+@pytest.fixture
+def tls_fault_server() -> Iterator[FaultServer]:
+    """A running HTTPS :class:`~connmgr.testing.FaultServer`; trust ``ca_bundle``.
+
+    Example::
+
+        def test_tls(tls_fault_server):
+            r = requests.get(tls_fault_server.url_for("/ok"),
+                             verify=tls_fault_server.ca_bundle)
+    """
+    from connmgr.testing.server import FaultServer
+
+    with FaultServer(tls=True) as server:
+        yield server
