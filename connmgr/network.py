@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import http.client
 import ipaddress
 import logging
 import math
@@ -58,6 +59,7 @@ from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 
 from connmgr import signals
 from connmgr.clock import SYSTEM_CLOCK, CancelToken, Clock
@@ -80,6 +82,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _USER_AGENT = "connmgr/0.1 (connectivity check)"
+
+# The most an HttpProbe with ``expect_body`` reads to look for it.
+_MAX_EXPECTED_BODY = 65536
 
 # The watcher never starts probe rounds more often than this (real seconds), whatever
 # its clock says: a guard against a storm of probes from a tiny offline_interval or
@@ -324,7 +329,7 @@ class HttpProbe:
         started = time.perf_counter()
         try:
             status, body, location = self._fetch(timeout)
-        except (requests.RequestException, OSError) as exc:
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             return ProbeResult(
                 self, NetworkStatus.OFFLINE, time.perf_counter() - started, _describe(exc, timeout)
             )
@@ -376,17 +381,23 @@ class HttpProbe:
                 headers={"User-Agent": _USER_AGENT, "Cache-Control": "no-cache"},
             )
             try:
-                # Whether there is any content is all that matters unless a body is
-                # expected; a portal page need not be downloaded.
-                limit = 1 if self.expect_body is None else 65536
-                body = (
-                    b""
-                    if response.status_code == 204
-                    else response.raw.read(limit, decode_content=True)
-                )
+                body = self._sniff_body(response)
             finally:
                 response.close()
-            return response.status_code, body or b"", response.headers.get("Location")
+            return response.status_code, body, response.headers.get("Location")
+
+    def _sniff_body(self, response: requests.Response) -> bytes:
+        # Unless a body is expected, only whether there is content matters: take it
+        # from Content-Length when given, so a portal page is never downloaded (and a
+        # slow one cannot stall the probe), else read a single byte.
+        if response.status_code == 204:
+            return b""
+        if self.expect_body is None:
+            length = response.headers.get("Content-Length", "")
+            if length.strip().isdigit():
+                return b"?" if int(length) > 0 else b""
+        limit = 1 if self.expect_body is None else _MAX_EXPECTED_BODY
+        return response.raw.read(limit, decode_content=True) or b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -1387,21 +1398,16 @@ def _connect(host: str, port: int, timeout: float) -> None:
 
 
 def _describe(exc: BaseException, timeout: float) -> str:
-    """Plain words for why a probe failed (no URLs: they may carry credentials)."""
-    seen: set[int] = set()
+    """Plain words for why a probe failed (no URLs: they may carry credentials).
+
+    The whole cause chain is read before deciding, root causes first: urllib3's
+    ``NewConnectionError`` is a ``TimeoutError`` subclass even when the connection
+    was refused.
+    """
+    chain: list[BaseException] = []
     current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(current, socket.gaierror):
-            return f"name lookup failed ({current.strerror or current})"
-        if isinstance(current, TimeoutError | requests.Timeout):
-            return f"no answer within {timeout:g} s"
-        if isinstance(current, ConnectionResetError):
-            return "connection reset"
-        if isinstance(current, requests.exceptions.SSLError):
-            return "TLS failed (a portal intercepting https?)"
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
         nested = next((a for a in current.args if isinstance(a, BaseException)), None)
         reason = getattr(current, "reason", None)
         current = (
@@ -1409,6 +1415,20 @@ def _describe(exc: BaseException, timeout: float) -> str:
             or current.__context__
             or (reason if isinstance(reason, BaseException) else nested)
         )
+    for cause in chain:
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, socket.gaierror):
+            return f"name lookup failed ({cause.strerror or cause})"
+        if isinstance(cause, http.client.RemoteDisconnected):
+            return "closed without an answer"
+        if isinstance(cause, ConnectionResetError):
+            return "connection reset"
+    for cause in chain:
+        if isinstance(cause, requests.exceptions.SSLError):
+            return "TLS failed (a portal intercepting https?)"
+        if isinstance(cause, TimeoutError | requests.Timeout | urllib3.exceptions.TimeoutError):
+            return f"no answer within {timeout:g} s"
     if isinstance(exc, OSError) and exc.strerror:
         return f"{type(exc).__name__}: {exc.strerror}"
     return type(exc).__name__

@@ -31,6 +31,7 @@ from connmgr.network import (
     set_default_monitor,
 )
 from connmgr.testing import FakeClock
+from connmgr.testing.server import FaultServer
 
 ONLINE = NetworkStatus.ONLINE
 OFFLINE = NetworkStatus.OFFLINE
@@ -885,3 +886,125 @@ def test_check_specific_host_blackholed_respects_timeout(blackholed_port):
     assert time.perf_counter() - started < 0.5
     with pytest.raises(ValueError, match="timeout"):
         monitor.check_specific_host("127.0.0.1", 80, timeout=0)
+
+
+# --------------------------------------------------------------------------- HTTP on FaultServer
+
+
+@pytest.fixture
+def server() -> Iterator[FaultServer]:
+    with FaultServer() as s:
+        yield s
+
+
+@pytest.mark.parametrize(
+    ("path", "expected", "detail"),
+    [
+        ("/generate_204", ONLINE, "204 as expected"),
+        ("/portal", PORTAL, "200 with a page instead of 204"),
+        ("/redirect?to=/portal", PORTAL, "redirected (302)"),
+        ("/status/511", PORTAL, "511 Network Authentication Required"),
+        ("/status/500", OFFLINE, "unexpected status 500 (blocked or moved?)"),
+        ("/reset", OFFLINE, "connection reset"),
+        ("/close", OFFLINE, "closed without an answer"),
+        ("/stall-headers?seconds=5", OFFLINE, "no answer within 0.1 s"),
+        ("/drip?bytes=100&interval=1", PORTAL, "200 with a page instead of 204"),
+    ],
+)
+def test_http_probe_against_fault_server(server, path, expected, detail):
+    result = HttpProbe(server.url_for(path)).check(0.1)
+    assert (result.status, result.detail) == (expected, detail)
+    assert result.elapsed < 0.5  # a dripping page is judged by its headers, not downloaded
+
+
+def test_http_probe_sends_a_plain_get_and_follows_no_redirect(server):
+    HttpProbe(server.url_for("/redirect?to=/portal")).check(1.0)
+    assert server.hits("/redirect") == 1
+    assert server.hits("/portal") == 0
+    request = server.requests[0]
+    assert request.method == "GET"
+    assert request.headers["User-Agent"].startswith("connmgr/")
+    assert "Cookie" not in request.headers and "Authorization" not in request.headers
+
+
+def test_http_probe_for_your_own_server(server):
+    assert HttpProbe(server.url_for("/ok"), expect_status=200).check(1.0).status is ONLINE
+    probe = HttpProbe(server.url_for("/ok"), expect_status=200, expect_body="ok")
+    assert probe.check(1.0).status is ONLINE
+    probe = HttpProbe(server.url_for("/portal"), expect_status=200, expect_body="ok")
+    assert probe.check(1.0).status is PORTAL
+
+
+def test_portal_beats_a_tcp_success(server, listener, events):
+    monitor = monitor_for(
+        TcpProbe("127.0.0.1", listener.port),
+        HttpProbe(server.url_for("/portal")),
+        portal_grace=1.0,
+    )
+    with signals.network_changed.connected_to(events, sender=monitor):
+        assert monitor.is_online() is False
+    assert monitor.status is PORTAL
+    assert events.seen == [(False, PORTAL)]
+    tcp, http = monitor.last_results
+    assert (tcp.status, http.status) == (ONLINE, PORTAL)
+
+
+def test_a_tcp_success_waits_only_the_grace_for_a_dead_http_probe(listener, blackholed_port):
+    monitor = monitor_for(
+        TcpProbe("127.0.0.1", listener.port),
+        HttpProbe(f"http://127.0.0.1:{blackholed_port}/generate_204"),
+        timeout=1.0,
+        portal_grace=0.05,
+        clock=SystemClock(),
+    )
+    started = time.perf_counter()
+    assert monitor.is_online() is True
+    assert 0.05 <= time.perf_counter() - started < 0.5  # not the 1 s timeout
+    assert monitor.last_results[1].status is UNKNOWN
+
+
+def test_a_blackholed_http_probe_does_not_slow_a_live_one(server, blackholed_port):
+    monitor = monitor_for(
+        HttpProbe(f"http://127.0.0.1:{blackholed_port}/generate_204"),
+        HttpProbe(server.url_for("/generate_204")),
+        timeout=1.0,
+        clock=SystemClock(),
+    )
+    started = time.perf_counter()
+    assert monitor.is_online() is True
+    assert time.perf_counter() - started < 0.2
+
+
+def test_events_as_a_portal_appears_and_the_user_signs_in(server, events):
+    clock = FakeClock()
+    monitor = monitor_for(
+        HttpProbe(server.url_for("/generate_204")), clock=clock, interval=10.0, offline_interval=1.0
+    )
+    with signals.network_changed.connected_to(events, sender=monitor):
+        assert monitor.is_online() is True
+        server.alias("/generate_204", "/portal")  # the hotel's login page intercepts
+        clock.advance(10.0)
+        assert monitor.is_online() is False
+        server.alias("/generate_204", "/redirect?to=/portal")
+        clock.advance(1.0)
+        assert monitor.is_online() is False  # still a portal: no event
+        server.alias("/generate_204", None)  # signed in
+        clock.advance(2.0)
+        assert monitor.is_online() is True
+    assert events.seen == [(True, ONLINE), (False, PORTAL), (True, ONLINE)]
+
+
+def test_events_as_the_http_target_stops_and_starts(server, events):
+    clock = FakeClock()
+    monitor = monitor_for(HttpProbe(server.url_for("/generate_204")), clock=clock, interval=5.0)
+    with signals.network_changed.connected_to(events, sender=monitor):
+        assert monitor.is_online() is True
+        server.stop()
+        assert monitor.report_failure(ConnectionError("refused")) is ONLINE  # debounced
+        clock.advance(1.0)
+        assert monitor.report_failure(ConnectionError("refused")) is OFFLINE
+        assert monitor.last_results[0].detail == "connection refused"
+        server.start()
+        clock.advance(5.0)
+        assert monitor.is_online() is True
+    assert events.statuses() == [ONLINE, OFFLINE, ONLINE]
