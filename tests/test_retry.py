@@ -721,3 +721,95 @@ def test_decorator_around_requests_with_a_mocked_server(clock):
 
     assert search() == {"hits": 3}
     assert len(responses.calls) == 3 and clock.sleeps == [0.5, 4.0]
+
+
+# --------------------------------------------------------------------------- loopback
+
+
+@pytest.fixture(scope="module")
+def server():
+    from connmgr.testing import FaultServer
+
+    with FaultServer() as running:
+        yield running
+
+
+@pytest.fixture
+def session(server):
+    server.reset()
+    with requests.Session() as s:
+        yield s
+
+
+def get_and_raise(session, url):
+    response = session.get(url, timeout=(2, 2))
+    response.raise_for_status()
+    return response
+
+
+@pytest.mark.parametrize(("path", "hits"), [("/status/404", 1), ("/status/503", 4)])
+def test_loopback_decorator_sends_a_404_once_and_a_503_four_times(server, session, path, hits):
+    clock = FakeClock()
+    fetch = exponential_backoff(get_and_raise, clock=clock)
+    with pytest.raises(requests.HTTPError) as info:
+        fetch(session, server.url_for(path))
+    assert server.hits(path) == hits
+    assert info.value.response is not None
+    assert info.value.response.status_code == int(path.rsplit("/", 1)[1])
+    assert len(clock.sleeps) == hits - 1
+
+
+def test_loopback_flaky_route_recovers(server, session):
+    clock = FakeClock()
+    fetch = exponential_backoff(get_and_raise, NO_JITTER, clock=clock)
+    assert fetch(session, server.url_for("/flaky/retry-test?fail=2&status=502")).status_code == 200
+    assert server.hits("/flaky/retry-test") == 3 and clock.sleeps == [0.5, 1.0]
+
+
+def test_loopback_reset_connections_are_retried(server, session):
+    clock = FakeClock()
+    with pytest.raises(requests.ConnectionError):
+        exponential_backoff(get_and_raise, clock=clock)(session, server.url_for("/reset"))
+    assert server.hits("/reset") == 4
+
+
+def test_loopback_retry_after_is_honoured(server, session):
+    clock = FakeClock()
+    fetch = exponential_backoff(get_and_raise, NO_JITTER, clock=clock)
+    with pytest.raises(requests.HTTPError):
+        fetch(session, server.url_for("/status/429?retry_after=3"))
+    assert clock.sleeps == [3.0, 3.0, 3.0] and server.hits("/status/429") == 4
+
+
+def test_loopback_tls_failure_is_not_retried():
+    from connmgr.testing import FaultServer
+
+    calls = []
+
+    def fetch(url):
+        calls.append(url)
+        return get_and_raise(requests, url)  # verifies against the system CAs: must fail
+
+    with FaultServer(tls=True) as tls_server, pytest.raises(requests.exceptions.SSLError):
+        exponential_backoff(fetch, clock=FakeClock())(tls_server.url_for("/ok"))
+    assert len(calls) == 1
+
+
+def test_loopback_a_failing_post_is_sent_once_and_a_keyed_one_retried(server, session):
+    engine = RetryEngine(NO_JITTER, clock=FakeClock())
+
+    def post(headers):
+        def attempt(_n):
+            r = session.post(server.url_for("/status/503"), data=b"order", headers=headers)
+            r.raise_for_status()
+            return r
+
+        return attempt
+
+    for headers, sends in (({}, 1), ({"Idempotency-Key": "order-17"}, 4)):
+        server.reset()
+        with pytest.raises(ServerError):
+            engine.call(
+                post(headers), may_retry=lambda _e, h=headers: may_resend("POST", h, sent=True)
+            )
+        assert server.hits("/status/503") == sends
