@@ -526,6 +526,7 @@ class _Round:
         "probes",
         "recheck",
         "started_at",
+        "successes_before",
         "t0",
         "timeout",
         "verdict",
@@ -540,12 +541,14 @@ class _Round:
         timeout: float,
         grace: float,
         started_at: float,
+        successes_before: int,
         on_verdict: Callable[[_Round], object],
     ) -> None:
         self.probes = probes
         self.timeout = timeout
         self.grace = grace
         self.started_at = started_at
+        self.successes_before = successes_before
         self._on_verdict = on_verdict
         self._lock = threading.Lock()
         self._results: dict[int, ProbeResult] = {}
@@ -778,7 +781,9 @@ class NetworkMonitor:
         self._round: _Round | None = None
         self._offline_delay = self.offline_interval
         self._last_checked: float | None = None
-        self._last_success: float | None = None
+        # Counts report_success() calls: a round knows whether one came while it ran
+        # (a count, not a time, so a frozen test clock cannot blur before and during).
+        self._successes = 0
         self._last_results: tuple[ProbeResult, ...] = ()
         self._online_waiters: set[threading.Event] = set()
         self._watcher: _Watcher | None = None
@@ -937,7 +942,7 @@ class NetworkMonitor:
             ):
                 self._cache = (now, False)
                 return
-            self._last_success = now
+            self._successes += 1
             self._cache = (now + self.interval, True)
             if old is NetworkStatus.ONLINE:
                 return
@@ -1114,6 +1119,7 @@ class NetworkMonitor:
                     timeout=self.timeout,
                     grace=self.portal_grace,
                     started_at=now,
+                    successes_before=self._successes,
                     on_verdict=self._apply,
                 )
                 launch = True
@@ -1157,11 +1163,7 @@ class NetworkMonitor:
             current.applied = True
             now = self._now()
             verdict = current.verdict or NetworkStatus.OFFLINE
-            if (
-                verdict is not NetworkStatus.ONLINE
-                and self._last_success is not None
-                and self._last_success >= current.started_at
-            ):
+            if verdict is not NetworkStatus.ONLINE and self._successes > current.successes_before:
                 # A response arrived while the probes ran: newer evidence than theirs.
                 verdict = NetworkStatus.ONLINE
             self._last_checked = now

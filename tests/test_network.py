@@ -679,6 +679,16 @@ def test_report_success_during_a_probe_beats_its_offline_verdict():
     assert monitor.status is ONLINE
 
 
+def test_a_success_before_a_round_does_not_override_it(listener):
+    # The clock does not move: only the order of events tells before from during.
+    monitor = monitor_for(TcpProbe("127.0.0.1", listener.port), clock=FakeClock())
+    assert monitor.is_online() is True
+    monitor.report_success()
+    listener.close()
+    assert monitor.is_online(force_check=True) is False
+    assert monitor.status is OFFLINE
+
+
 def test_plain_http_success_behind_a_portal_proves_nothing():
     probe = ScriptedProbe(PORTAL, ONLINE, portal=True)
     clock = FakeClock()
