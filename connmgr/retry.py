@@ -24,7 +24,8 @@ sleeps, and the engine never calls ``time.sleep``.
 Example::
 
     config = RetryConfig(max_retries=3, base_delay=0.5)
-    [config.delay(n, random.Random(0)) for n in (1, 2, 3)]   # ~[0.71, 1.21, 2.10]
+    rng = random.Random(0)
+    [round(config.delay(n, rng), 2) for n in (1, 2, 3)]   # [0.71, 1.19, 2.11]
 
     @exponential_backoff
     def fetch(url: str) -> bytes:
