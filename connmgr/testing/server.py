@@ -410,7 +410,7 @@ class _Handler(socketserver.StreamRequestHandler):
         if content_type and body:
             extra.insert(0, ("Content-Type", content_type))
         no_body = status in (204, 304) or 100 <= status < 200
-        head = _head(status, extra, None if no_body and status != 204 else len(body), close)
+        head = _head(status, extra, None if no_body else len(body), close)
         if head_only or no_body:
             self.wfile.write(head)
         else:
