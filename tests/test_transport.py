@@ -28,6 +28,7 @@ from connmgr.errors import (
     RequestTimeoutError,
 )
 from connmgr.testing.clock import FakeClock
+from connmgr.testing.server import FaultServer
 from connmgr.timeouts import Deadline, NetworkConfig, TimeoutConfig, TimeoutProfiles
 from connmgr.transport import (
     _WATCHDOG,
@@ -181,10 +182,41 @@ FAULTS: dict[str, Handler] = {
 }
 
 
+# FaultServer routes for the common faults; RawServer for what it cannot do.
+FAULT_SERVER_ROUTES = {
+    "/ok": "/ok",
+    "/missing": "/missing",
+    "/drip": "/drip?bytes=1000&interval=0.02",
+    "/stall-headers": "/stall-headers?seconds=3",
+    "/stall-body": "/stall-body?seconds=3&bytes=10",
+}
+
+
+class Faults:
+    """One URL per fault name, served by FaultServer or, for raw faults, RawServer."""
+
+    def __init__(self, fault: FaultServer, raw: RawServer) -> None:
+        self.fault = fault
+        self.raw = raw
+
+    def url(self, name: str) -> str:
+        route = FAULT_SERVER_ROUTES.get(name)
+        return self.fault.url_for(route) if route else self.raw.url + name
+
+    @property
+    def connections(self) -> int:
+        """TCP connections the FaultServer has seen a request on."""
+        return len({request.client for request in self.fault.requests})
+
+    @property
+    def requests(self) -> int:
+        return self.fault.hits() + len(self.raw.requests)
+
+
 @pytest.fixture
-def server() -> Iterator[RawServer]:
-    with RawServer(routes(FAULTS)) as srv:
-        yield srv
+def server(fault_server: FaultServer) -> Iterator[Faults]:
+    with RawServer(routes(FAULTS)) as raw:
+        yield Faults(fault_server, raw)
 
 
 @pytest.fixture
@@ -215,46 +247,46 @@ def assert_deadline(elapsed: float, exc: BaseException | None, total: float = TO
     "path", ["/drip", "/stall-headers", "/stall-body", "/header-drip", "/chunked-drip"]
 )
 def test_every_stall_kind_ends_at_the_deadline(
-    server: RawServer, session: requests.Session, path: str, stream: bool
+    server: Faults, session: requests.Session, path: str, stream: bool
 ) -> None:
     def go() -> None:
-        with session.get(server.url + path, stream=stream) as response:
+        with session.get(server.url(path), stream=stream) as response:
             response.content  # noqa: B018
 
     assert_deadline(*timed(go))
 
 
 def test_a_body_read_until_close_is_never_returned_truncated(
-    server: RawServer, session: requests.Session
+    server: Faults, session: requests.Session
 ) -> None:
     # The shutdown's EOF would end this body "normally" at b"abcxxx..."
-    assert_deadline(*timed(lambda: session.get(server.url + "/until-close")))
-    response = session.get(server.url + "/until-close", stream=True)
+    assert_deadline(*timed(lambda: session.get(server.url("/until-close"))))
+    response = session.get(server.url("/until-close"), stream=True)
     assert_deadline(*timed(lambda: response.content))
 
 
 def test_the_deadline_error_is_a_requests_timeout_raised_from_the_cause(
-    server: RawServer, session: requests.Session
+    server: Faults, session: requests.Session
 ) -> None:
     with pytest.raises(requests.Timeout) as info:
-        session.get(server.url + "/stall-body")
+        session.get(server.url("/stall-body"))
     error = info.value
     assert isinstance(error, DeadlineExceededError)
     assert isinstance(error, RequestTimeoutError)
     assert error.__cause__ is not None
     assert "reading the response body" in str(error)
-    assert error.url == server.url + "/stall-body"
+    assert error.url is not None and error.url.startswith(server.fault.url_for("/stall-body"))
     assert error.request is not None
 
     with pytest.raises(DeadlineExceededError, match="before the response headers arrived"):
-        session.get(server.url + "/stall-headers")
+        session.get(server.url("/stall-headers"))
 
 
 def test_stream_true_deadline_covers_reading_until_close(
-    server: RawServer, session: requests.Session
+    server: Faults, session: requests.Session
 ) -> None:
     started = time.monotonic()
-    response = session.get(server.url + "/stall-body", stream=True)
+    response = session.get(server.url("/stall-body"), stream=True)
     assert response.status_code == 200
     assert time.monotonic() - started < TOTAL / 2  # headers at once
     with pytest.raises(DeadlineExceededError):
@@ -263,10 +295,10 @@ def test_stream_true_deadline_covers_reading_until_close(
 
 
 def test_stream_iter_content_gets_data_then_the_deadline(
-    server: RawServer, session: requests.Session
+    server: Faults, session: requests.Session
 ) -> None:
     got = b""
-    response = session.get(server.url + "/drip", stream=True)
+    response = session.get(server.url("/drip"), stream=True)
     with pytest.raises(DeadlineExceededError):
         for chunk in response.iter_content(1):
             got += chunk
@@ -278,43 +310,43 @@ def live_timers() -> int:
     return size - cancelled
 
 
-def test_a_finished_stream_disarms_the_watchdog(server: RawServer) -> None:
+def test_a_finished_stream_disarms_the_watchdog(server: Faults) -> None:
     session = create_session(TimeoutConfig(connect=1, read=2, total=0.1))
     before = live_timers()
-    read_out = session.get(server.url + "/ok", stream=True)
+    read_out = session.get(server.url("/ok"), stream=True)
     assert live_timers() == before + 1  # armed while the body is unread
     assert read_out.content == b"ok"
     assert live_timers() == before  # disarmed by the last chunk
-    closed_early = session.get(server.url + "/ok", stream=True)
+    closed_early = session.get(server.url("/ok"), stream=True)
     assert live_timers() == before + 1
     closed_early.close()
     assert live_timers() == before  # disarmed by close()
-    with session.get(server.url + "/ok", stream=True) as in_with:
+    with session.get(server.url("/ok"), stream=True) as in_with:
         assert live_timers() == before + 1
         assert in_with.status_code == 200
     assert live_timers() == before
 
 
-def test_a_read_out_stream_leaves_a_healthy_pooled_connection(server: RawServer) -> None:
+def test_a_read_out_stream_leaves_a_healthy_pooled_connection(server: Faults) -> None:
     session = create_session(TimeoutConfig(connect=1, read=2, total=0.1))
-    assert session.get(server.url + "/ok", stream=True).content == b"ok"
-    assert session.get(server.url + "/ok").text == "ok"
+    assert session.get(server.url("/ok"), stream=True).content == b"ok"
+    assert session.get(server.url("/ok")).text == "ok"
     time.sleep(0.15)  # past both deadlines: nothing may fire on the pooled connection
-    assert session.get(server.url + "/ok").text == "ok"
+    assert session.get(server.url("/ok")).text == "ok"
     assert server.connections == 1
 
 
 def test_the_connection_is_reused_until_a_kill_and_never_after(
-    server: RawServer, session: requests.Session
+    server: Faults, session: requests.Session
 ) -> None:
-    assert session.get(server.url + "/ok").text == "ok"
-    assert session.get(server.url + "/ok").text == "ok"
+    assert session.get(server.url("/ok")).text == "ok"
+    assert session.get(server.url("/ok")).text == "ok"
     assert server.connections == 1
     with pytest.raises(DeadlineExceededError):
-        session.get(server.url + "/stall-body")
-    assert session.get(server.url + "/ok").text == "ok"  # the next request works
+        session.get(server.url("/stall-body"))
+    assert session.get(server.url("/ok")).text == "ok"  # the next request works
     assert server.connections == 2  # ... on a fresh connection
-    assert session.get(server.url + "/ok").text == "ok"
+    assert session.get(server.url("/ok")).text == "ok"
     assert server.connections == 2
 
 
@@ -328,11 +360,11 @@ def test_connect_refused_propagates_as_the_requests_error(session: requests.Sess
     assert elapsed < TOTAL
 
 
-def test_success_is_untouched(server: RawServer, session: requests.Session) -> None:
-    response = session.get(server.url + "/ok")
+def test_success_is_untouched(server: Faults, session: requests.Session) -> None:
+    response = session.get(server.url("/ok"))
     assert (response.status_code, response.text) == (200, "ok")
-    assert session.get(server.url + "/missing").status_code == 404
-    streamed = session.get(server.url + "/ok", stream=True)
+    assert session.get(server.url("/missing")).status_code == 404
+    streamed = session.get(server.url("/ok"), stream=True)
     assert list(streamed.iter_content(1)) == [b"o", b"k"]
 
 
@@ -340,9 +372,9 @@ def test_success_is_untouched(server: RawServer, session: requests.Session) -> N
 
 
 def test_a_user_read_timeout_below_the_total_is_a_plain_read_timeout(
-    server: RawServer, session: requests.Session
+    server: Faults, session: requests.Session
 ) -> None:
-    elapsed, exc = timed(lambda: session.get(server.url + "/stall-headers", timeout=(1, 0.05)))
+    elapsed, exc = timed(lambda: session.get(server.url("/stall-headers"), timeout=(1, 0.05)))
     assert isinstance(exc, requests.ReadTimeout)
     assert not isinstance(exc, DeadlineExceededError)
     assert 0.04 <= elapsed < TOTAL
@@ -350,20 +382,20 @@ def test_a_user_read_timeout_below_the_total_is_a_plain_read_timeout(
 
 @pytest.mark.parametrize("timeout", [5, (1, 5), (None, None)])
 def test_a_user_timeout_still_obeys_the_total(
-    server: RawServer, session: requests.Session, timeout: Any
+    server: Faults, session: requests.Session, timeout: Any
 ) -> None:
-    assert_deadline(*timed(lambda: session.get(server.url + "/drip", timeout=timeout)))
+    assert_deadline(*timed(lambda: session.get(server.url("/drip"), timeout=timeout)))
 
 
-def test_the_bare_adapter_enforces_the_total_on_any_session(server: RawServer) -> None:
+def test_the_bare_adapter_enforces_the_total_on_any_session(server: Faults) -> None:
     session = requests.Session()
     session.mount("http://", TimeoutHTTPAdapter(CONFIG))
-    assert_deadline(*timed(lambda: session.get(server.url + "/drip")))
-    assert_deadline(*timed(lambda: session.get(server.url + "/drip", timeout=(1, 5))))
-    assert session.get(server.url + "/ok").text == "ok"
+    assert_deadline(*timed(lambda: session.get(server.url("/drip"))))
+    assert_deadline(*timed(lambda: session.get(server.url("/drip"), timeout=(1, 5))))
+    assert session.get(server.url("/ok")).text == "ok"
 
 
-def test_requests_hands_the_timeout_object_to_the_adapter_untouched(server: RawServer) -> None:
+def test_requests_hands_the_timeout_object_to_the_adapter_untouched(server: Faults) -> None:
     seen: list[object] = []
 
     class Recording(HTTPAdapter):
@@ -374,11 +406,11 @@ def test_requests_hands_the_timeout_object_to_the_adapter_untouched(server: RawS
     session = requests.Session()
     session.mount("http://", Recording())
     ctx = AttemptContext.start(CONFIG)
-    assert session.get(server.url + "/ok", timeout=ctx).text == "ok"
+    assert session.get(server.url("/ok"), timeout=ctx).text == "ok"
     assert seen == [ctx] and seen[0] is ctx
 
 
-def test_attempt_context_is_a_connect_read_pair(server: RawServer) -> None:
+def test_attempt_context_is_a_connect_read_pair(server: Faults) -> None:
     ctx = AttemptContext(CONFIG, Deadline(1.0))
     assert tuple(ctx) == (1.0, 2.0) and (ctx.connect, ctx.read) == (1.0, 2.0)
     assert tuple(AttemptContext(CONFIG, Deadline(1.0), timeout=(0.5, None))) == (0.5, None)
@@ -397,32 +429,32 @@ def test_attempt_context_is_a_connect_read_pair(server: RawServer) -> None:
 
     # A plain requests adapter still gets (connect, read) from it.
     short = AttemptContext(CONFIG, Deadline(5.0), timeout=(1, 0.05))
-    elapsed, exc = timed(lambda: requests.get(server.url + "/stall-headers", timeout=short))
+    elapsed, exc = timed(lambda: requests.get(server.url("/stall-headers"), timeout=short))
     assert isinstance(exc, requests.ReadTimeout) and elapsed < 1
 
 
-def test_one_context_bounds_several_attempts(server: RawServer, session: requests.Session) -> None:
+def test_one_context_bounds_several_attempts(server: Faults, session: requests.Session) -> None:
     ctx = AttemptContext.start(TimeoutConfig(connect=1, read=2, total=0.25))
-    assert session.get(server.url + "/ok", timeout=ctx).text == "ok"
+    assert session.get(server.url("/ok"), timeout=ctx).text == "ok"
     time.sleep(0.1)  # e.g. a retry wait
-    elapsed, exc = timed(lambda: session.get(server.url + "/stall-headers", timeout=ctx))
+    elapsed, exc = timed(lambda: session.get(server.url("/stall-headers"), timeout=ctx))
     assert isinstance(exc, DeadlineExceededError)
     assert ctx.deadline.elapsed() < 0.25 + SLACK
     assert elapsed < 0.16 + SLACK
     # Spent: refused before anything is sent.
-    before = len(server.requests)
+    before = server.requests
     with pytest.raises(DeadlineExceededError, match="before it was sent"):
-        session.get(server.url + "/ok", timeout=ctx)
-    assert len(server.requests) == before
+        session.get(server.url("/ok"), timeout=ctx)
+    assert server.requests == before
 
 
-def test_an_expired_deadline_on_a_fake_clock_sends_nothing(server: RawServer) -> None:
+def test_an_expired_deadline_on_a_fake_clock_sends_nothing(server: Faults) -> None:
     clock = FakeClock()
     ctx = AttemptContext(CONFIG, Deadline(1.0, clock=clock))
     clock.advance(1.0)
     with pytest.raises(DeadlineExceededError):
-        create_session(CONFIG).get(server.url + "/ok", timeout=ctx)
-    assert server.requests == []
+        create_session(CONFIG).get(server.url("/ok"), timeout=ctx)
+    assert server.requests == 0
 
 
 def test_a_redirect_chain_shares_one_deadline() -> None:
@@ -463,23 +495,23 @@ def cancel_after(token: CancelToken, delay: float) -> list[float]:
 
 @pytest.mark.parametrize("path", ["/stall-body", "/stall-headers", "/drip"])
 def test_cancel_ends_the_attempt_at_once(
-    server: RawServer, session: requests.Session, path: str
+    server: Faults, session: requests.Session, path: str
 ) -> None:
     token = CancelToken()
     ctx = AttemptContext.start(TimeoutConfig(total=5), cancel=token)
     when = cancel_after(token, 0.05)
     with pytest.raises(RequestCancelledError) as info:
-        session.get(server.url + path, timeout=ctx)
+        session.get(server.url(path), timeout=ctx)
     latency = time.monotonic() - when[0]
     assert latency < 0.05, latency
     assert "user pressed stop" in (info.value.details or "")
-    assert session.get(server.url + "/ok").text == "ok"
+    assert session.get(server.url("/ok")).text == "ok"
 
 
-def test_cancel_mid_stream(server: RawServer, session: requests.Session) -> None:
+def test_cancel_mid_stream(server: Faults, session: requests.Session) -> None:
     token = CancelToken()
     response = session.get(
-        server.url + "/stall-body", stream=True, timeout=AttemptContext.start(cancel=token)
+        server.url("/stall-body"), stream=True, timeout=AttemptContext.start(cancel=token)
     )
     when = cancel_after(token, 0.05)
     with pytest.raises(RequestCancelledError):
@@ -487,21 +519,21 @@ def test_cancel_mid_stream(server: RawServer, session: requests.Session) -> None
     assert time.monotonic() - when[0] < 0.05
 
 
-def test_a_cancelled_token_sends_nothing(server: RawServer, session: requests.Session) -> None:
+def test_a_cancelled_token_sends_nothing(server: Faults, session: requests.Session) -> None:
     token = CancelToken()
     token.cancel()
     with pytest.raises(RequestCancelledError, match="before it was sent"):
-        session.get(server.url + "/ok", timeout=AttemptContext.start(cancel=token))
-    assert server.requests == []
+        session.get(server.url("/ok"), timeout=AttemptContext.start(cancel=token))
+    assert server.requests == 0
 
 
-def test_cancel_without_a_total(server: RawServer) -> None:
+def test_cancel_without_a_total(server: Faults) -> None:
     token = CancelToken()
     session = create_session(TimeoutConfig(total=None))
     ctx = AttemptContext.start(TimeoutConfig(total=None), cancel=token)
     when = cancel_after(token, 0.05)
     with pytest.raises(RequestCancelledError):
-        session.get(server.url + "/drip", timeout=ctx)
+        session.get(server.url("/drip"), timeout=ctx)
     assert time.monotonic() - when[0] < 0.05
 
 
@@ -525,8 +557,8 @@ def test_works_under_responses_mocks() -> None:
         assert len(mock.calls) == 3
 
 
-def test_error_urls_are_redacted(server: RawServer, session: requests.Session) -> None:
-    url = server.url.replace("http://", "http://user:hunter2@") + "/stall-body?token=s3cret"
+def test_error_urls_are_redacted(server: Faults, session: requests.Session) -> None:
+    url = server.url("/stall-body").replace("http://", "http://user:hunter2@") + "&token=s3cret"
     with pytest.raises(DeadlineExceededError) as info:
         session.get(url)
     text = f"{info.value} {info.value.url} {info.value.details}"
@@ -550,23 +582,23 @@ def test_adapter_accepts_the_plan_and_requests_arguments() -> None:
     assert clone.timeout_config == CONFIG
 
 
-def test_one_watchdog_thread_and_a_bounded_heap(server: RawServer) -> None:
+def test_one_watchdog_thread_and_a_bounded_heap(server: Faults) -> None:
     session = create_session(TimeoutConfig(total=30))
     for _ in range(300):
-        session.get(server.url + "/ok")
+        session.get(server.url("/ok"))
     size, cancelled = _WATCHDOG.stats()
     assert size <= 2 * 64 + 2, (size, cancelled)
     watchdogs = [t for t in threading.enumerate() if t.name == "connmgr-watchdog"]
     assert len(watchdogs) == 1
 
 
-def test_concurrent_deadlines_each_end_on_time(server: RawServer) -> None:
+def test_concurrent_deadlines_each_end_on_time(server: Faults) -> None:
     totals = [0.2, 0.08, 0.15, 0.1, 0.05]
     results: dict[float, tuple[float, BaseException | None]] = {}
 
     def worker(total: float) -> None:
         session = create_session(TimeoutConfig(connect=1, read=2, total=total))
-        results[total] = timed(lambda: session.get(server.url + "/stall-body"))
+        results[total] = timed(lambda: session.get(server.url("/stall-body")))
 
     threads = [threading.Thread(target=worker, args=(t,)) for t in totals]
     for thread in threads:
@@ -575,3 +607,34 @@ def test_concurrent_deadlines_each_end_on_time(server: RawServer) -> None:
         thread.join()
     for total, (elapsed, exc) in results.items():
         assert_deadline(elapsed, exc, total=total)
+
+
+# --------------------------------------------------------------------------- TLS
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("path", ["/drip", "/stall-headers", "/stall-body"])
+def test_tls_stalls_end_at_the_deadline(
+    tls_fault_server: FaultServer, session: requests.Session, path: str, stream: bool
+) -> None:
+    url = tls_fault_server.url_for(FAULT_SERVER_ROUTES[path])
+
+    def go() -> None:
+        with session.get(url, stream=stream, verify=tls_fault_server.ca_bundle) as response:
+            response.content  # noqa: B018
+
+    assert_deadline(*timed(go))
+    ok = session.get(tls_fault_server.url_for("/ok"), verify=tls_fault_server.ca_bundle)
+    assert ok.text == "ok"
+
+
+def test_tls_cancel_mid_body(tls_fault_server: FaultServer, session: requests.Session) -> None:
+    token = CancelToken()
+    when = cancel_after(token, 0.05)
+    with pytest.raises(RequestCancelledError):
+        session.get(
+            tls_fault_server.url_for(FAULT_SERVER_ROUTES["/stall-body"]),
+            timeout=AttemptContext.start(cancel=token),
+            verify=tls_fault_server.ca_bundle,
+        )
+    assert time.monotonic() - when[0] < 0.05
