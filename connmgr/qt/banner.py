@@ -159,6 +159,8 @@ class RetryBanner(QFrame):
         self.bridge.retry_scheduled.connect(self._on_retry)
         self.bridge.request_failed.connect(self._on_failed)
         self.bridge.request_finished.connect(self._on_finished)
+        # Redraw once per delivered batch, however many requests it carried.
+        self.bridge.flushed.connect(self._update)
         self.hide()
 
     # -- reading -----------------------------------------------------------------------
@@ -261,19 +263,16 @@ class RetryBanner(QFrame):
         if event.request_id in self._cancelled:
             return
         self._retrying[event.request_id] = event
-        self._update()
 
     def _on_failed(self, event: RequestFailedEvent) -> None:
         was_retrying = self._retrying.pop(event.request_id, None) is not None
         cancelled = event.request_id in self._cancelled or _is_cancellation(event.error)
         if was_retrying and not cancelled:
             self._failure = event
-        self._update()
 
     def _on_finished(self, event: RequestFinishedEvent) -> None:
         self._cancelled.discard(event.request_id)
-        if self._retrying.pop(event.request_id, None) is not None:
-            self._update()
+        self._retrying.pop(event.request_id, None)
 
     # -- drawing -----------------------------------------------------------------------
 

@@ -1,0 +1,353 @@
+"""Qt layer: a burst of signals from worker threads while the GUI runs.
+
+Issue 6, item 8: 1000 connmgr signals from 4 worker threads within 1 s, while
+a window with a :class:`~connmgr.qt.ConnectionStatusWidget` and a
+:class:`~connmgr.qt.RetryBanner` (each with its own bridge) is on screen,
+offscreen. A 10 ms ``QTimer`` on the GUI thread measures the event loop: the
+longest gap between two of its ticks is the longest stall (target <= 50 ms).
+
+Anchors: the same timer with no signals at all (the timer's own jitter), and a
+naive bridge that re-emits every signal as its own queued Qt signal and
+refreshes the widgets for each one (what the coalescing bridge avoids).
+Also measured: how long a worker's ``send()`` takes (workers must never wait
+for the GUI) and how many deliveries reached the GUI thread.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before PySide6 is imported anywhere in this process.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+TITLE = "Qt layer under a signal burst"
+
+WORKERS = 4
+SIGNALS = 1000
+WINDOW_S = 1.0
+TICK_MS = 10
+STALL_TARGET_MS = 50.0
+SEND_TARGET_US = 200.0
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    origin: str | None
+    state: Any
+    since: float
+    resume_at: float | None
+    retry_in: float | None
+    last_error: Any
+    attempts: int
+    outcomes: Any
+    rate: float | None
+    label: str
+    network: Any
+    taken_at: float
+
+
+class _Sender:
+    """What the widgets need from a manager; the benchmark sends signals as it."""
+
+    def __init__(self) -> None:
+        from connmgr.clock import SystemClock
+        from connmgr.machine import ConnectionState
+
+        self.clock = SystemClock()
+        self.monitor = None
+        self.lock = threading.Lock()
+        self.state = ConnectionState.ONLINE
+        self.resume_at: float | None = None
+
+    def snapshot(self, url: str | None = None) -> _Snapshot:
+        from connmgr.machine import STATE_EFFECTS
+
+        with self.lock:
+            now = self.clock.now()
+            return _Snapshot(
+                "http://127.0.0.1:8080", self.state, now, self.resume_at,
+                None if self.resume_at is None else max(0.0, self.resume_at - now),
+                None, 0, MappingProxyType({}), 10.0, STATE_EFFECTS[self.state].label,
+                "online", now,
+            )  # fmt: skip
+
+    def retry_now(self) -> None:
+        return None
+
+
+@dataclass
+class _Result:
+    max_gap_ms: float
+    p99_gap_ms: float
+    ticks: int
+    send_us: list[float] = field(default_factory=list)
+    deliveries: int = 0
+    settle_ms: float = 0.0
+
+
+def _worker(
+    sender: _Sender,
+    index: int,
+    count: int,
+    start: float,
+    out: list[float],
+    last: list[float],
+    paced: bool,
+) -> None:
+    from connmgr import signals
+    from connmgr.clock import CancelToken
+    from connmgr.errors import ServerError
+    from connmgr.machine import ConnectionState
+
+    states = list(ConnectionState)
+    error = ServerError("503", user_message="The server is having trouble right now.")
+    pace = threading.Event()  # never set: its wait() is the pacing sleep
+    spacing = WINDOW_S * 0.9 / count if paced else 0.0
+    for i in range(count):
+        due = start + i * spacing
+        delay = due - time.perf_counter()
+        if delay > 0:
+            pace.wait(delay)
+        request_id = index * 100_000 + i // 3
+        kind = i % 3
+        t0 = time.perf_counter()
+        if kind == 0:
+            new = states[(i // 3) % len(states)]
+            with sender.lock:
+                old, sender.state = sender.state, new
+                sender.resume_at = sender.clock.now() + 5 if new.value == "rate_limited" else None
+            signals.state_changed.send(
+                sender, origin="http://127.0.0.1:8080", old=old, new=new, reason="bench",
+                snapshot=None,
+            )  # fmt: skip
+        elif kind == 1:
+            signals.retry_scheduled.send(
+                sender, request_id=request_id, attempt=2, max_attempts=4, delay=0.5,
+                error=error, url="http://127.0.0.1:8080/search", operation="search",
+                cancel=CancelToken(),
+            )  # fmt: skip
+        else:
+            signals.request_finished.send(
+                sender, request_id=request_id, outcome="success", method="GET",
+                url="http://127.0.0.1:8080/search", operation="search", status=200,
+                elapsed=0.01, attempts=2,
+            )  # fmt: skip
+        t1 = time.perf_counter()
+        out.append((t1 - t0) * 1e6)
+    last.append(t1)
+
+
+def _measure(app: Any, *, burst: bool, naive: bool, paced: bool = True) -> _Result:
+    from PySide6.QtCore import QElapsedTimer, QEventLoop, QObject, Qt, QTimer, Signal
+    from PySide6.QtWidgets import QLabel, QMainWindow, QVBoxLayout, QWidget
+
+    from connmgr import signals
+    from connmgr.qt import ConnectionStatusWidget, RetryBanner
+
+    sender = _Sender()
+    window = QMainWindow()
+    central = QWidget()
+    layout = QVBoxLayout(central)
+    deliveries = [0]
+
+    if naive:
+
+        class _Naive(QObject):
+            """One queued Qt signal per blinker signal: no coalescing."""
+
+            got = Signal(object)
+
+        naive_bridge = _Naive()
+        status = ConnectionStatusWidget(sender)
+        banner = RetryBanner(sender)
+        status.bridge.close()
+        banner.bridge.close()
+
+        def deliver(_payload: object) -> None:
+            deliveries[0] += 1
+            status.refresh()
+
+        naive_bridge.got.connect(deliver, Qt.ConnectionType.QueuedConnection)
+
+        def relay(_sender: object, **kw: Any) -> None:
+            naive_bridge.got.emit(kw)
+
+        receivers: list[Callable[..., None]] = [relay]
+        for sig in (signals.state_changed, signals.retry_scheduled, signals.request_finished):
+            sig.connect(relay, sender=sender)
+    else:
+        status = ConnectionStatusWidget(sender)
+        banner = RetryBanner(sender)
+        receivers = []
+
+        def count_flush() -> None:
+            deliveries[0] += 1
+
+        status.bridge.flushed.connect(count_flush)
+
+    layout.addWidget(banner)
+    layout.addWidget(QLabel("results"))
+    window.setCentralWidget(central)
+    window.statusBar().addPermanentWidget(status)
+    window.resize(640, 240)
+    window.show()
+    app.processEvents()
+
+    gaps: list[float] = []
+    clock = QElapsedTimer()
+    last = [0]
+    timer = QTimer()
+    timer.setTimerType(Qt.TimerType.PreciseTimer)
+
+    def tick() -> None:
+        now = clock.nsecsElapsed()
+        gaps.append((now - last[0]) / 1e6)
+        last[0] = now
+
+    timer.timeout.connect(tick)
+    flush_times: list[float] = []
+    last_sends: list[float] = []
+    status.bridge.flushed.connect(lambda: flush_times.append(time.perf_counter()))
+    if naive:
+        naive_bridge.got.connect(
+            lambda _p: flush_times.append(time.perf_counter()), Qt.ConnectionType.QueuedConnection
+        )
+    send_us: list[float] = []
+    threads: list[threading.Thread] = []
+    clock.start()
+    timer.start(TICK_MS)
+    start = time.perf_counter() + 0.05
+    per_worker = SIGNALS // WORKERS
+    if burst:
+        for index in range(WORKERS):
+            thread = threading.Thread(
+                target=_worker,
+                args=(sender, index, per_worker, start, send_us, last_sends, paced),
+                daemon=True,
+            )
+            threads.append(thread)
+            thread.start()
+    # The real event loop, for the burst window and a little after.
+    loop = QEventLoop()
+    QTimer.singleShot(int((WINDOW_S + 0.25) * 1000), loop.quit)
+    loop.exec()
+    timer.stop()
+    for thread in threads:
+        thread.join()
+    last_send = max(last_sends) if last_sends else 0.0
+    after = [t for t in flush_times if t >= last_send]
+    settle_ms = (after[0] - last_send) * 1000 if after else float("inf")
+    if not burst:
+        settle_ms = 0.0
+    for sig in (signals.state_changed, signals.retry_scheduled, signals.request_finished):
+        for receiver in receivers:
+            sig.disconnect(receiver, sender=sender)
+    status.bridge.close()
+    banner.bridge.close()
+    window.close()
+    window.deleteLater()
+    app.processEvents()
+    measured = gaps[1:] or [0.0]
+    ordered = sorted(measured)
+    return _Result(
+        max_gap_ms=max(measured),
+        p99_gap_ms=ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
+        ticks=len(measured),
+        send_us=send_us,
+        deliveries=deliveries[0],
+        settle_ms=settle_ms,
+    )
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def run(quick: bool) -> str:
+    """Measure and return the Markdown section."""
+    from PySide6.QtWidgets import QApplication
+
+    import connmgr.qt  # noqa: F401  (the PySide6 workaround before any Qt call)
+
+    app = QApplication.instance() or QApplication([])
+    repeats = 1 if quick else 3
+    idle = [_measure(app, burst=False, naive=False) for _ in range(repeats)]
+    bridged = [_measure(app, burst=True, naive=False) for _ in range(repeats)]
+    naive = [_measure(app, burst=True, naive=True) for _ in range(repeats)]
+    flood = [_measure(app, burst=True, naive=False, paced=False) for _ in range(repeats)]
+    flood_naive = [_measure(app, burst=True, naive=True, paced=False) for _ in range(repeats)]
+
+    def worst(results: list[_Result]) -> float:
+        return max(r.max_gap_ms for r in results)
+
+    sends = sorted(us for r in bridged for us in r.send_us)
+    send_p50 = statistics.median(sends)
+    send_p99 = sends[int(len(sends) * 0.99)]
+    send_max = sends[-1]
+    stall = worst(bridged)
+    rows = [
+        (
+            f"longest gap between 10 ms ticks, {SIGNALS} signals from {WORKERS} threads in 1 s",
+            f"{stall:.1f} ms (idle GUI: {worst(idle):.1f} ms; naive per-signal bridge: "
+            f"{worst(naive):.1f} ms)",
+            f"<= {STALL_TARGET_MS:.0f} ms",
+            _verdict(stall <= STALL_TARGET_MS),
+        ),
+        (
+            "the same 1000 signals unpaced (as fast as 4 threads can send)",
+            f"{worst(flood):.1f} ms, {max(r.deliveries for r in flood)} flushes (naive: "
+            f"{worst(flood_naive):.1f} ms, {max(r.deliveries for r in flood_naive)} calls)",
+            f"<= {STALL_TARGET_MS:.0f} ms",
+            _verdict(worst(flood) <= STALL_TARGET_MS),
+        ),
+        (
+            "99th percentile tick gap under the burst",
+            f"{max(r.p99_gap_ms for r in bridged):.1f} ms (idle: "
+            f"{max(r.p99_gap_ms for r in idle):.1f} ms)",
+            "report",
+            "",
+        ),
+        (
+            "a worker's `signal.send()` into the bridges (two receivers)",
+            f"p50 {send_p50:.1f} µs, p99 {send_p99:.1f} µs, max {send_max:.0f} µs",
+            f"p99 <= {SEND_TARGET_US:.0f} µs (never waits for the GUI)",
+            _verdict(send_p99 <= SEND_TARGET_US),
+        ),
+        (
+            "deliveries to the GUI thread for 1000 signals",
+            f"{max(r.deliveries for r in bridged)} flushes (naive: "
+            f"{max(r.deliveries for r in naive)} queued calls)",
+            "fewer than signals",
+            _verdict(max(r.deliveries for r in bridged) < SIGNALS),
+        ),
+        (
+            "last worker send to the GUI's next delivery",
+            f"{max(r.settle_ms for r in bridged):.1f} ms",
+            "<= 50 ms",
+            _verdict(max(r.settle_ms for r in bridged) <= 50),
+        ),
+    ]
+    lines = [
+        f"Offscreen (`QT_QPA_PLATFORM={os.environ.get('QT_QPA_PLATFORM')}`), a window with "
+        "the status widget and the retry banner; each worker paces its 250 signals "
+        "(state changes, retries, finished requests) evenly over 0.9 s; the unpaced run sends "
+        "them back to back. "
+        f"Worst of {repeats} run(s).",
+        "",
+        "| figure | measured | target | verdict |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(run(quick=False))
