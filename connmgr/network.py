@@ -1224,14 +1224,23 @@ class NetworkMonitor:
                         return
                     old, new = self._pending_events.popleft()
                 logger.info("network: %s -> %s", old.value, new.value)
-                try:
-                    signals.network_changed.send(self, online=new.online, status=new)
-                except Exception:
-                    logger.exception("a network_changed receiver raised")
+                self._send(new)
         except BaseException:
             with self._lock:
                 self._emitting = False
             raise
+
+    def _send(self, status: NetworkStatus) -> None:
+        # blinker's send() stops at the first receiver that raises; call each one
+        # here so a faulty status widget cannot keep the manager from hearing it.
+        signal = signals.network_changed
+        if signal.is_muted:
+            return
+        for receiver in signal.receivers_for(self):
+            try:
+                receiver(self, online=status.online, status=status)
+            except Exception:
+                logger.exception("a network_changed receiver raised")
 
     def __repr__(self) -> str:
         return (
