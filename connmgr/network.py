@@ -1087,6 +1087,11 @@ class NetworkMonitor:
         except Exception:
             logger.exception("network watcher failed")
         finally:
+            # A watcher that died must not look alive to start().
+            watcher.stopping = True
+            with self._lock:
+                if self._watcher is watcher:
+                    self._watcher = None
             logger.debug("network watcher stopped")
 
     # ------------------------------------------------------------------ probing

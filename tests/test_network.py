@@ -1027,3 +1027,21 @@ def test_events_as_the_http_target_stops_and_starts(server, events):
         clock.advance(5.0)
         assert monitor.is_online() is True
     assert events.statuses() == [ONLINE, OFFLINE, ONLINE]
+
+
+def test_a_watcher_that_died_can_be_started_again(listener, monkeypatch, caplog):
+    monitor = monitor_for(TcpProbe("127.0.0.1", listener.port), clock=SystemClock())
+
+    def broken(**kwargs):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(monitor, "_check", broken)
+    with caplog.at_level(logging.ERROR, logger="connmgr.network"):
+        monitor.start()
+        assert wait_for(lambda: not monitor.running)
+    assert "network watcher failed" in caplog.text
+    monkeypatch.undo()
+    monitor.start()
+    assert monitor.running
+    assert wait_for(lambda: monitor.status is ONLINE)
+    monitor.stop()
