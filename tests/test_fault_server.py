@@ -6,6 +6,8 @@ import json
 import random
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -103,6 +105,7 @@ def test_status_retry_after_and_extra_headers(
     "path",
     [
         "/status/abc",
+        "/status/100",
         "/status/42",
         "/status/503?header=novalue",
         "/ok?delay=soon",
@@ -365,8 +368,17 @@ def test_expect_100_continue(fault_server: FaultServer) -> None:
         assert head.startswith(b"HTTP/1.1 200")
 
 
-def test_malformed_request_gets_400(fault_server: FaultServer) -> None:
-    with raw_request(fault_server, b"NONSENSE\r\n\r\n") as sock:
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"NONSENSE\r\n\r\n",
+        b"GET /ok HTTP/1.1\r\nNo colon here\r\n\r\n",
+        b"POST /ok HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
+        b"POST /ok HTTP/1.1\r\nContent-Length: many\r\n\r\n",
+    ],
+)
+def test_malformed_request_gets_400(fault_server: FaultServer, request_bytes: bytes) -> None:
+    with raw_request(fault_server, request_bytes) as sock:
         assert sock.recv(100).startswith(b"HTTP/1.1 400")
 
 
@@ -383,6 +395,7 @@ def test_hits_count_by_path_without_query_any_method(
     session.get(fault_server.url_for("/nope"))
     assert fault_server.hits("/ok") == 2
     assert fault_server.hits("/ok?whatever=1") == 2
+    assert fault_server.hits(fault_server.url_for("/ok?size=2")) == 2
     assert fault_server.hits("/status/503") == 1
     assert fault_server.hits("/nope") == 1
     assert fault_server.hits("/never") == 0
@@ -574,6 +587,16 @@ def test_constructor_validates() -> None:
         FaultServer(max_recorded=-1)
     with pytest.raises(ValueError, match="cert_hosts"):
         FaultServer(cert_hosts=["x"])
+
+
+def test_plugin_import_stays_light() -> None:
+    # Every pytest run imports the plugin: it must not pull in the server or trustme.
+    code = (
+        "import sys, connmgr.testing.plugin, connmgr.testing;"
+        "heavy = {'trustme', 'connmgr.testing.server', 'http.server'} & set(sys.modules);"
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
 
 
 def test_fixed_port_is_honoured() -> None:

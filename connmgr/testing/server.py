@@ -198,6 +198,15 @@ class _BadParamError(ValueError):
     """A query parameter the route cannot use: answered with 400."""
 
 
+def _path_of(path_or_url: str) -> str:
+    """The path of a path or URL, without query: what the hit counters are keyed by."""
+    path = path_or_url.partition("?")[0]
+    if path.startswith(("http://", "https://")):
+        parts = path.split("/", 3)
+        return "/" + parts[3] if len(parts) > 3 else "/"
+    return path
+
+
 def _reason(status: int) -> str:
     try:
         return HTTPStatus(status).phrase
@@ -315,9 +324,8 @@ class _Handler(socketserver.StreamRequestHandler):
             raw_headers.append((name, value))
             lower = name.lower()
             if lower == "content-length":
-                try:
-                    length = int(value)
-                except ValueError:
+                length = int(value) if value.isdigit() else -1
+                if length < 0:
                     self.wfile.write(_head(400, [], 0, True))
                     return False
             elif lower == "transfer-encoding":
@@ -343,7 +351,7 @@ class _Handler(socketserver.StreamRequestHandler):
 
         path, _, query = target.partition("?")
         if path.startswith(("http://", "https://")):  # absolute-form (a proxy request)
-            path = "/" + path.split("/", 3)[3] if path.count("/") >= 3 else "/"
+            path = _path_of(path)
         route_target = fault._resolve(path)
         params = _Params(query)
         route = path
@@ -463,8 +471,9 @@ class _Handler(socketserver.StreamRequestHandler):
                 status = int(code_text)
             except ValueError:
                 raise _BadParamError(f"status {code_text!r} is not an integer") from None
-            if not 100 <= status <= 999:
-                raise _BadParamError(f"status {status} is out of range")
+            if not 200 <= status <= 999:
+                # A 1xx is an interim answer: the client would wait for another.
+                raise _BadParamError(f"status {status} is not in 200..999")
             headers: list[tuple[str, str]] = []
             retry_after = params.get("retry_after")
             if retry_after is not None:
@@ -822,7 +831,7 @@ class FaultServer:
             logger.debug("FaultServer on port %d stopped", self._port)
 
     def close(self) -> None:
-        """Stop and remove the TLS files; the server cannot be restarted with TLS after this."""
+        """Stop and remove the TLS files (a later :meth:`start` makes a new CA)."""
         self.stop()
         with self._lifecycle:
             if self._tls is not None:
@@ -897,17 +906,19 @@ class FaultServer:
     def hits(self, path: str | None = None) -> int:
         """Requests received on ``path`` (query ignored, any method), or on all paths.
 
+        ``path`` may also be a full URL such as ``server.url_for("/ok?size=1")``.
+
         An aliased path counts under the alias, i.e. the path the client asked for.
         """
         with self._lock:
             if path is None:
                 return self._total
-            return self._hits[path.partition("?")[0]]
+            return self._hits[_path_of(path)]
 
     def hits_for_route(self, route: str) -> int:
         """Requests served by ``route`` (e.g. ``"/random"``), asked directly or through an alias."""
         with self._lock:
-            return self._route_hits[route.partition("?")[0]]
+            return self._route_hits[_path_of(route)]
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -917,7 +928,7 @@ class FaultServer:
 
     def requests_to(self, path: str) -> list[RecordedRequest]:
         """The recorded requests whose path (query ignored) is ``path``."""
-        path = path.partition("?")[0]
+        path = _path_of(path)
         with self._lock:
             return [r for r in self._requests if r.path == path]
 
