@@ -53,21 +53,14 @@ from typing import Any, Final, ParamSpec, Protocol, TypeVar, overload, runtime_c
 import requests
 import urllib3.exceptions
 
-from connmgr import errors as _errors
 from connmgr.clock import SYSTEM_CLOCK, CancelToken, Clock, interruptible_sleep
 from connmgr.errors import (
-    BackoffError,
-    ConnectionFailedError,
-    DeadlineExceededError,
-    DNSError,
-    HTTPStatusError,
+    DEFAULT_RETRY_STATUS_CODES,
     NetworkError,
-    OfflineError,
-    RateLimitError,
     RequestCancelledError,
     RequestTimeoutError,
-    ServerError,
-    TLSError,
+    classify_error,
+    is_retryable,
 )
 
 __all__ = [
@@ -86,15 +79,13 @@ __all__ = [
     "SupportsRemaining",
     "exponential_backoff",
     "may_resend",
+    "resend_check",
 ]
 
 logger = logging.getLogger(__name__)
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
-
-#: Statuses retried by default: too many requests and the transient 5xx.
-DEFAULT_RETRY_STATUS_CODES: Final[frozenset[int]] = frozenset({429, 500, 502, 503, 504})
 
 #: Methods that RFC 9110 §9.2.2 defines as idempotent: sending them twice has
 #: the effect of sending them once, so a retry is always safe.
@@ -319,6 +310,25 @@ def may_resend(method: str, headers: Mapping[str, Any] | None, *, sent: bool) ->
     if not sent or method.upper() in IDEMPOTENT_METHODS:
         return True
     return headers is not None and _has_idempotency_key(headers)
+
+
+def resend_check(method: str, headers: Mapping[str, Any] | None) -> Callable[[NetworkError], bool]:
+    """A ``may_retry`` for :meth:`RetryEngine.call`: :func:`may_resend` for this request.
+
+    ``sent`` comes from the classified error's ``request_sent``, which
+    :func:`connmgr.errors.classify_error` sets to ``False`` only when the
+    failure proves the request never left (refused, DNS, connect timeout).
+
+    Example::
+
+        engine.call(attempt, may_retry=resend_check("POST", {"Idempotency-Key": key}))
+    """
+    method = method.upper()
+
+    def check(error: NetworkError) -> bool:
+        return may_resend(method, headers, sent=error.request_sent)
+
+    return check
 
 
 # --------------------------------------------------------------------------- budget
@@ -570,67 +580,6 @@ class RetryNow:
         return f"RetryNow(waiting={self.waiting})"
 
 
-# --------------------------------------------------------------------------- classification
-
-# FALLBACK(errors.py in progress): connmgr.errors.classify_error and is_retryable are
-# being completed by another helper. Until they land, these minimal stand-ins keep the
-# engine usable. Remove _fallback_* and the getattr below once errors.py has both.
-
-
-def _fallback_classify(exc: BaseException) -> NetworkError:  # pragma: no cover - temporary
-    if isinstance(exc, NetworkError):
-        return exc
-    if isinstance(exc, requests.exceptions.SSLError):
-        return TLSError(type(exc).__name__)
-    if isinstance(exc, requests.Timeout):
-        return RequestTimeoutError(type(exc).__name__)
-    if isinstance(exc, requests.ConnectionError):
-        text = str(exc)
-        if "Read timed out" in text:
-            return RequestTimeoutError("Read timed out")
-        if "NameResolution" in text or "Name or service not known" in text:
-            return DNSError(type(exc).__name__)
-        return ConnectionFailedError(type(exc).__name__)
-    response = getattr(exc, "response", None)
-    if isinstance(response, requests.Response):
-        from connmgr.ratelimit import parse_retry_after
-
-        status = response.status_code
-        raw = response.headers.get("Retry-After")
-        retry_after = parse_retry_after(raw) if raw is not None else None
-        cls: type[NetworkError] = (
-            RateLimitError if status == 429 else ServerError if status >= 500 else HTTPStatusError
-        )
-        return cls(f"HTTP {status}", retry_after=retry_after, response=response)
-    return NetworkError(type(exc).__name__)
-
-
-def _fallback_is_retryable(  # pragma: no cover - temporary
-    error: NetworkError, retry_status_codes: AbstractSet[int]
-) -> bool:
-    never = (
-        TLSError,
-        OfflineError,
-        BackoffError,
-        RequestCancelledError,
-        DeadlineExceededError,
-    )
-    if isinstance(error, never):
-        return False
-    if isinstance(error, ConnectionFailedError | RequestTimeoutError):
-        return True
-    response = error.response
-    return response is not None and response.status_code in retry_status_codes
-
-
-_classify: Callable[[BaseException], NetworkError] = (
-    getattr(_errors, "classify_error", None) or _fallback_classify
-)
-_is_retryable: Callable[[NetworkError, AbstractSet[int]], bool] = (
-    getattr(_errors, "is_retryable", None) or _fallback_is_retryable
-)
-
-
 # --------------------------------------------------------------------------- engine
 
 
@@ -740,7 +689,7 @@ class RetryEngine:
             try:
                 result = attempt_fn(attempt)
             except catch as exc:
-                error = (classify or _classify)(exc)
+                error = (classify or classify_error)(exc)
                 error.attempts = attempt
                 reason, delay = self._decide(error, attempt, retryable, may_retry, deadline)
                 if reason is None and budget is not None:
@@ -808,7 +757,7 @@ class RetryEngine:
         ok = (
             retryable(error)
             if retryable is not None
-            else _is_retryable(error, config.retry_status_codes)
+            else is_retryable(error, config.retry_status_codes)
         )
         if not ok:
             return StopReason.NOT_RETRYABLE, 0.0
@@ -926,12 +875,6 @@ class _Decorator(Protocol):
     def __call__(self, func: Callable[_P, _T], /) -> Callable[_P, _T]: ...
 
 
-def _describe(error: NetworkError) -> str:
-    # details is redacted by connmgr.errors by contract; never log str(cause),
-    # which may hold a URL with a token in its query string.
-    return f"{type(error).__name__}: {error.details}" if error.details else type(error).__name__
-
-
 @overload
 def exponential_backoff(
     func: Callable[_P, _T],
@@ -1011,13 +954,16 @@ def exponential_backoff(
         name = getattr(fn, "__qualname__", None) or repr(fn)
 
         def on_retry(event: RetryEvent) -> None:
+            # str(error) is connmgr's redacted one-liner; str(event.cause) may hold a
+            # URL with a token in its query string, so it is never logged.
             logger.warning(
-                "Retry %d/%d for %s after %.2fs: %s",
+                "Retry %d/%d for %s after %.2fs: %s: %s",
                 event.retry_num,
                 max_retries,
                 name,
                 event.delay,
-                _describe(event.error),
+                type(event.error).__name__,
+                event.error,
             )
             if tracker is not None:
                 tracker.record(event)

@@ -7,6 +7,7 @@ import email.utils
 import logging
 import math
 import random
+import socket
 import threading
 import time
 
@@ -39,6 +40,7 @@ from connmgr.retry import (
     StopReason,
     exponential_backoff,
     may_resend,
+    resend_check,
 )
 from connmgr.testing import FakeClock
 from connmgr.timeouts import Deadline
@@ -668,6 +670,7 @@ def test_decorator_logs_each_retry_at_warning_redacted(clock, caplog):
     assert records[0].args and records[0].msg.count("%") >= 4  # %-style, not an f-string
     assert records[0].args[:2] == (1, 3) and records[1].args[:2] == (2, 3)
     assert all("secret123" not in r.getMessage() for r in records)
+    assert "ConnectionFailedError" in records[0].getMessage()
     assert "Failing" in records[0].args[2]  # the wrapped function's name
 
 
@@ -813,3 +816,38 @@ def test_loopback_a_failing_post_is_sent_once_and_a_keyed_one_retried(server, se
                 post(headers), may_retry=lambda _e, h=headers: may_resend("POST", h, sent=True)
             )
         assert server.hits("/status/503") == sends
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_loopback_resend_check_retries_a_post_that_never_left(server, session):
+    engine = RetryEngine(NO_JITTER, clock=FakeClock())
+    refused = f"http://127.0.0.1:{closed_port()}/orders"
+    calls = []
+
+    def attempt(n):
+        calls.append(n)
+        return session.post(refused, data=b"order", timeout=(1, 1))
+
+    with pytest.raises(ConnectionFailedError) as info:
+        engine.call(attempt, may_retry=resend_check("post", {}))
+    assert calls == [1, 2, 3, 4] and info.value.request_sent is False
+
+    # The same POST reaching a failing server is sent once.
+    server.reset()
+    with pytest.raises(ServerError) as info:
+        engine.call(
+            lambda _n: get_and_raise_post(session, server.url_for("/status/503")),
+            may_retry=resend_check("POST", {}),
+        )
+    assert server.hits("/status/503") == 1 and info.value.request_sent is True
+
+
+def get_and_raise_post(session, url):
+    response = session.post(url, data=b"order", timeout=(2, 2))
+    response.raise_for_status()
+    return response
