@@ -44,17 +44,18 @@ def _fallback_redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
-def _redact_url_function() -> Callable[[str], str]:
+def _redactor() -> Callable[[str], str]:
     from connmgr import errors
 
-    found = getattr(errors, "redact_url", None)
-    return found if callable(found) else _fallback_redact_url
+    found = getattr(errors, "redact_text", None)
+    if callable(found):
+        return found  # type: ignore[no-any-return]
+    return lambda text: _URL.sub(lambda m: _fallback_redact_url(m.group(0)), text)
 
 
 def redact(text: str) -> str:
-    """Every URL in ``text`` with credentials removed (``connmgr.errors.redact_url``)."""
-    redact_url = _redact_url_function()
-    return _URL.sub(lambda m: redact_url(m.group(0)), text)
+    """``text`` with credentials masked (:func:`connmgr.errors.redact_text`)."""
+    return _redactor()(str(text))
 
 
 def is_captive_portal(status: Any) -> bool:

@@ -19,10 +19,18 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-_HAVE_QT = (
-    importlib.util.find_spec("PySide6") is not None
-    and importlib.util.find_spec("pytestqt") is not None
-)
+
+def _have_qt() -> bool:
+    try:
+        return (
+            importlib.util.find_spec("PySide6") is not None
+            and importlib.util.find_spec("pytestqt") is not None
+        )
+    except (ImportError, ValueError):  # ValueError: a module set to None in sys.modules
+        return False
+
+
+_HAVE_QT = _have_qt()
 
 if not _HAVE_QT:
     collect_ignore_glob = ["test_*.py"]
