@@ -325,9 +325,11 @@ def redact_text(text: str) -> str:
         return match.group(0)
 
     def plain(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if match.group(2) != _MASK and _is_secret_name(name):
-            return f"{name}={_MASK}"
+        name, value = match.group(1), match.group(2)
+        if value[:1] not in ("'", '"'):
+            value = value.rstrip(".,:;!?")  # sentence punctuation, not part of the secret
+        if value and value != _MASK and _is_secret_name(name):
+            return f"{name}={_MASK}" + match.group(2)[len(value) :]
         return match.group(0)
 
     text = _URL_RE.sub(url, text)
