@@ -225,3 +225,12 @@ def test_a_bridge_with_only_a_monitor_follows_network_changed(qtbot):
 def test_max_pending_ends_is_validated(qapp, bad):
     with pytest.raises(ValueError, match="max_pending_ends"):
         SignalBridge(object(), max_pending_ends=bad)
+
+
+def test_the_warning_check_catches_cross_thread_access(qtbot, qt_messages):
+    """The qt_messages fixture the other tests rely on does see Qt's complaints."""
+    from PySide6.QtCore import QTimer
+
+    timer = QTimer()
+    in_thread(timer.start, 1000)  # touching a GUI-thread object from a worker
+    assert any("another thread" in w for w in qt_messages.warnings())
