@@ -1583,8 +1583,8 @@ def is_retryable(
 
     * Yes: connection failures (refused, reset, cut off, no route, proxy),
       timeouts (connect and read), a DNS failure the resolver calls
-      *temporary*, a :class:`RateLimitError`, a status in
-      ``retry_status_codes`` (429, 500, 502, 503, 504 by default).
+      *temporary*, a :class:`RateLimitError` (while 429 is in the list), a
+      status in ``retry_status_codes`` (429, 500, 502, 503, 504 by default).
     * No: a DNS name that does not exist (a typo does not fix itself within
       seconds; when the network is the cause, the manager's network check goes
       offline instead), :class:`DeadlineExceededError` (the time is spent),
@@ -1621,7 +1621,9 @@ def is_retryable(
     if isinstance(err, ConnectionFailedError | RequestTimeoutError):
         return True
     if isinstance(err, RateLimitError):
-        return err.status is None or err.status in retry_status_codes
+        # 429 in the list stands for "retry when throttled", whatever the status
+        # (a 403 out of quota, or none when the gate raised it).
+        return 429 in retry_status_codes or err.status in retry_status_codes
     if isinstance(err, HTTPStatusError):
         return err.status is not None and err.status in retry_status_codes
     return False

@@ -1003,7 +1003,9 @@ def test_retryable_and_outcome_of_every_kind(
 def test_retry_status_codes_can_be_narrowed() -> None:
     assert is_retryable(ServerError(status=503), frozenset({502})) is False
     assert is_retryable(RateLimitError(status=429), {500}) is False
-    assert is_retryable(RateLimitError(), {500}) is True  # from the gate: no status
+    assert is_retryable(RateLimitError(), {500}) is False  # 429 stands for "throttled"
+    assert is_retryable(RateLimitError(), {429}) is True  # from the gate: no status
+    assert is_retryable(RateLimitError(status=403), DEFAULT_RETRY_STATUS_CODES) is True
     assert is_retryable(HTTPStatusError(status=409), {409}) is True
     assert outcome_of(ServerError(status=500), {502}) == "fatal"
     assert frozenset({429, 500, 502, 503, 504}) == DEFAULT_RETRY_STATUS_CODES
