@@ -77,6 +77,7 @@ from urllib.parse import unquote_plus
 
 import requests
 import urllib3.exceptions as _u3
+from requests.structures import CaseInsensitiveDict
 
 __all__ = [
     "DEFAULT_RETRY_STATUS_CODES",
@@ -187,6 +188,11 @@ def _is_secret_header(name: str) -> bool:
     if lowered in _HEADER_ALLOWED:
         return False
     return any(fragment in lowered for fragment in _HEADER_FRAGMENTS) or _is_secret_name(name)
+
+
+def _is_secret_field(name: str) -> bool:
+    """A name inside free text: header-style names ("X-Authkey") get the header rule."""
+    return _is_secret_header(name) if "-" in name else _is_secret_name(name)
 
 
 _PAIR_RE: Final = re.compile(r"(^|[&;])([^=&;#]*)=([^&;#]*)")
@@ -313,14 +319,14 @@ def redact_text(text: str) -> str:
 
     def quoted(match: re.Match[str]) -> str:
         name = match.group(2)
-        if _is_secret_header(name):
+        if _is_secret_field(name):
             q = match.group(4)
             return f"{match.group(1)}{name}{match.group(1)}{match.group(3)}{q}{_MASK}{q}"
         return match.group(0)
 
     def header_line(match: re.Match[str]) -> str:
         name = match.group(1)
-        if _is_secret_header(name) and match.group(3).strip() != _MASK:
+        if _is_secret_field(name) and match.group(3).strip() != _MASK:
             return f"{name}{match.group(2)}{_MASK}"
         return match.group(0)
 
@@ -611,6 +617,8 @@ class DNSError(ConnectionFailedError):
 
     def _messages(self) -> tuple[str, str]:
         name = _hostname_of(self.url)
+        if name is None and self._host_hint:
+            name = self._host_hint.rpartition(":")[0] or self._host_hint
         if self.temporary:
             return (
                 f"Could not look up the address of {name or 'the server'} right now.",
@@ -1097,7 +1105,7 @@ def _describe(chain: list[BaseException]) -> str:
         root = chain[-1]
         lines.append(f"root cause: {_type_name(root)}: {_text_of(root)}".rstrip(": "))
         lines.append("chain: " + " <- ".join(_type_name(e) for e in chain))
-    return redact_text("\n".join(lines))
+    return "\n".join(lines)  # redacted once, by NetworkError.__init__
 
 
 def _short_text(exc: BaseException) -> str:
@@ -1370,7 +1378,9 @@ _DETAIL_HEADER_MARKERS: Final = ("ratelimit", "rate-limit", "request-id", "trace
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     value = headers.get(name)
     if value is None:
-        # requests' headers are case-insensitive; a plain dict may not be.
+        if isinstance(headers, CaseInsensitiveDict):
+            return None  # the hot path: every response's outcome reads a few headers
+        # A plain dict (a test, a mock) may spell the name in any case.
         lowered = name.lower()
         for key, candidate in headers.items():
             if key.lower() == lowered:
@@ -1452,7 +1462,7 @@ def _response_details(response: requests.Response) -> str:
     if isinstance(content, bytes) and content:
         snippet = content[:300].decode("utf-8", "replace")
         lines.append("body: " + _one_line(snippet, 300))
-    return redact_text("\n".join(lines))
+    return "\n".join(lines)  # redacted once, by NetworkError.__init__
 
 
 def _from_status(

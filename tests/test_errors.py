@@ -464,6 +464,16 @@ def test_dns_failure_of_an_invalid_name() -> None:
     assert "k3y" not in str(err) + err.details
 
 
+def test_dns_message_names_the_host_even_without_a_request() -> None:
+    pool = urllib3.PoolManager(retries=False)
+    if not _resolve_is_fast("connmgr-test.invalid"):
+        pytest.skip("this machine's resolver is slow to fail on .invalid names")
+    exc = failure(lambda: pool.request("GET", "http://connmgr-test.invalid:8080/", timeout=1))
+    err = classify_error(exc)
+    assert type(err) is DNSError and err.url is None
+    assert err.user_message == "Could not find the server connmgr-test.invalid."
+
+
 @pytest.mark.parametrize(
     ("exc", "temporary"),
     [
@@ -1205,6 +1215,8 @@ def test_redact_headers() -> None:
             "HTTPConnectionPool(host='127.0.0.1', port=80): Read timed out. (read timeout=0.1)",
         ),
         ("the keyword=house search", "the keyword=house search"),
+        ('{"keyword": "house", "X-Authkey": "k"}', '{"keyword": "house", "X-Authkey": "***"}'),
+        ("X-Authkey: k", "X-Authkey: ***"),
     ],
 )
 def test_redact_text(text: str, expected: str) -> None:
