@@ -464,9 +464,9 @@ class NetworkError(requests.RequestException):
             status = response.status_code
         self.status: int | None = status
         self.kind: str = kind or self.default_kind
-        self.request_sent: bool = (
-            self.default_request_sent if request_sent is None else bool(request_sent)
-        )
+        if request_sent is None:
+            request_sent = self.default_request_sent and self.kind not in _NEVER_SENT_KINDS
+        self.request_sent: bool = bool(request_sent)
         self._host_hint: str | None = None
 
     # -- plain words ---------------------------------------------------------
@@ -533,6 +533,21 @@ class NetworkError(requests.RequestException):
         line = f"{head} ({'; '.join(context)})" if context else head
         return _one_line(line)
 
+
+#: Kinds of failure that prove the request never left this machine: they all
+#: happen before the first byte of the request is written.
+_NEVER_SENT_KINDS: Final = frozenset(
+    {
+        "refused",
+        "unreachable",
+        "dns",
+        "connect_timeout",
+        "proxy",
+        "tls_certificate",
+        "tls_expired",
+        "tls_hostname",
+    }
+)
 
 _GENERIC_BY_KIND: Final[dict[str, tuple[str, str]]] = {
     "redirect_loop": (
@@ -658,7 +673,7 @@ class RequestTimeoutError(NetworkError, requests.Timeout):
                 "Check your internet connection and try again.",
             )
         waited = f" (waited {_limit(self.timeout)})" if self.timeout else ""
-        subject = server if self.host else "The server"
+        subject = f"The server {self.host}" if self.host else "The server"
         return (f"{subject} did not reply in time{waited}.", self.default_suggestion)
 
 
@@ -1593,13 +1608,15 @@ def is_retryable(
 
     * Yes: connection failures (refused, reset, cut off, no route, proxy),
       timeouts (connect and read), a DNS failure the resolver calls
-      *temporary*, a :class:`RateLimitError` (while 429 is in the list), a
-      status in ``retry_status_codes`` (429, 500, 502, 503, 504 by default).
+      *temporary*, a :class:`RateLimitError` from the server (a 429, or a 403
+      out of quota; while 429 is in the list), a status in
+      ``retry_status_codes`` (429, 500, 502, 503, 504 by default).
     * No: a DNS name that does not exist (a typo does not fix itself within
       seconds; when the network is the cause, the manager's network check goes
       offline instead), :class:`DeadlineExceededError` (the time is spent),
       :class:`TLSError`, :class:`InvalidRequestError`, any other status,
-      :class:`OfflineError`, :class:`BackoffError` and
+      :class:`OfflineError`, :class:`BackoffError`, a :class:`RateLimitError`
+      with no status (raised by the manager's gate before sending) and
       :class:`RequestCancelledError` (the gate or the caller decided), and
       anything unrecognised.
 
@@ -1631,8 +1648,12 @@ def is_retryable(
     if isinstance(err, ConnectionFailedError | RequestTimeoutError):
         return True
     if isinstance(err, RateLimitError):
+        if err.status is None:
+            # Raised by the manager's gate: it already decided the wait does not
+            # fit the deadline or max_wait, so another attempt cannot help.
+            return False
         # 429 in the list stands for "retry when throttled", whatever the status
-        # (a 403 out of quota, or none when the gate raised it).
+        # (a 403 out of quota too).
         return 429 in retry_status_codes or err.status in retry_status_codes
     if isinstance(err, HTTPStatusError):
         return err.status is not None and err.status in retry_status_codes

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, suppress
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -104,7 +105,7 @@ class Row:
     provoke: Callable[[Faults], BaseException]
     error: type[NetworkError]
     kind: str
-    user_message: str  # "{host}" is the FaultServer's host:port
+    user_message: str  # {host}, {refused_host}, {tls_host}: the host:port that failed
     retried: bool
     outcome: str
 
@@ -145,26 +146,28 @@ TABLE = [
     Row("connection refused",
         lambda f: raised(lambda: requests.get(f"http://127.0.0.1:{f.closed_port}/", timeout=SHORT)),
         ConnectionFailedError, "refused",
-        "Could not connect to 127.0.0.1:{port}: the connection was refused.", True, "unreachable"),
+        "Could not connect to {refused_host}: the connection was refused.", True, "unreachable"),
     Row("no headers within the read timeout (/stall-headers)", get("/stall-headers?seconds=5"),
         RequestTimeoutError, "read_timeout",
-        "{host} did not reply in time (waited 0.1 seconds).", True, "transient"),
+        "The server {host} did not reply in time (waited 0.1 seconds).", True, "transient"),
     Row("body stalls mid-way (/stall-body)", get("/stall-body?seconds=5&bytes=1000"),
-        RequestTimeoutError, "read_timeout", "{host} did not reply in time.", True, "transient"),
+        RequestTimeoutError, "read_timeout", "The server {host} did not reply in time.", True,
+        "transient"),
     Row("body drips slower than the read timeout (/drip)", get("/drip?bytes=20&interval=0.5"),
-        RequestTimeoutError, "read_timeout", "{host} did not reply in time.", True, "transient"),
+        RequestTimeoutError, "read_timeout", "The server {host} did not reply in time.", True,
+        "transient"),
     Row("DNS: the name does not exist", dns_failure, DNSError, "dns",
         "Could not find the server connmgr-table.invalid.", False, "unreachable"),
     Row("TLS: certificate for another name",
         lambda f: raised(lambda: requests.get(f.tls.url_for("/ok"), verify=f.tls.ca_bundle,
                                               timeout=2)),
         TLSError, "tls_hostname",
-        "The security certificate presented by 127.0.0.1:{tls_port} belongs to a different site.",
+        "The security certificate presented by {tls_host} belongs to a different site.",
         False, "fatal"),
     Row("TLS: certificate not trusted",
         lambda f: raised(lambda: requests.get(f.tls.url_for("/ok"), timeout=2)),
         TLSError, "tls_certificate",
-        "The security certificate of 127.0.0.1:{tls_port} could not be verified.", False, "fatal"),
+        "The security certificate of {tls_host} could not be verified.", False, "fatal"),
     Row("proxy refuses",
         lambda f: raised(lambda: requests.get(
             "http://music.example/", proxies={"http": f"http://127.0.0.1:{f.closed_port}"},
@@ -189,7 +192,9 @@ def test_fault_to_error_to_message_to_retry(faults: Faults, row: Row) -> None:
     assert type(err) is row.error, f"{row.fault}: {exc!r}"
     assert err.kind == row.kind
     expected = row.user_message.format(
-        host=faults.host(), port=faults.closed_port, tls_port=faults.tls.port
+        host=faults.host(),
+        refused_host=f"127.0.0.1:{faults.closed_port}",
+        tls_host=f"127.0.0.1:{faults.tls.port}",
     )
     assert err.user_message == expected
     assert err.suggestion
@@ -216,3 +221,14 @@ def test_the_table_covers_every_class_a_request_can_fail_with() -> None:
         InvalidRequestError,
         NetworkError,
     }
+
+
+def test_the_docs_show_every_row_of_the_table() -> None:
+    docs = (Path(__file__).parent.parent / "docs" / "errors.md").read_text(encoding="utf-8")
+    for row in TABLE:
+        example = "api.example.com"
+        message = row.user_message.format(host=example, refused_host=example, tls_host=example)
+        message = message.replace("connmgr-table.invalid", example)
+        if "(waited 0.1 seconds)" in message:
+            message = message.replace("0.1 seconds", "30 seconds")
+        assert message in docs, f"{row.fault}: {message!r} is missing from docs/errors.md"

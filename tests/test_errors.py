@@ -518,7 +518,10 @@ def test_read_timeout_is_a_request_timeout_not_a_deadline() -> None:
     err = classify_error(exc)
     assert type(err) is RequestTimeoutError
     assert err.kind == "read_timeout" and err.timeout == pytest.approx(0.1)
-    assert err.user_message == f"127.0.0.1:{port} did not reply in time (waited 0.1 seconds)."
+    assert (
+        err.user_message
+        == f"The server 127.0.0.1:{port} did not reply in time (waited 0.1 seconds)."
+    )
     assert is_retryable(err) and outcome_of(err) == "transient"
 
 
@@ -986,7 +989,7 @@ def test_classification_is_cheap() -> None:
         (RequestTimeoutError(kind="connect_timeout"), True, "unreachable"),
         (RequestTimeoutError(kind="read_timeout"), True, "transient"),
         (DeadlineExceededError(), False, "transient"),
-        (RateLimitError(), True, "throttled"),
+        (RateLimitError(retry_after=5), False, "throttled"),  # raised by the gate
         (RateLimitError(status=429), True, "throttled"),
         (HTTPStatusError(status=404), False, "fatal"),
         (HTTPStatusError(status=408), False, "fatal"),
@@ -1013,8 +1016,8 @@ def test_retryable_and_outcome_of_every_kind(
 def test_retry_status_codes_can_be_narrowed() -> None:
     assert is_retryable(ServerError(status=503), frozenset({502})) is False
     assert is_retryable(RateLimitError(status=429), {500}) is False
-    assert is_retryable(RateLimitError(), {500}) is False  # 429 stands for "throttled"
-    assert is_retryable(RateLimitError(), {429}) is True  # from the gate: no status
+    assert is_retryable(RateLimitError(status=429), {429}) is True
+    assert is_retryable(RateLimitError(retry_after=3), {429}) is False  # the gate's: no status
     assert is_retryable(RateLimitError(status=403), DEFAULT_RETRY_STATUS_CODES) is True
     assert is_retryable(HTTPStatusError(status=409), {409}) is True
     assert outcome_of(ServerError(status=500), {502}) == "fatal"
