@@ -72,12 +72,15 @@ import time
 from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from email.utils import parsedate_to_datetime
-from typing import Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 from urllib.parse import unquote_plus
 
 import requests
 import urllib3.exceptions as _u3
 from requests.structures import CaseInsensitiveDict
+
+if TYPE_CHECKING:
+    from connmgr.ratelimit import RateLimitInfo
 
 __all__ = [
     "DEFAULT_RETRY_STATUS_CODES",
@@ -1369,15 +1372,15 @@ def _from_exception(exc: BaseException) -> NetworkError:
 
 # --------------------------------------------------------------------------- responses
 
-_RESET_HEADERS: Final = ("ratelimit-reset", "x-ratelimit-reset", "x-rate-limit-reset")
-_REMAINING_HEADERS: Final = (
+# Headers that can say "no quota left". Looked up first, so that the response
+# of nearly every request, which has none of them, costs outcome_of a few dict
+# lookups rather than a full header parse.
+_QUOTA_HEADERS: Final = (
+    "ratelimit",
     "ratelimit-remaining",
     "x-ratelimit-remaining",
     "x-rate-limit-remaining",
 )
-# A reset header above this is an epoch timestamp (GitHub), below it delta-seconds
-# (the IETF RateLimit draft, most APIs): 1e9 s is 2001, and no API resets in 31 years.
-_EPOCH_THRESHOLD: Final = 1e9
 _DETAIL_HEADERS: Final = (
     "content-type",
     "content-length",
@@ -1426,37 +1429,37 @@ def _parse_retry_after(value: str, now: float) -> float | None:
     return parse_retry_after(value, now=now)
 
 
-def _remaining_is_zero(headers: Mapping[str, str]) -> bool:
-    for name in _REMAINING_HEADERS:
-        value = _header(headers, name)
-        if value is not None:
-            try:
-                return float(value.split(",")[0].strip()) <= 0
-            except ValueError:
-                return False
-    return False
+def _quota(headers: Mapping[str, str]) -> RateLimitInfo | None:
+    # Lazy, like parse_retry_after: the header dialects are parsed in one place.
+    from connmgr.ratelimit import parse_rate_limit_headers
+
+    return parse_rate_limit_headers(headers, _server_now(headers))
 
 
-def _reset_after(headers: Mapping[str, str], now: float) -> float | None:
-    for name in _RESET_HEADERS:
-        value = _header(headers, name)
-        if value is None:
-            continue
-        number = _finite_or_none(value.split(",")[0].strip())
-        if number is None:
-            continue
-        return max(0.0, number - now) if number >= _EPOCH_THRESHOLD else number
-    return None
+def _quota_exhausted(headers: Mapping[str, str]) -> bool:
+    """Whether rate-limit headers (any dialect) say no request is left."""
+    values = [_header(headers, name) for name in _QUOTA_HEADERS]
+    if all(value is None for value in values):
+        return False
+    if values[0] is None:
+        # The common case, a plain count ("X-RateLimit-Remaining: 57"), needs no
+        # full parse; the structured RateLimit header (values[0]) always does.
+        plain = next(value for value in values if value is not None).strip()
+        if plain.isdigit():
+            return int(plain) == 0
+    info = _quota(headers)
+    return info is not None and info.exhausted
 
 
 def _retry_after_of(headers: Mapping[str, str], *, rate_limited: bool) -> float | None:
+    """Seconds to wait: ``Retry-After``, and for a rate limit also the reset headers."""
+    if rate_limited:
+        info = _quota(headers)
+        if info is None:
+            return None
+        return info.retry_after if info.retry_after is not None else info.reset_after
     raw = _header(headers, "Retry-After")
-    now = _server_now(headers) if raw is not None or rate_limited else 0.0
-    if raw is not None:
-        parsed = _parse_retry_after(raw, now)
-        if parsed is not None:
-            return parsed
-    return _reset_after(headers, now) if rate_limited else None
+    return None if raw is None else _parse_retry_after(raw, _server_now(headers))
 
 
 def _response_details(response: requests.Response) -> str:
@@ -1489,7 +1492,7 @@ def _from_status(
 ) -> NetworkError:
     headers: Mapping[str, str] = response.headers if response is not None else {}
     # GitHub and others answer 403 (not 429) when the quota is spent.
-    rate_limited = status == 429 or (status == 403 and _remaining_is_zero(headers))
+    rate_limited = status == 429 or (status == 403 and _quota_exhausted(headers))
     retry_after = _retry_after_of(headers, rate_limited=rate_limited) if headers else None
     message = f"HTTP {status} {reason}".rstrip()
     cls: type[NetworkError]
@@ -1699,7 +1702,7 @@ def outcome_of(
             return "throttled"
         if status in retry_status_codes:
             return "transient"
-        if _remaining_is_zero(headers):
+        if _quota_exhausted(headers):
             return "throttled"
         return "success"
     err = classify_error(error_or_response)

@@ -835,6 +835,7 @@ def test_retry_after_http_date_without_a_date_header_uses_our_clock() -> None:
         ),
         ({"Retry-After": "4", "X-RateLimit-Reset": "99"}, 4.0),
         ({"Retry-After": "soon"}, None),
+        ({"RateLimit": '"default";r=0;t=30', "RateLimit-Policy": '"default";q=9;w=60'}, 30.0),
         ({}, None),
     ],
 )
@@ -1036,6 +1037,18 @@ def test_retry_status_codes_can_be_narrowed() -> None:
         (500, {}, "transient"),
         (200, {"X-RateLimit-Remaining": "0"}, "throttled"),
         (200, {"RateLimit-Remaining": "3"}, "success"),
+        (200, {"x-rate-limit-remaining": "0"}, "throttled"),
+        (
+            200,
+            {"RateLimit": '"default";r=0;t=30', "RateLimit-Policy": '"default";q=9;w=60'},
+            "throttled",
+        ),
+        (
+            200,
+            {"RateLimit": '"default";r=4;t=30', "RateLimit-Policy": '"default";q=9;w=60'},
+            "success",
+        ),
+        (200, {"X-RateLimit-Remaining": "garbage"}, "success"),
     ],
 )
 def test_outcome_of_responses(status: int, headers: dict[str, str], outcome: str) -> None:
