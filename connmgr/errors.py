@@ -421,7 +421,7 @@ class NetworkError(requests.RequestException):
         a machine-readable cause (``"refused"``, ``"dns"``, ...);
     ``request_sent``
         ``False`` only when the failure proves the request never left this
-        machine (defaults per class).
+        machine (defaults from the class and the kind).
 
     Example::
 

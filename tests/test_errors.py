@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
+import doctest
 import errno
 import gzip
 import json
@@ -254,6 +255,11 @@ def test_tls_error_is_requests_ssl_error_but_not_a_retryable_connection_failure(
     assert isinstance(err, requests.ConnectionError)  # as with plain requests
     assert not isinstance(err, ConnectionFailedError)
     assert not is_retryable(err)
+
+
+def test_the_docstring_examples_hold() -> None:
+    results = doctest.testmod(errors_module)
+    assert results.attempted >= 10 and results.failed == 0
 
 
 def test_no_public_name_shadows_a_builtin() -> None:
