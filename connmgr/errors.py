@@ -1220,6 +1220,11 @@ _INVALID_TYPES: Final = (
     _u3.InvalidHeader,
     _u3.UnrewindableBodyError,
 )
+_TLS_EOF_TEXTS: Final = (
+    "eof occurred in violation of protocol",
+    "unexpected eof",
+    "unexpected_eof_while_reading",
+)
 _RESET_TYPES: Final = (
     ConnectionResetError,
     ConnectionAbortedError,
@@ -1236,7 +1241,8 @@ _INCOMPLETE_TYPES: Final = (
 def _from_exception(exc: BaseException) -> NetworkError:
     """The error for ``exc``, without context (url, attempts) or ``__cause__``."""
     chain = _chain(exc)
-    text = " | ".join(_text_of(e) for e in chain).lower()
+    raw_text = " | ".join(_text_of(e) for e in chain)
+    text = raw_text.lower()
     details = _describe(chain)
 
     def make(
@@ -1251,7 +1257,7 @@ def _from_exception(exc: BaseException) -> NetworkError:
         err = cls(message, details=details, kind=kind, **kwargs)
         # requests does not attach the request to a body-read failure; the
         # pool's host in urllib3's text still names the server for messages.
-        err._host_hint = _host_hint(" | ".join(_text_of(e) for e in chain))
+        err._host_hint = _host_hint(raw_text)
         return err
 
     # A status error with its response: decided by the status, like a Response.
@@ -1301,6 +1307,12 @@ def _from_exception(exc: BaseException) -> NetworkError:
     )
     if tls is not None:
         kind = _tls_kind(chain, text)
+        if kind == "tls" and (
+            _first(chain, ssl.SSLEOFError) is not None
+            or any(marker in text for marker in _TLS_EOF_TEXTS)
+        ):
+            # The peer hung up mid-TLS: a cut connection, not a trust problem.
+            return make(ConnectionFailedError, "reset")
         # A verification failure ends the handshake, before the request is written.
         return make(TLSError, kind, request_sent=None if kind == "tls" else False)
 

@@ -927,6 +927,20 @@ def test_a_streamed_body_is_never_read_for_details(server: FaultServer) -> None:
         (urllib3.exceptions.SSLError("bad record mac"), TLSError, "tls"),
         (ssl.SSLError(1, "[SSL] sslv3 alert handshake failure"), TLSError, "tls"),
         (urllib3.exceptions.DecodeError("bad"), ConnectionFailedError, "decoding"),
+        (
+            requests.exceptions.SSLError(
+                urllib3.exceptions.SSLError(
+                    ssl.SSLEOFError(8, "EOF occurred in violation of protocol (_ssl.c:2426)")
+                )
+            ),
+            ConnectionFailedError,
+            "reset",
+        ),
+        (
+            requests.exceptions.SSLError("[SSL: UNEXPECTED_EOF_WHILE_READING] unexpected eof"),
+            ConnectionFailedError,
+            "reset",
+        ),
         (requests.ConnectionError("something odd"), ConnectionFailedError, "connection"),
         (ValueError("not a network thing"), NetworkError, "error"),
         (KeyError("x"), NetworkError, "error"),
