@@ -1,0 +1,76 @@
+"""The public surface: names the docs rely on, docstrings, and an import without Qt."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+
+import requests
+
+import connmgr
+
+# The original plan's names: an app written against the plan switches by changing imports.
+PLAN_NAMES = [
+    "TimeoutConfig",
+    "NetworkConfig",
+    "RetryConfig",
+    "exponential_backoff",
+    "RetryTracker",
+    "RetryCallback",
+    "NetworkState",
+    "RateLimiter",
+    "RateLimitParser",
+    "classify_error",
+    "ErrorMessageFormatter",
+    "TimeoutHTTPAdapter",
+    "create_session",
+]
+
+
+def test_plan_names_are_exported():
+    for name in PLAN_NAMES:
+        assert hasattr(connmgr, name), name
+
+
+def test_every_public_name_has_a_docstring():
+    missing = [
+        name
+        for name in connmgr.__all__
+        if name not in {"__version__", "signals"} and not inspect.getdoc(getattr(connmgr, name))
+    ]
+    assert missing == []
+
+
+def test_every_error_is_a_requests_exception():
+    errors = [
+        getattr(connmgr, n)
+        for n in connmgr.__all__
+        if isinstance(getattr(connmgr, n), type) and n.endswith("Error")
+    ]
+    assert len(errors) >= 12
+    for cls in errors:
+        assert issubclass(cls, connmgr.NetworkError)
+        assert issubclass(cls, requests.RequestException)
+    assert issubclass(connmgr.RequestTimeoutError, requests.Timeout)
+    assert issubclass(connmgr.ConnectionFailedError, requests.ConnectionError)
+    assert issubclass(connmgr.DeadlineExceededError, connmgr.RequestTimeoutError)
+    assert issubclass(connmgr.ServerError, connmgr.HTTPStatusError)
+    assert issubclass(connmgr.DNSError, connmgr.ConnectionFailedError)
+
+
+def test_no_error_class_shadows_a_builtin():
+    import builtins
+
+    assert not [n for n in connmgr.__all__ if hasattr(builtins, n)]
+
+
+def test_import_connmgr_works_without_pyside6():
+    code = (
+        "import sys; sys.modules['PySide6'] = None\n"
+        "import connmgr\n"
+        "assert 'connmgr.qt' not in sys.modules and 'connmgr.testing' not in sys.modules\n"
+        "print(connmgr.ConnectionState.ONLINE.value)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "online"
