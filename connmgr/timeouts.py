@@ -45,12 +45,13 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
 from typing import Any, Final, TypeVar, cast, overload
 
-from connmgr.clock import SYSTEM_CLOCK, Clock
+from connmgr.clock import SYSTEM_CLOCK, Clock, SystemClock
 
 __all__ = [
     "MIN_ATTEMPT_TIMEOUT",
@@ -438,10 +439,11 @@ class Deadline:
         d.remaining(), d.expired                  # (0.0, True)
     """
 
-    __slots__ = ("_clock", "_expires_at", "_started_at", "_total")
+    __slots__ = ("_clock", "_expires_at", "_now", "_started_at", "_total")
 
     def __init__(self, total: float | None, *, clock: Clock | None = None) -> None:
-        if total is not None:
+        # The fast path: a float that a TimeoutConfig already validated.
+        if total is not None and not (type(total) is float and 0.0 <= total < math.inf):
             if isinstance(total, bool) or not isinstance(total, int | float):
                 raise ValueError(f"Deadline total must be a number of seconds, got {total!r}")
             if not math.isfinite(total) or total < 0:
@@ -449,10 +451,15 @@ class Deadline:
                     f"Deadline total must be a finite number >= 0 (or None), got {total!r}"
                 )
             total = float(total)
-        self._clock: Clock = clock if clock is not None else SYSTEM_CLOCK
+        if clock is None:
+            clock = SYSTEM_CLOCK
+        self._clock: Clock = clock
+        # Every request reads the time a few times: skip the Python-level
+        # SystemClock.now frame when the clock is the system one.
+        self._now: Callable[[], float] = time.monotonic if type(clock) is SystemClock else clock.now
         self._total = total
-        self._started_at = self._clock.now()
-        self._expires_at = None if total is None else self._started_at + total
+        self._started_at = now = self._now()
+        self._expires_at = None if total is None else now + total
 
     @property
     def clock(self) -> Clock:
@@ -478,17 +485,17 @@ class Deadline:
         """Seconds left (never negative); ``None`` when unlimited."""
         if self._expires_at is None:
             return None
-        left = self._expires_at - self._clock.now()
+        left = self._expires_at - self._now()
         return left if left > 0.0 else 0.0
 
     @property
     def expired(self) -> bool:
         """Whether no time is left."""
-        return self._expires_at is not None and self._clock.now() >= self._expires_at
+        return self._expires_at is not None and self._now() >= self._expires_at
 
     def elapsed(self) -> float:
         """Seconds since the deadline was started."""
-        return self._clock.now() - self._started_at
+        return self._now() - self._started_at
 
     def fits(self, seconds: float) -> bool:
         """Whether waiting ``seconds`` would still end before the deadline."""

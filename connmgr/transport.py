@@ -58,6 +58,7 @@ import contextlib
 import heapq
 import itertools
 import logging
+import math
 import os
 import socket
 import threading
@@ -95,21 +96,45 @@ _PENDING, _CANCELLED, _FIRED = 0, 1, 2
 _COMPACT_FLOOR: Final = 64
 
 
-class _Timer:
-    __slots__ = ("callback", "state")
+class _Scheduled:
+    """Something the watchdog can fire: an attempt (or a :class:`_Timer`).
+
+    The heap holds these directly, so arming a deadline allocates nothing
+    but the heap entry.
+    """
+
+    __slots__ = ("_wd_state",)
+
+    def __init__(self) -> None:
+        self._wd_state = _PENDING
+
+    def _wd_fire(self) -> None:
+        raise NotImplementedError
+
+
+class _Timer(_Scheduled):
+    """A plain callback on the watchdog."""
+
+    __slots__ = ("callback",)
 
     def __init__(self, callback: Callable[[], None]) -> None:
+        super().__init__()
         self.callback = callback
-        self.state = _PENDING
+
+    def _wd_fire(self) -> None:
+        self.callback()
 
 
 class _Watchdog:
     """One daemon thread and a heap of deadlines for every request in the process.
 
     ``schedule`` is O(log n) under one lock and wakes the thread only when the
-    new entry is the earliest; ``cancel`` is O(1) (lazy removal). The thread
-    runs each due callback outside the lock. Times are ``time.monotonic``:
-    the watchdog guards real sockets, whatever clock the deadline runs on.
+    new entry is the earliest; ``cancel`` is O(1) (lazy removal: cancelled
+    entries leave the heap when they reach its top, or all at once when they
+    outnumber the live ones, so the heap stays under 2 x live + 64). The
+    thread fires each due entry outside the lock. Times are
+    ``time.monotonic``: the watchdog guards real sockets, whatever clock the
+    deadline runs on.
     """
 
     def __init__(self) -> None:
@@ -120,65 +145,78 @@ class _Watchdog:
         # __enter__/__exit__): this sits on every request's path.
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
-        self._heap: list[tuple[float, int, _Timer]] = []
+        self._heap: list[tuple[float, int, _Scheduled]] = []
         self._seq = itertools.count()
         self._cancelled = 0
         self._thread: threading.Thread | None = None
+        # When the thread will next look at the heap: a new entry wakes it
+        # only if it is due earlier (not merely earliest in the heap), so a
+        # compaction that drops the cancelled top costs no wake-up.
+        self._wake_at = math.inf
 
-    def schedule(self, delay: float, callback: Callable[[], None]) -> _Timer:
-        """Run ``callback`` in the watchdog thread after ``delay`` seconds."""
-        timer = _Timer(callback)
-        entry = (time.monotonic() + delay, next(self._seq), timer)
+    def schedule(self, delay: float, item: _Scheduled) -> None:
+        """Fire ``item`` in the watchdog thread after ``delay`` seconds."""
+        entry = (time.monotonic() + delay, next(self._seq), item)
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="connmgr-watchdog", daemon=True
                 )
                 self._thread.start()
-            heapq.heappush(self._heap, entry)
-            if self._heap[0] is entry:
-                self._cond.notify()
-        return timer
-
-    def cancel(self, timer: _Timer) -> None:
-        """Forget ``timer`` unless it already fired."""
-        with self._lock:
-            if timer.state != _PENDING:
-                return
-            timer.state = _CANCELLED
-            self._cancelled += 1
-            if self._cancelled > _COMPACT_FLOOR and 2 * self._cancelled > len(self._heap):
-                self._heap[:] = [e for e in self._heap if e[2].state == _PENDING]
-                heapq.heapify(self._heap)
+            heap = self._heap
+            if self._cancelled > _COMPACT_FLOOR and 2 * self._cancelled > len(heap):
+                heap[:] = [e for e in heap if e[2]._wd_state == _PENDING]
+                heapq.heapify(heap)
                 self._cancelled = 0
+            heapq.heappush(heap, entry)
+            if entry[0] < self._wake_at:
+                self._wake_at = entry[0]
+                self._cond.notify()
+
+    def cancel(self, item: _Scheduled) -> None:
+        """Forget ``item`` unless it already fired. Lock-free.
+
+        The entry stays in the heap until it reaches the top or the next
+        compaction (in :meth:`schedule`). The count is kept without the lock:
+        a lost update only moves a compaction, which recounts exactly. An item
+        cancelled just as it fires is fired anyway; its owner must tolerate
+        that (an attempt checks whether it is done, under its own lock).
+        """
+        if item._wd_state == _PENDING:
+            item._wd_state = _CANCELLED
+            self._cancelled += 1
 
     def stats(self) -> tuple[int, int]:
         """``(entries in the heap, of which cancelled)``, for tests and benchmarks."""
         with self._lock:
-            return len(self._heap), self._cancelled
+            cancelled = sum(1 for e in self._heap if e[2]._wd_state != _PENDING)
+            return len(self._heap), cancelled
 
     def _run(self) -> None:
         cond, heap = self._cond, self._heap
         with cond:
             while True:
-                while heap and heap[0][2].state == _CANCELLED:
+                while heap and heap[0][2]._wd_state == _CANCELLED:
                     heapq.heappop(heap)
-                    self._cancelled -= 1
                 if not heap:
+                    self._wake_at = math.inf
                     cond.wait()
                     continue
-                delay = heap[0][0] - time.monotonic()
+                due = heap[0][0]
+                delay = due - time.monotonic()
                 if delay > 0:
+                    self._wake_at = due
                     cond.wait(delay)
                     continue
-                timer = heapq.heappop(heap)[2]
-                timer.state = _FIRED
+                item = heapq.heappop(heap)[2]
+                item._wd_state = _FIRED
                 cond.release()
                 try:
-                    timer.callback()
+                    item._wd_fire()
                 except Exception:
                     logger.exception("connmgr watchdog callback failed")
                 finally:
+                    del item  # do not keep the last attempt alive while idle
                     cond.acquire()
 
 
@@ -224,19 +262,28 @@ def _redact(url: str | None) -> str | None:
     return f"{scheme}://{host}{slash}{path.split('?', 1)[0]}"
 
 
-class _Attempt:
-    """The sockets of one attempt, and the watchdog and cancel hooks that kill them."""
+class _Attempt(_Scheduled):
+    """One attempt: its connection and socket, and the watchdog and cancel
+    hooks that shut them down.
+
+    Registration (:meth:`watch`) is lock-free: two stores, then a look at
+    :attr:`reason`; :meth:`_kill` sets :attr:`reason` before it reads the
+    connection, so whichever runs second does the shutdown. Everything that
+    must not interleave with a kill (the pool taking the connection back,
+    finishing) takes the attempt's lock, which only a kill contends for.
+    """
 
     __slots__ = (
-        "_done",
+        "_armed",
         "_lock",
-        "_targets",
-        "_timer",
         "_unhook",
         "cancel",
+        "conn",
         "deadline",
-        "final",
+        "done",
+        "finish_on_release",
         "reason",
+        "sock",
         "url",
     )
 
@@ -247,54 +294,73 @@ class _Attempt:
         cancel: CancelToken | None,
         url: str | None,
     ) -> None:
+        self._wd_state = _PENDING
         self.deadline = deadline
         self.cancel = cancel
         self.url = url
         self.reason: str | None = None
-        #: The response whose close/end finishes a stream=True attempt.
-        self.final: HTTPResponse | None = None
+        self.conn: _WatchedHTTPConnection | None = None
+        self.sock: object = None
+        self.done = False
+        #: Set once the adapter holds the final response: the pool taking its
+        #: connection back (body read out, or response closed) ends the attempt.
+        self.finish_on_release = False
         self._lock = threading.Lock()
-        self._targets: dict[HTTPConnection, object] = {}
-        self._done = False
-        self._timer = (
-            _WATCHDOG.schedule(remaining, self._on_deadline) if remaining is not None else None
-        )
+        self._armed = remaining is not None
+        if remaining is not None:
+            _WATCHDOG.schedule(remaining, self)
         self._unhook = cancel.add_callback(self._on_cancel) if cancel is not None else None
 
-    def watch(self, conn: HTTPConnection, sock: object = None) -> None:
-        """Register ``conn`` (and its socket) as used by this attempt."""
-        with self._lock:
-            if self._done:
-                return
-            if sock is None:
-                sock = conn.sock if conn.sock is not None else self._targets.get(conn)
-            self._targets[conn] = sock
-            if self.reason is not None:  # killed while connecting: finish the job
-                _kill_connection(conn, sock)
+    def watch(self, conn: _WatchedHTTPConnection, sock: object = None) -> None:
+        """``conn`` (with ``sock``, or its current socket) now serves this attempt."""
+        conn._connmgr_attempt = self
+        self.conn = conn
+        if sock is None:
+            sock = conn.sock
+        if sock is not None:
+            # Kept apart from conn.sock: http.client drops that on "Connection:
+            # close" while the body is still being read from the socket.
+            self.sock = sock
+        if self.reason is not None and not self.done:
+            _kill_connection(conn, self.sock)  # killed while connecting
 
-    def released(self, response: HTTPResponse) -> None:
-        """A response of this attempt let go of its connection."""
-        if response is self.final:
-            self.finish()
-            return
-        conn = response._connection
-        if conn is not None:
-            with self._lock:
-                self._targets.pop(conn, None)
+    def release(self, conn: _WatchedHTTPConnection) -> None:
+        """The pool takes ``conn`` back: detach it, under the kill's lock."""
+        with self._lock:
+            if self.conn is conn:
+                self.conn = None
+                self.sock = None
+            if not self.finish_on_release or self.done:
+                return
+            self.done = True
+        self._disarm()
 
     def finish(self) -> None:
         """The attempt is over: disarm the watchdog and the cancel hook (idempotent)."""
-        with self._lock:
-            if self._done:
-                return
-            self._done = True
-            self._targets.clear()
-        if self._timer is not None:
-            _WATCHDOG.cancel(self._timer)
-        if self._unhook is not None:
-            self._unhook()
+        # Usually the pool taking the connection back finished it already.
+        if not self.done and self._mark_done():
+            self._disarm()
 
-    def _on_deadline(self) -> None:
+    def _mark_done(self) -> bool:
+        """Set :attr:`done` under the lock; ``True`` if this call set it."""
+        with self._lock:
+            if self.done:
+                return False
+            self.done = True
+            self.conn = None
+            self.sock = None
+            return True
+
+    def _disarm(self) -> None:
+        if self._armed:
+            _WATCHDOG.cancel(self)
+        # Also breaks the attempt <-> cancel-hook reference cycle, so the
+        # attempt is freed by refcounting rather than by the cyclic GC.
+        unhook, self._unhook = self._unhook, None
+        if unhook is not None:
+            unhook()
+
+    def _wd_fire(self) -> None:
         self._kill(_DEADLINE)
 
     def _on_cancel(self) -> None:
@@ -302,17 +368,19 @@ class _Attempt:
 
     def _kill(self, reason: str) -> None:
         with self._lock:
-            if self._done or self.reason is not None:
+            if self.done or self.reason is not None:
                 return
             self.reason = reason
-            for conn, sock in self._targets.items():
+            conn, sock = self.conn, self.sock
+            if conn is not None:
                 _kill_connection(conn, sock)
-            count = len(self._targets)
+            else:
+                _shutdown(sock)
         logger.debug(
-            "%s after %.3f s: shut down %d connection(s)",
+            "%s after %.3f s: connection %s",
             "deadline reached" if reason == _DEADLINE else "cancelled",
             self.deadline.elapsed(),
-            count,
+            "shut down" if conn is not None or sock is not None else "not open yet",
         )
 
     def error_for(self, exc: BaseException | None, phase: str) -> NetworkError | None:
@@ -354,8 +422,8 @@ def _make_error(
     return None
 
 
-def _kill_connection(conn: HTTPConnection, sock: object) -> None:
-    conn._connmgr_killed = True  # type: ignore[attr-defined]
+def _kill_connection(conn: _WatchedHTTPConnection, sock: object) -> None:
+    conn._connmgr_killed = True
     current = conn.sock
     _shutdown(current)
     if sock is not current:
@@ -375,10 +443,10 @@ _current: Final = _Current()
 
 
 class _WatchedResponse(HTTPResponse):
-    """An ``HTTPResponse`` that tells its attempt when it lets go of the
-    connection and turns a read the watchdog interrupted into the deadline
-    (or cancel) error. Responses get this class by ``__class__`` swap in
-    ``getresponse`` (same layout, nothing copied)."""
+    """The final response of a ``stream=True`` attempt: a read the watchdog
+    (or a cancel) interrupted raises the deadline (or cancel) error, and
+    ``close()`` ends the attempt. The adapter gives the response this class by
+    ``__class__`` swap (same layout, nothing copied)."""
 
     _connmgr_attempt: _Attempt | None = None
 
@@ -436,26 +504,18 @@ class _WatchedResponse(HTTPResponse):
             raise
         self._connmgr_fail(None)
 
-    def release_conn(self) -> None:
-        attempt = self._connmgr_attempt
-        if attempt is not None:
-            attempt.released(self)
-            conn = self._connection
-            if conn is not None and getattr(conn, "_connmgr_killed", False):
-                conn.close()  # never hand a shut-down socket back to the pool
-        super().release_conn()
-
     def close(self) -> None:
         super().close()
         attempt = self._connmgr_attempt
         if attempt is not None:
-            attempt.released(self)
+            attempt.finish()
 
 
 class _WatchedHTTPConnection(HTTPConnection):
-    """Registers its socket with the current attempt on connect and on reuse."""
+    """Registers itself and its socket with the current attempt on connect and on reuse."""
 
     _connmgr_killed = False
+    _connmgr_attempt: _Attempt | None = None
 
     def _new_conn(self) -> socket.socket:
         sock = super()._new_conn()
@@ -478,7 +538,13 @@ class _WatchedHTTPConnection(HTTPConnection):
     ) -> None:
         attempt = _current.attempt
         if attempt is not None:
-            attempt.watch(self)
+            # attempt.watch(self), inlined: this runs on every request.
+            self._connmgr_attempt = attempt
+            attempt.conn = self
+            if self.sock is not None:
+                attempt.sock = self.sock
+            if attempt.reason is not None and not attempt.done:
+                _kill_connection(self, attempt.sock)
         super().request(
             method,
             url,
@@ -490,20 +556,8 @@ class _WatchedHTTPConnection(HTTPConnection):
             enforce_content_length=enforce_content_length,
         )
 
-    def getresponse(self) -> HTTPResponse:  # type: ignore[override]
-        response = super().getresponse()
-        attempt = _current.attempt
-        if attempt is not None and type(response) is HTTPResponse:
-            response.__class__ = _WatchedResponse
-            cast(_WatchedResponse, response)._connmgr_attempt = attempt
-        return response
-
-    @property
-    def is_connected(self) -> bool:
-        return not self._connmgr_killed and super().is_connected
-
     def close(self) -> None:
-        self._connmgr_killed = False  # the next socket starts clean
+        self._connmgr_killed = False  # the object may be reused with a fresh socket
         super().close()
 
 
@@ -511,11 +565,30 @@ class _WatchedHTTPSConnection(HTTPSConnection, _WatchedHTTPConnection):
     """The TLS variant (same hooks; MRO puts HTTPSConnection's connect first)."""
 
 
-class _WatchedHTTPConnectionPool(HTTPConnectionPool):
+class _TakeBack:
+    """Pool mixin: detach a connection from its attempt as the pool takes it back.
+
+    Done under the attempt's lock, so a watchdog kill either happened before
+    (the connection is then closed here: the pool never holds a shut-down
+    socket) or cannot happen any more.
+    """
+
+    def _put_conn(self, conn: Any) -> None:
+        if conn is not None:
+            attempt = conn._connmgr_attempt
+            if attempt is not None:
+                conn._connmgr_attempt = None
+                attempt.release(conn)
+            if conn._connmgr_killed:
+                conn.close()
+        super()._put_conn(conn)  # type: ignore[misc]
+
+
+class _WatchedHTTPConnectionPool(_TakeBack, HTTPConnectionPool):
     ConnectionCls = _WatchedHTTPConnection
 
 
-class _WatchedHTTPSConnectionPool(HTTPSConnectionPool):
+class _WatchedHTTPSConnectionPool(_TakeBack, HTTPSConnectionPool):
     ConnectionCls = _WatchedHTTPSConnection
 
 
@@ -561,10 +634,19 @@ class AttemptContext(tuple[float | None, float | None]):
         if cancel is not None and not isinstance(cancel, CancelToken):
             raise ValueError(f"AttemptContext cancel must be a CancelToken, got {cancel!r}")
         pair = config.as_tuple() if timeout is None else _split_timeout(timeout)
+        return cls._make(config, deadline, cancel, pair)
+
+    @classmethod
+    def _make(
+        cls,
+        config: TimeoutConfig,
+        deadline: Deadline,
+        cancel: CancelToken | None,
+        pair: _Pair,
+    ) -> AttemptContext:
+        """Build without validation (for callers that hold validated values)."""
         self = super().__new__(cls, pair)
-        object.__setattr__(self, "config", config)
-        object.__setattr__(self, "deadline", deadline)
-        object.__setattr__(self, "cancel", cancel)
+        self.__dict__.update(config=config, deadline=deadline, cancel=cancel)
         return self
 
     @classmethod
@@ -701,9 +783,11 @@ class TimeoutHTTPAdapter(HTTPAdapter):
         connect: float | None
         read: float | None
         if isinstance(timeout, AttemptContext):
+            own_deadline = False
             deadline, cancel = timeout.deadline, timeout.cancel
             connect, read = timeout
         else:
+            own_deadline = True
             config = self.timeout_config
             deadline = Deadline(config.total, clock=self.clock)
             if timeout is None:
@@ -741,13 +825,13 @@ class TimeoutHTTPAdapter(HTTPAdapter):
                 connect = cap
             if read is None or read > cap:
                 read = cap
-        pair = (connect, read)
+        pair: Any = (connect, read)  # Any: the stubs' timeout type is narrower than requests'
         previous, _current.attempt = _current.attempt, attempt
         try:
             response = super().send(
                 request,
                 stream=stream,
-                timeout=cast(Any, pair),
+                timeout=pair,
                 verify=verify,
                 cert=cert,
                 proxies=proxies,
@@ -774,13 +858,16 @@ class TimeoutHTTPAdapter(HTTPAdapter):
                 error.request = request
                 raise error
 
+        if own_deadline:
+            response._connmgr_deadline = deadline  # type: ignore[attr-defined]  # for redirects
         raw = response.raw
         if not stream:
+            # Read the body now, under the watchdog (requests would read it
+            # after we return); the pool taking the connection back at its
+            # end finishes the attempt. requests' own .content is then cached.
+            attempt.finish_on_release = True
             try:
-                response.content  # noqa: B018  (read now, under the watchdog; cached)
-            except (DeadlineExceededError, RequestCancelledError) as exc:
-                exc.request = request
-                raise
+                response.content  # noqa: B018
             except Exception as exc:
                 error = attempt.error_for(exc, "while reading the response body")
                 if error is not None:
@@ -794,10 +881,13 @@ class TimeoutHTTPAdapter(HTTPAdapter):
                 if error is not None:
                     error.request = request
                     raise error
-        elif isinstance(raw, _WatchedResponse) and raw._connmgr_attempt is attempt:
-            attempt.final = raw  # the watchdog stays armed until it is closed or read out
+        elif attempt.conn is not None and type(raw) is HTTPResponse:
+            # Armed until the body is read out or the response closed.
+            raw.__class__ = _WatchedResponse
+            cast(_WatchedResponse, raw)._connmgr_attempt = attempt
+            attempt.finish_on_release = True
         else:
-            attempt.finish()  # a foreign raw (e.g. a mock): nothing of ours to watch
+            attempt.finish()  # nothing of ours to watch (e.g. a mocked response)
         return response
 
 
@@ -813,10 +903,10 @@ def _from_urllib3(timeout: Urllib3Timeout, config: TimeoutConfig) -> _Pair:
 class DeadlineSession(requests.Session):
     """A ``requests.Session`` whose requests each run under one deadline.
 
-    Created by :func:`create_session`. A call without an
-    :class:`AttemptContext` gets one here, started from ``timeout_config``
-    (with the caller's number or ``(connect, read)`` as the per-attempt
-    timeouts, if given), so the deadline spans redirects and reading the body.
+    Created by :func:`create_session`: a :class:`TimeoutHTTPAdapter` mounted
+    for http and https, and redirects followed under the deadline the first
+    hop started (``timeout_config.total`` for the whole chain, not per hop).
+    A call's own number or ``(connect, read)`` sets the per-attempt timeouts.
 
     Example::
 
@@ -835,15 +925,24 @@ class DeadlineSession(requests.Session):
         self.mount("http://", adapter)
         self.mount("https://", adapter)
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        """Send with an :class:`AttemptContext` (started here unless given)."""
+    def resolve_redirects(
+        self, resp: requests.Response, req: requests.PreparedRequest, *args: Any, **kwargs: Any
+    ) -> Generator[requests.Response]:
+        """Follow redirects under the deadline the first response was sent with."""
+        deadline = getattr(resp, "_connmgr_deadline", None)
         timeout = kwargs.get("timeout")
-        if not isinstance(timeout, (AttemptContext, Urllib3Timeout)):
-            config = self.timeout_config
-            kwargs["timeout"] = AttemptContext(
-                config, Deadline(config.total, clock=self.clock), timeout=timeout
+        if deadline is not None and not isinstance(timeout, (AttemptContext, Urllib3Timeout)):
+            adapter = resp.connection
+            config = (
+                adapter.timeout_config
+                if isinstance(adapter, TimeoutHTTPAdapter)
+                else self.timeout_config
             )
-        return super().send(request, **kwargs)
+            kwargs["timeout"] = AttemptContext(config, deadline, timeout=timeout)
+        redirects: Generator[requests.Response] = super().resolve_redirects(
+            resp, req, *args, **kwargs
+        )
+        return redirects
 
 
 def create_session(
