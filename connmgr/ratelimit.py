@@ -788,17 +788,27 @@ class _Waiter:
 
 
 class _RateMeter:
-    """An exponentially decaying event count: ``rate()`` ~ events/s over the last ``tau`` s."""
+    """Events per second over roughly the last ``tau`` seconds, in O(1).
 
-    __slots__ = ("_count", "_stamp", "_tau")
+    An exponentially decaying count, divided by the decayed length of the
+    time it has been counting: a steady rate ``r`` reads ``r`` from the first
+    events on, instead of creeping up over ``tau`` (which would make the first
+    throttle of a run underestimate the server by the meter's age).
+    """
+
+    __slots__ = ("_count", "_stamp", "_start", "_tau")
 
     def __init__(self, tau: float) -> None:
         self._tau = tau
         self._count = 0.0
         self._stamp = -math.inf
+        self._start = -math.inf
 
     def add(self, now: float) -> None:
-        self._count = self._decayed(now) + 1.0
+        count = self._decayed(now)
+        if count < 0.01:
+            self._start = now
+        self._count = count + 1.0
         self._stamp = now
 
     def _decayed(self, now: float) -> float:
@@ -807,7 +817,12 @@ class _RateMeter:
         return self._count * math.exp(-max(0.0, now - self._stamp) / self._tau)
 
     def rate(self, now: float) -> float:
-        return self._decayed(now) / self._tau
+        count = self._decayed(now)
+        if count == 0.0:
+            return 0.0
+        # A tenth of tau at least: two events a microsecond apart are not a rate.
+        span = max(0.1 * self._tau, now - self._start)
+        return count / (self._tau * -math.expm1(-span / self._tau))
 
 
 @dataclass(frozen=True, slots=True)
@@ -820,10 +835,11 @@ class LimiterStatus:
     - ``waiting``: callers blocked in :meth:`RateLimiter.wait` right now;
     - ``paused_until``: end of a pause the server asked for (``Retry-After``,
       quota exhausted), ``None`` when there is none;
-    - ``reason``: ``"ready"``, ``"pacing"`` (the client's own limit),
-      ``"paused"`` (the server said wait), ``"adaptive"`` (slowed after 429s),
-      ``"headers"`` (spreading the remaining quota) or ``"reduced"``
-      (:meth:`RateLimiter.set_rate_factor` below 1, e.g. the degraded state).
+    - ``reason``: why a caller would wait or the rate is below the configured
+      one: ``"paused"`` (the server said wait), ``"adaptive"`` (slowed after
+      429s), ``"headers"`` (spreading the remaining quota), ``"reduced"``
+      (:meth:`RateLimiter.set_rate_factor` below 1, e.g. the degraded state),
+      else ``"pacing"`` (the client's own limit) when it would wait, or ``"ready"``.
 
     Example::
 
@@ -1245,12 +1261,12 @@ class RateLimiter:
             self._refresh_locked(now)
             wait = self._wait_time_locked(now)
             paused = self._paused_until > now
-            if wait <= 0:
-                reason = "ready"
-            elif paused:
+            if paused:
                 reason = "paused"
+            elif self._reason is not None:
+                reason = self._reason
             else:
-                reason = self._reason or "pacing"
+                reason = "pacing" if wait > 0 else "ready"
             return LimiterStatus(
                 wait=wait,
                 resume_at=now + wait if wait > 0 else None,
@@ -1299,7 +1315,9 @@ class AdaptivePolicy:
     - ``decrease_cooldown``: at most one decrease per this many seconds (the
       429s of requests already in flight say nothing new);
     - ``max_pause``: cap in seconds on a pause asked by ``Retry-After`` or a
-      quota reset (design.md's ``max_retry_after``).
+      quota reset (design.md's ``max_retry_after``);
+    - ``measure_window``: the sending and success rates are measured over
+      roughly this many seconds (exponentially decaying).
 
     Example::
 
@@ -1316,6 +1334,7 @@ class AdaptivePolicy:
     probe_rate: float = 0.02
     decrease_cooldown: float = 0.5
     max_pause: float = 300.0
+    measure_window: float = 1.0
 
     def __post_init__(self) -> None:
         _check_fraction("beta", self.beta)
@@ -1329,6 +1348,7 @@ class AdaptivePolicy:
         _check_number("probe_rate", self.probe_rate)
         _check_number("decrease_cooldown", self.decrease_cooldown, positive=False)
         _check_number("max_pause", self.max_pause)
+        _check_number("measure_window", self.measure_window)
 
 
 class AdaptiveRate:
@@ -1339,10 +1359,11 @@ class AdaptiveRate:
 
     1. estimate the server's capacity ``c = min(w, s)`` (while throttled, the
        successes per second are what the server actually lets through);
-    2. set the plateau ``p = (1 - margin) × c`` and drop to
-       ``min(beta × w, p)`` (floored at ``min_rate``);
+    2. set the plateau ``p = (1 - margin) × c`` and drop to ``beta × c``
+       (floored at ``min_rate``), so a server-side bucket can refill;
     3. climb back exponentially toward ``p`` (``recover_time``), hold it for
-       ``hold`` seconds, then probe above it linearly (``probe_rate``);
+       ``hold`` seconds, then probe above it: ``p × (1 + x + x³)`` with
+       ``x = probe_rate × seconds probing`` (gentle first, faster later);
     4. a new throttle near the same plateau doubles ``hold``: a stable server
        limit is probed ever more rarely, so 429s become rare, not periodic.
 
@@ -1353,9 +1374,9 @@ class AdaptiveRate:
 
         >>> a = AdaptiveRate(AdaptivePolicy())
         >>> a.on_throttle(0.0, sending_rate=30.0, success_rate=25.0, ceiling=100.0)
-        21.0
+        17.5
         >>> round(a.rate(3.0, 100.0), 2)      # 95% of the way back to 0.95 x 25
-        23.61
+        23.44
     """
 
     __slots__ = ("_active", "_hold", "_last_decrease", "_plateau", "_policy", "_start", "_t0")
@@ -1389,7 +1410,11 @@ class AdaptiveRate:
         if dt <= settle:
             rate = self._plateau - (self._plateau - self._start) * math.exp(-dt / p.recover_time)
         else:
-            rate = self._plateau * (1.0 + p.probe_rate * (dt - settle))
+            # Linear at first, so a stable limit is approached gently; the cubic
+            # term makes a long quiet probe speed up, so a low estimate or a
+            # raised server limit is found in tens of seconds, not minutes.
+            x = p.probe_rate * (dt - settle)
+            rate = self._plateau * (1.0 + x + x * x * x)
         if rate >= ceiling:
             self._active = False
             return None
@@ -1412,7 +1437,8 @@ class AdaptiveRate:
         else:
             self._hold = p.hold
         self._plateau = min(plateau, ceiling)
-        self._start = max(p.min_rate, min(p.beta * throttled_at, self._plateau))
+        # Dip below the capacity so a server-side bucket can refill, then climb.
+        self._start = max(p.min_rate, min(p.beta * capacity, self._plateau))
         self._t0 = now
         self._last_decrease = now
         self._active = True
@@ -1464,11 +1490,12 @@ class AdaptiveRateLimiter(RateLimiter):
         self.adaptive = bool(adaptive)
         self.policy = policy if policy is not None else AdaptivePolicy()
         self._controller = AdaptiveRate(self.policy)
-        self._succeeded = _RateMeter(1.0)
+        self._succeeded = _RateMeter(self.policy.measure_window)
         self._header_rate: float | None = None
         self._header_until = -math.inf
         self._next_refresh = -math.inf
         super().__init__(max_requests, time_window, burst=burst, clock=clock)
+        self._sent = _RateMeter(self.policy.measure_window)
 
     # -- rate -------------------------------------------------------------------
 
