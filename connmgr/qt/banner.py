@@ -116,6 +116,7 @@ class RetryBanner(QFrame):
         font.setBold(True)
         self.message_label.setFont(font)
         self.status_label = QLabel()
+        self.status_label.setWordWrap(True)
         self.progress = QProgressBar()
         self.progress.setRange(0, _PROGRESS_STEPS)
         self.progress.setTextVisible(False)

@@ -19,7 +19,9 @@ Example::
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
+import re
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QSize, Qt, QTimer, Signal
@@ -71,6 +73,9 @@ CAPTIVE_PORTAL_COLOR = "#bc4c00"
 
 # While a countdown shows: four ticks a second keep the whole seconds honest.
 _TICK_MS = 250
+# The statechart's widest drawing in the details popup (pixels); wider ones scale down.
+_STATECHART_WIDTH = 880
+_XML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 # Once the countdown has run out, look again once a second until the state moves.
 _OVERDUE_TICK_MS = 1000
 
@@ -84,7 +89,7 @@ def render_statechart(state: ConnectionState | None) -> tuple[str, str]:
     Mermaid diagram built here from the transitions table.
     """
     try:
-        from connmgr import statechart
+        statechart = importlib.import_module("connmgr.statechart")
     except ImportError:
         return "mermaid", mermaid_fallback(state)
     render = getattr(statechart, "render", None)
@@ -157,7 +162,9 @@ class DetailsDialog(QDialog):
         self.copy_button.clicked.connect(self.copy)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
-        self.resize(640, 560 if show_statechart else 360)
+        self.resize(
+            _STATECHART_WIDTH + 40 if show_statechart else 640, 640 if show_statechart else 360
+        )
 
     @property
     def details(self) -> str:
@@ -178,12 +185,16 @@ class DetailsDialog(QDialog):
                 kind, text = "mermaid", mermaid_fallback(state)
             else:
                 svg = QSvgWidget()
-                svg.load(QByteArray(text.encode()))
+                # Comments carry nothing to draw, and Qt's strict XML parser
+                # rejects one that contains "--" (Graphviz copies text into them).
+                svg.load(QByteArray(_XML_COMMENT.sub("", text).encode()))
                 renderer = svg.renderer()
                 if renderer.isValid():
                     size = renderer.defaultSize()
-                    if size.width() > 600:
-                        size = size.scaled(QSize(600, 10_000), Qt.AspectRatioMode.KeepAspectRatio)
+                    if size.width() > _STATECHART_WIDTH:
+                        size = size.scaled(
+                            QSize(_STATECHART_WIDTH, 10_000), Qt.AspectRatioMode.KeepAspectRatio
+                        )
                     svg.setFixedSize(size)
                     svg.setAccessibleName("Statechart")
                     highlighted = f"; current state: {state.value}" if state else ""

@@ -1,0 +1,40 @@
+"""The demo window's screenshot mode: one real PNG per state and for the banner."""
+
+from __future__ import annotations
+
+import pytest
+
+from connmgr.qt import demo
+
+EXPECTED = {
+    "status-online.png",
+    "status-degraded.png",
+    "status-rate-limited.png",
+    "status-backoff.png",
+    "status-offline.png",
+    "status-captive-portal.png",
+    "banner-retrying.png",
+    "banner-several.png",
+    "banner-failed.png",
+    "details.png",
+}
+
+
+@pytest.mark.slow
+def test_screenshots_cover_every_state_and_the_banner(qapp, tmp_path, capsys):
+    from PySide6.QtGui import QImage
+
+    assert demo.main(["--screenshots", str(tmp_path)]) == 0
+    assert {p.name for p in tmp_path.iterdir()} == EXPECTED
+    assert set(capsys.readouterr().out.split()) == {str(tmp_path / n) for n in EXPECTED}
+    for name in EXPECTED:
+        image = QImage(str(tmp_path / name))
+        assert not image.isNull(), name
+        assert image.width() >= 300 and image.height() >= 150, name
+        # Not a blank canvas: many distinct colours (text, dot, banner).
+        colours = {
+            image.pixel(x, y)
+            for x in range(0, image.width(), 7)
+            for y in range(0, image.height(), 5)
+        }
+        assert len(colours) > 8, name
