@@ -18,8 +18,9 @@ grace period (``portal_grace``) to report a portal, because portals often let
 TCP and DNS through; ``OFFLINE`` needs every probe to fail.
 
 While online the answer is cached for ``interval`` seconds; while offline (or
-behind a portal) it is re-probed after ``offline_interval`` seconds, backing
-off ×2 per failed check toward ``interval``. Concurrent callers share one
+behind a portal) it is re-probed every ``offline_interval`` seconds for the
+first six checks (so a short drop is noticed within one ``offline_interval``),
+then backing off ×2 per failed check toward ``interval``. Concurrent callers share one
 probe round. :data:`connmgr.signals.network_changed` is sent when the status
 changes, never while the monitor holds its lock.
 
@@ -82,6 +83,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _USER_AGENT = "connmgr/0.1 (connectivity check)"
+
+#: Offline probe rounds at ``offline_interval`` before the pace backs off.
+_STEADY_OFFLINE_ROUNDS = 6
 
 # The most an HttpProbe with ``expect_body`` reads to look for it.
 _MAX_EXPECTED_BODY = 65536
@@ -714,8 +718,8 @@ class NetworkMonitor:
         interval: seconds an ``ONLINE`` answer is trusted (and the watcher's pace
             while online).
         offline_interval: seconds before re-probing after an ``OFFLINE`` or
-            ``CAPTIVE_PORTAL`` answer; doubles with each such answer, up to
-            ``interval``. Must not exceed ``interval``.
+            ``CAPTIVE_PORTAL`` answer; after six such answers in a row it doubles
+            with each further one, up to ``interval``. Must not exceed ``interval``.
         timeout: seconds each probe may take; a round never takes much longer.
         clock: a :class:`~connmgr.clock.Clock` (default: the system clock).
         debounce: :meth:`report_failure` does not re-probe when a probe finished
@@ -780,6 +784,7 @@ class NetworkMonitor:
         self._status = NetworkStatus.UNKNOWN
         self._round: _Round | None = None
         self._offline_delay = self.offline_interval
+        self._offline_rounds = 0
         self._last_checked: float | None = None
         # Counts report_success() calls: a round knows whether one came while it ran
         # (a count, not a time, so a frozen test clock cannot blur before and during).
@@ -1175,10 +1180,15 @@ class NetworkMonitor:
             self._last_results = current.results()
             if verdict is NetworkStatus.ONLINE:
                 self._offline_delay = self.offline_interval
+                self._offline_rounds = 0
                 valid = self.interval
             else:
                 valid = self._offline_delay
-                self._offline_delay = min(self._offline_delay * 2.0, self.interval)
+                self._offline_rounds += 1
+                # A short drop (a Wi-Fi hop) is noticed within one offline_interval;
+                # only a long outage backs the probing off toward interval.
+                if self._offline_rounds >= _STEADY_OFFLINE_ROUNDS:
+                    self._offline_delay = min(self._offline_delay * 2.0, self.interval)
             if current.recheck:
                 valid = 0.0
                 watcher = self._watcher
