@@ -24,7 +24,7 @@ from connmgr.manager import ConnectionManager
 from connmgr.network import NetworkMonitor, TcpProbe
 from connmgr.qt import ConnectionStatusWidget, RetryBanner, SignalBridge
 from connmgr.retry import RetryConfig
-from connmgr.testing import FaultServer
+from connmgr.testing import FakeClock, FaultServer
 
 FAST = RetryConfig(max_retries=3, base_delay=0.01, max_delay=0.02, jitter_range=0.0)
 
@@ -55,7 +55,7 @@ def probe_target():
     listener.close()
 
 
-def make_manager(server, probe_target, *, retry=FAST, policy=None) -> ConnectionManager:
+def make_manager(server, probe_target, *, retry=FAST, policy=None, clock=None) -> ConnectionManager:
     monitor = NetworkMonitor(
         probes=[TcpProbe("127.0.0.1", probe_target.port)],
         timeout=0.2,
@@ -67,7 +67,7 @@ def make_manager(server, probe_target, *, retry=FAST, policy=None) -> Connection
         retry=retry,
         policy=policy or MachinePolicy(cooldown_jitter=0.0),
         monitor=monitor,
-        clock=SystemClock(),
+        clock=clock or SystemClock(),
         rng=random.Random(3),
     )
 
@@ -135,17 +135,24 @@ def test_status_reads_online_then_offline_after_a_worker_fails_to_a_closed_port(
 def test_banner_shows_a_503_retry_and_hides_after_success(
     qtbot, server, probe_target, window, qt_messages
 ):
-    retry = RetryConfig(max_retries=2, base_delay=0.6, jitter_range=0.0)
-    with make_manager(server, probe_target, retry=retry) as mgr:
+    # A manual fake clock: the worker's retry wait lasts until the test moves time,
+    # however slow the machine is.
+    clock = FakeClock(auto_advance=False)
+    retry = RetryConfig(max_retries=2, base_delay=2.4, jitter_range=0.0)
+    with make_manager(server, probe_target, retry=retry, clock=clock) as mgr:
         win = window(mgr)
         assert not win.banner.isVisible()
         server.alias("/api/search", "/flaky/check?fail=1&status=503")
         worker = Worker(mgr.get, "/api/search")
         qtbot.waitUntil(win.banner.isVisible, timeout=3000)
-        text = win.banner.text()
-        assert "Retrying in" in text
-        assert "attempt 2 of 3" in text
+        assert win.banner.text().endswith("Retrying in 2.4 s — attempt 2 of 3")
         assert not worker.done()  # the worker is waiting to retry
+        clock.advance(1.0)
+        qtbot.waitUntil(
+            lambda: win.banner.status_label.text() == "Retrying in 1.4 s — attempt 2 of 3",
+            timeout=2000,
+        )
+        clock.advance(1.4)
         qtbot.waitUntil(worker.done, timeout=3000)
         assert worker.error is None
         assert worker.result.status_code == 200  # type: ignore[attr-defined]
