@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -192,6 +192,10 @@ class ConnectionManager:
     ) -> None:
         self.base_url = base_url
         self._base_origin = origin_of(base_url) if base_url else None
+        self._base_root = ""
+        if base_url:
+            base = urlsplit(base_url)
+            self._base_root = f"{base.scheme}://{base.netloc}"
         # "is None", not "or": a registry with no origins yet is falsy (it has a len()).
         self.clock: Clock = SYSTEM_CLOCK if clock is None else clock
         self._rng = random.Random() if rng is None else rng
@@ -719,9 +723,12 @@ class ConnectionManager:
             self.monitor.start()
 
     def _absolute(self, url: str) -> str:
-        if self.base_url and "://" not in url:
-            return urljoin(self.base_url, url)
-        return url
+        if not self.base_url or "://" in url:
+            return url
+        if url.startswith("/") and not url.startswith("//"):
+            # An absolute path replaces the base's path (RFC 3986 5.2.2): skip urljoin.
+            return self._base_root + url
+        return urljoin(self.base_url, url)
 
 
 def _outcome_name(error: NetworkError) -> str:

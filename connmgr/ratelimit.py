@@ -1689,6 +1689,9 @@ class OriginRateLimits:
 
     def for_origin(self, origin: str) -> AdaptiveRateLimiter:
         """The limiter of ``origin`` (or of a URL's origin), created on first use."""
+        limiter = self._limiters.get(origin)  # the manager passes normalised origins
+        if limiter is not None:
+            return limiter
         key = self._key(origin)
         limiter = self._limiters.get(key)
         if limiter is not None:
