@@ -562,6 +562,12 @@ def take_screenshots(directory: str | os.PathLike[str]) -> list[Path]:
 # --------------------------------------------------------------------------- entry point
 
 
+def _display_available() -> bool:
+    if os.environ.get("QT_QPA_PLATFORM") or not sys.platform.startswith("linux"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="connmgr demo --gui", description="The Qt demo window of connmgr."
@@ -584,6 +590,13 @@ def main(args: argparse.Namespace | Sequence[str] | None = None) -> int:
         for path in saved:
             sys.stdout.write(f"{path}\n")
         return 0
+    if QApplication.instance() is None and not _display_available():
+        # Qt would abort the process here (qFatal), with a message about plugins.
+        sys.stderr.write(
+            "connmgr demo --gui: no display found (DISPLAY / WAYLAND_DISPLAY are unset).\n"
+            "Use --screenshots DIR to render offscreen, or set QT_QPA_PLATFORM=offscreen.\n"
+        )
+        return 2
     app = QApplication.instance() or QApplication(sys.argv[:1])
     lab = DemoLab(timings=_story_timings())
     window = DemoWindow(lab)
@@ -592,7 +605,12 @@ def main(args: argparse.Namespace | Sequence[str] | None = None) -> int:
     window.play_story()
     seconds = getattr(namespace, "seconds", None)
     if seconds:
-        QTimer.singleShot(int(seconds * 1000), window.close)
+
+        def finish() -> None:
+            window.close()
+            app.quit()
+
+        QTimer.singleShot(int(seconds * 1000), finish)
     try:
         return int(app.exec())
     finally:

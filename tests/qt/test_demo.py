@@ -38,3 +38,22 @@ def test_screenshots_cover_every_state_and_the_banner(qapp, tmp_path, capsys):
             for y in range(0, image.height(), 5)
         }
         assert len(colours) > 8, name
+
+
+def test_the_window_plays_the_story_and_closes_on_time(qapp, capsys):
+    import time
+
+    started = time.monotonic()
+    assert demo.main(["--seconds", "0.8"]) == 0
+    # The story is stopped and its workers cancelled promptly on close.
+    assert time.monotonic() - started < 5
+
+
+def test_without_a_display_it_says_what_to_do(monkeypatch, capsys):
+    monkeypatch.setattr(demo.QApplication, "instance", staticmethod(lambda: None))
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(demo.sys, "platform", "linux")
+    assert demo.main([]) == 2
+    assert "--screenshots" in capsys.readouterr().err
