@@ -155,7 +155,11 @@ class Terminal:
 
     def __init__(self, stream: IO[str], *, live: bool | None = None) -> None:
         self.stream = stream
-        self._lock = threading.RLock()
+        # Two locks, never nested: rich's refresh thread renders the countdowns (taking
+        # _waits_lock) while holding its own lock, and a print takes rich's lock, so
+        # printing under _waits_lock could deadlock.
+        self._write_lock = threading.Lock()
+        self._waits_lock = threading.Lock()
         self._waits: dict[object, _Wait] = {}
         self._console: Any = None
         self._live: Any = None
@@ -200,35 +204,47 @@ class Terminal:
         live, self._live = self._live, None
         if live is not None:
             live.stop()
-        with self._lock:
+        with self._waits_lock:
             self._waits.clear()
 
     # -- output --------------------------------------------------------------------
 
     def line(self, text: str, *, style: str | None = None) -> None:
         """Print one line."""
-        with self._lock:
-            if self._console is not None:
-                from rich.text import Text
+        if self._console is not None:
+            from rich.text import Text
 
-                self._console.print(Text(text, style=style or ""))
-            else:
-                self.stream.write(text + "\n")
-                self.stream.flush()
+            self._console.print(Text(text, style=style or ""))  # rich locks by itself
+            return
+        with self._write_lock:
+            self.stream.write(text + "\n")
+            self.stream.flush()
 
-    def table(self, title: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-        """Print a table: a rich table on a terminal, aligned plain columns otherwise."""
-        with self._lock:
-            if self._console is not None:
-                from rich.table import Table
+    def table(
+        self,
+        title: str,
+        headers: Sequence[str],
+        rows: Sequence[Sequence[str]],
+        *,
+        align: str | None = None,
+    ) -> None:
+        """Print a table: a rich table on a terminal, aligned plain columns otherwise.
 
-                table = Table(title=title, title_justify="left", show_edge=False)
-                for i, header in enumerate(headers):
-                    table.add_column(header, justify="left" if i == 0 else "right")
-                for row in rows:
-                    table.add_row(*row)
-                self._console.print(table)
-                return
+        ``align`` has one letter per column, ``l`` or ``r`` (default: the first
+        column left, the others right).
+        """
+        align = align or "l" + "r" * (len(headers) - 1)
+        if self._console is not None:
+            from rich.table import Table
+
+            table = Table(title=title, title_justify="left", show_edge=False)
+            for i, header in enumerate(headers):
+                table.add_column(header, justify="left" if align[i] == "l" else "right")
+            for row in rows:
+                table.add_row(*row)
+            self._console.print(table)
+            return
+        with self._write_lock:
             widths = [
                 max(len(str(cell)) for cell in column)
                 for column in zip(headers, *rows, strict=False)
@@ -236,32 +252,36 @@ class Terminal:
             lines = [title]
             for row in (headers, *rows):
                 cells = [
-                    str(cell).ljust(width) if i == 0 else str(cell).rjust(width)
+                    str(cell).ljust(width) if align[i] == "l" else str(cell).rjust(width)
                     for i, (cell, width) in enumerate(zip(row, widths, strict=False))
                 ]
                 lines.append("  " + "  ".join(cells).rstrip())
             self.stream.write("\n".join(lines) + "\n")
             self.stream.flush()
 
-    def wait(self, key: object, label: str, seconds: float) -> None:
-        """Show a countdown of ``seconds`` under ``key`` (replacing one with the same key)."""
-        now = time.monotonic()
-        with self._lock:
-            if not self.live:
+    def wait(self, key: object, label: str, seconds: float, *, announce: bool = True) -> None:
+        """Show a countdown of ``seconds`` under ``key`` (replacing one with the same key).
+
+        Plain output has no countdowns: it prints ``"<label> in N s"`` once, unless
+        ``announce`` is false (the caller's own line already said when).
+        """
+        if not self.live:
+            if announce:
                 self.line(f"{label} in {_seconds(seconds)}")
-                return
+            return
+        now = time.monotonic()
+        with self._waits_lock:
             self._waits[key] = _Wait(label, now, now + max(0.0, seconds))
 
     def done(self, key: object) -> None:
         """End the countdown under ``key`` (if any)."""
-        with self._lock:
+        with self._waits_lock:
             self._waits.pop(key, None)
 
     @contextlib.contextmanager
     def working(self, label: str) -> Iterator[None]:
-        """A spinner while something runs (live only; plain prints ``label``)."""
+        """A spinner while something runs (live only; plain output shows nothing)."""
         if self._console is None:
-            self.line(label)
             yield
             return
         with self._console.status(label):
@@ -269,7 +289,7 @@ class Terminal:
 
     def _current(self) -> list[_Wait]:
         now = time.monotonic()
-        with self._lock:
+        with self._waits_lock:
             # A countdown that reached zero lingers briefly as "now", then goes.
             for key in [k for k, w in self._waits.items() if now > w.ends + 0.5]:
                 del self._waits[key]
@@ -313,6 +333,10 @@ def _is_terminal(stream: IO[str]) -> bool:
         return bool(isatty and isatty())
     except ValueError:  # a closed stream
         return False
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
 def _seconds(value: float) -> str:
@@ -397,7 +421,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``connmgr`` argument parser (every command and option)."""
     from connmgr import __version__
 
-    codes = "\n".join(f"  {code:>3}  {meaning}" for _name, code, meaning in EXIT_CODES)
+    table = sorted([(0, "success (status below 400)"), (EXIT_USAGE, "bad arguments")]
+                   + [(code, meaning) for _name, code, meaning in EXIT_CODES])  # fmt: skip
+    codes = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in table)
     parser = _Parser(
         prog="connmgr",
         description=(
@@ -413,11 +439,11 @@ def build_parser() -> argparse.ArgumentParser:
         "get",
         help="fetch a URL through a ConnectionManager",
         description=(
-            "GET a URL through a ConnectionManager: the body goes to stdout; status, timing, "
-            "retries and state changes go to stderr."
+            "GET a URL through a ConnectionManager: the body goes to stdout; status,\n"
+            "timing, retries and state changes go to stderr. On failure: the error in\n"
+            "plain words and an exit code per error class."
         ),
-        epilog=f"exit codes:\n    0  success (status below 400)\n{codes}\n   "
-        f"{EXIT_USAGE}  bad arguments",
+        epilog=f"exit codes:\n{codes}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     get.add_argument("url", help="the URL (http or https)")
@@ -517,11 +543,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
-        help="watch one manager meet every kind of trouble (about 25 s)",
+        help="watch one manager meet every kind of trouble (about 20 s)",
         description=(
-            "Run the demo: worker threads search a loopback store API through one "
-            "ConnectionManager while the server goes healthy, flaky, down, back, rate "
-            "limited, fine, and the network is lost and comes back."
+            "Run the demo: worker threads search a loopback store API through one\n"
+            "ConnectionManager while the server goes healthy, flaky, down, back, rate\n"
+            "limited, fine, and the network is lost and comes back. Nothing leaves\n"
+            "127.0.0.1. Timings are shortened so the story takes about 20 s."
         ),
         epilog=_scenario_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -530,9 +557,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--scenario", metavar="NAME", help="run one chapter alone (see the list below)"
     )
     demo.add_argument(
-        "--fast", action="store_true", help="shorter timings (about 8 s; used by the tests)"
+        "--fast", action="store_true", help="shorter timings (about 6 s; used by the tests)"
     )
-    demo.add_argument("--workers", type=int, default=4, help="worker threads (default 4)")
+    demo.add_argument(
+        "--workers", type=int, default=4, metavar="N", help="worker threads (default 4)"
+    )
     demo.add_argument(
         "--gui", action="store_true", help="the Qt window instead (needs the extra 'qt')"
     )
@@ -744,11 +773,16 @@ def cmd_get(args: argparse.Namespace, out: IO[bytes], err: Terminal) -> int:
 
         stats = _stats_line(manager)
         if failure is not None:
+            code = exit_code_for(failure)
             _fail(err, failure.user_message, failure.suggestion)
             if verbose:
                 err.line(f"  details: {failure.details or failure}", style="dim")
-                err.line(f"  {type(failure).__name__} after {elapsed:.2f} s{stats}", style="dim")
-            return exit_code_for(failure)
+            if not quiet:
+                err.line(
+                    f"  ({type(failure).__name__} after {elapsed:.2f} s{stats}; exit code {code})",
+                    style="dim",
+                )
+            return code
 
     assert response is not None
     body = response.content
@@ -768,7 +802,7 @@ def cmd_get(args: argparse.Namespace, out: IO[bytes], err: Terminal) -> int:
         style = "green" if code == 0 else "bold red"
         err.line(
             f"{response.status_code} {response.reason or ''}".rstrip()
-            + f" · {size} · {elapsed * 1000:.0f} ms{stats}",
+            + f" · {size} · {_duration(elapsed)}{stats}",
             style=style,
         )
     if verbose:

@@ -1,0 +1,318 @@
+"""The connmgr command as a user runs it: subprocesses against FaultServer on loopback."""
+
+from __future__ import annotations
+
+import functools
+import io
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import connmgr.retry
+from connmgr import cli, errors
+from connmgr.cli import EXIT_CODES, EXIT_USAGE, Terminal, exit_code_for, parse_probe, parse_timeout
+from connmgr.network import HttpProbe, TcpProbe
+from connmgr.testing import FaultServer
+
+ROOT = Path(__file__).resolve().parents[1]
+ANSI = re.compile(r"\x1b\[")
+
+
+def run(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+    """``python -m connmgr ARGS`` with output piped (so: plain lines, no colours)."""
+    env = {**os.environ, "TERM": "dumb", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "connmgr", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=ROOT,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def server():
+    with FaultServer() as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def listening_port():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    yield sock.getsockname()[1]
+    sock.close()
+
+
+@pytest.fixture
+def closed_port():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there now: connections are refused
+    return port
+
+
+# -- connmgr, --help, --version -----------------------------------------------------------
+
+
+def test_version_and_help():
+    done = run("--version")
+    assert done.returncode == 0 and done.stdout.strip() == f"connmgr {connmgr_version()}"
+    done = run("--help")
+    assert done.returncode == 0
+    for command in ("get", "check", "statechart", "demo"):
+        assert command in done.stdout
+    done = run("demo", "--help")
+    for name in ("healthy", "flaky", "outage", "rate-limit", "network"):
+        assert name in done.stdout
+
+
+def connmgr_version() -> str:
+    import connmgr
+
+    return connmgr.__version__
+
+
+def test_bad_arguments_exit_64_not_2_which_means_captive_portal():
+    done = run("get")
+    assert done.returncode == EXIT_USAGE and "url" in done.stderr
+    assert run("frobnicate").returncode == EXIT_USAGE
+
+
+# -- get ------------------------------------------------------------------------------------
+
+
+def test_get_prints_the_body_to_stdout_and_the_status_to_stderr(server):
+    done = run("get", server.url_for("/ok?size=12"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "x" * 12
+    assert "200 OK" in done.stderr and "1 attempt" in done.stderr
+    assert not ANSI.search(done.stderr)  # piped: plain lines only
+
+
+def test_get_a_404_exits_4_and_still_shows_the_body(server):
+    done = run("get", server.url_for("/status/404"))
+    assert done.returncode == 4
+    assert "404" in done.stderr
+    assert server.hits("/status/404") >= 1
+
+
+def test_get_a_dns_failure_says_so_in_plain_words_without_a_traceback(listening_port):
+    # The probe (a listening loopback port) says the network is up, so the
+    # failure is the name, not the network.
+    done = run("get", "http://nothing.invalid/", "--probe", f"127.0.0.1:{listening_port}")
+    assert done.returncode == 6, done.stderr
+    assert done.stdout == ""
+    assert "Traceback" not in done.stderr
+    assert "error: Could not find the server nothing.invalid" in done.stderr
+    assert errors.DNSError.default_suggestion.split()[0] in done.stderr or "Check" in done.stderr
+
+
+def test_get_a_refused_connection_exits_with_the_connection_code(listening_port, closed_port):
+    done = run(
+        "get", f"http://127.0.0.1:{closed_port}/", "--retries", "0",
+        "--probe", f"127.0.0.1:{listening_port}",
+    )  # fmt: skip
+    assert done.returncode == 7, done.stderr
+    assert "error:" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_get_a_503_with_no_retries_exits_5(server):
+    done = run("get", server.url_for("/status/503"), "--retries", "0")
+    assert done.returncode == 5
+    assert "error:" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_get_a_read_timeout_from_the_timeout_option_exits_8(server):
+    done = run(
+        "get", server.url_for("/stall-headers?seconds=3"), "--timeout", "1,0.3,2", "--retries", "0"
+    )
+    assert done.returncode == 8, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_get_sends_headers_and_never_prints_their_secret_values(server):
+    done = run(
+        "get", server.url_for("/echo"), "-v",
+        "-H", "Authorization: Bearer s3cr3t-t0ken", "-H", "X-Client: demo",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert '"X-Client": "demo"' in done.stdout or "demo" in done.stdout
+    assert "s3cr3t-t0ken" not in done.stderr
+    assert "operation default" in done.stderr  # -v shows the profile
+
+
+def test_get_refuses_bad_options_in_words(server):
+    done = run("get", server.url_for("/ok"), "--timeout", "fast")
+    assert done.returncode == EXIT_USAGE and "CONNECT,READ,TOTAL" in done.stderr
+    done = run("get", server.url_for("/ok"), "--operation", "serch")
+    assert done.returncode == EXIT_USAGE
+    assert "search" in done.stderr and "Traceback" not in done.stderr
+    done = run("get", server.url_for("/ok"), "-H", "no colon")
+    assert done.returncode == EXIT_USAGE and "Name: value" in done.stderr
+
+
+def test_get_reports_retries_and_state_changes_on_stderr(server, monkeypatch, capsys):
+    # In-process with short retry delays, so the test does not wait 0.5 s per retry.
+    quick = functools.partial(
+        connmgr.retry.RetryConfig, base_delay=0.01, max_delay=0.01, jitter_range=0.0
+    )
+    monkeypatch.setattr(connmgr.retry, "RetryConfig", quick)
+    server.reset()
+    code = cli.main(["get", server.url_for("/flaky/cli?fail=1"), "--retries", "2"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "attempt 1 failed" in captured.err
+    assert "retry 2/3" in captured.err
+    assert "online → degraded" in captured.err
+    assert "2 attempts (1 retry)" in captured.err
+    assert server.hits("/flaky/cli") == 2
+
+
+def test_quiet_get_prints_only_the_body(server):
+    done = run("get", server.url_for("/ok"), "-q")
+    assert done.returncode == 0 and done.stdout == "ok" and done.stderr == ""
+
+
+def test_get_writes_the_body_to_a_file(server, tmp_path):
+    target = tmp_path / "body.bin"
+    done = run("get", server.url_for("/ok?size=5"), "-o", str(target))
+    assert done.returncode == 0 and done.stdout == ""
+    assert target.read_bytes() == b"xxxxx"
+
+
+# -- check ----------------------------------------------------------------------------------
+
+
+def test_check_a_listening_port_is_online(listening_port):
+    done = run("check", "--probe", f"127.0.0.1:{listening_port}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"tcp 127.0.0.1:{listening_port}" in done.stdout
+    assert re.search(r"online\s+\d+\.\d ms", done.stdout)
+    assert "Online" in done.stdout
+
+
+def test_check_a_closed_port_is_offline(closed_port):
+    done = run("check", "--probe", f"127.0.0.1:{closed_port}")
+    assert done.returncode == 1
+    assert "connection refused" in done.stdout and "Offline" in done.stdout
+
+
+def test_check_one_good_probe_is_enough(listening_port, closed_port):
+    done = run(
+        "check", "--probe", f"127.0.0.1:{closed_port}", "--probe", f"127.0.0.1:{listening_port}"
+    )
+    assert done.returncode == 0
+    assert done.stdout.count("ms") == 2  # both probes reported, with their times
+
+
+def test_check_sees_a_captive_portal(server):
+    done = run("check", "--probe", server.url_for("/generate_204"))
+    assert done.returncode == 0, done.stdout
+    done = run("check", "--probe", server.url_for("/portal"))
+    assert done.returncode == 2
+    assert "Captive portal" in done.stdout and "sign in" in done.stdout
+
+
+# -- pieces -----------------------------------------------------------------------------------
+
+
+def test_exit_codes_per_error_class():
+    assert exit_code_for(errors.DNSError("x")) == 6
+    assert exit_code_for(errors.ConnectionFailedError("x")) == 7
+    assert exit_code_for(errors.DeadlineExceededError("x")) == 8
+    assert exit_code_for(errors.RequestTimeoutError("x")) == 8
+    assert exit_code_for(errors.TLSError("x")) == 9  # a requests.ConnectionError, yet not 7
+    assert exit_code_for(errors.ServerError("x")) == 5
+    assert exit_code_for(errors.HTTPStatusError("x")) == 4
+    assert exit_code_for(errors.RateLimitError("x")) == 10
+    assert exit_code_for(errors.OfflineError("x")) == 11
+    assert exit_code_for(errors.BackoffError("x")) == 12
+    assert exit_code_for(errors.InvalidRequestError("x")) == 3
+    assert exit_code_for(errors.RequestCancelledError("x")) == 130
+    assert exit_code_for(errors.NetworkError("x")) == 1
+    assert exit_code_for(RuntimeError("x")) == 1
+    codes = [code for _name, code, _meaning in EXIT_CODES]
+    assert len(codes) == len(set(codes)), "two classes share an exit code"
+
+
+def test_every_exit_code_is_documented():
+    text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    for name, code, _meaning in EXIT_CODES:
+        assert re.search(rf"\|\s*`?{code}`?\s*\|[^\n]*{name}", text), f"{name} ({code})"
+
+
+def test_parsing_timeouts_and_probes():
+    assert parse_timeout("3,10,20") == (3.0, 10.0, 20.0)
+    assert parse_timeout("3, 10, none") == (3.0, 10.0, None)
+    assert parse_timeout("3,10") == (3.0, 10.0, None)
+    for bad in ("3", "a,b,c", "1,2,3,4"):
+        with pytest.raises(ValueError, match="CONNECT,READ,TOTAL"):
+            parse_timeout(bad)
+    assert parse_probe("127.0.0.1:8080") == TcpProbe("127.0.0.1", 8080)
+    assert parse_probe("[::1]:443") == TcpProbe("::1", 443)
+    assert parse_probe("http://127.0.0.1:1/x", expect_status=200) == HttpProbe(
+        "http://127.0.0.1:1/x", 200
+    )
+    with pytest.raises(ValueError, match="HOST:PORT"):
+        parse_probe("localhost")
+
+
+def test_plain_terminal_prints_lines_and_announces_waits():
+    out = io.StringIO()
+    term = Terminal(out, live=False)
+    with term:
+        term.line("hello", style="bold")
+        term.wait("k", "retry 2/4", 1.5)
+        term.wait("k2", "silent", 1.5, announce=False)
+        term.table("T", ("a", "n"), [("x", "1"), ("longer", "22")])
+    assert out.getvalue().splitlines() == ["hello", "retry 2/4 in 1.5 s", "T", "  a        n",
+                                           "  x        1", "  longer  22"]  # fmt: skip
+
+
+def test_terminal_is_plain_when_piped_or_dumb(monkeypatch):
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setenv("TERM", "xterm-256color")
+    assert Terminal(Tty()).live is True
+    assert Terminal(io.StringIO()).live is False
+    monkeypatch.setenv("TERM", "dumb")
+    assert Terminal(Tty()).live is False
+
+
+def test_live_terminal_counts_down_and_clears(monkeypatch):
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setenv("TERM", "xterm-256color")
+    out = Tty()
+    with Terminal(out) as term:
+        term.wait("r", "retrying search #1", 2.0)
+        term.line("a line above the countdown")
+        rows = term._current()
+        assert [w.label for w in rows] == ["retrying search #1"]
+        term.done("r")
+        assert term._current() == []
+    assert "a line above the countdown" in out.getvalue()
+
+
+def test_demo_gui_without_pyside6_names_the_extra(monkeypatch, capsys):
+    real = cli.importlib.util.find_spec
+    monkeypatch.setattr(
+        cli.importlib.util, "find_spec", lambda name, *a: None if name == "PySide6" else real(name)
+    )
+    assert cli.main(["demo", "--gui"]) == 1
+    err = capsys.readouterr().err
+    assert "pip install 'connmgr[qt]'" in err and "Traceback" not in err
