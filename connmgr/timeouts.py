@@ -451,12 +451,15 @@ class Deadline:
                     f"Deadline total must be a finite number >= 0 (or None), got {total!r}"
                 )
             total = float(total)
-        if clock is None:
-            clock = SYSTEM_CLOCK
-        self._clock: Clock = clock
         # Every request reads the time a few times: skip the Python-level
         # SystemClock.now frame when the clock is the system one.
-        self._now: Callable[[], float] = time.monotonic if type(clock) is SystemClock else clock.now
+        self._now: Callable[[], float]
+        if clock is None:
+            self._clock: Clock = SYSTEM_CLOCK
+            self._now = time.monotonic
+        else:
+            self._clock = clock
+            self._now = time.monotonic if type(clock) is SystemClock else clock.now
         self._total = total
         self._started_at = now = self._now()
         self._expires_at = None if total is None else now + total

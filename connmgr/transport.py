@@ -54,6 +54,7 @@ there.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import heapq
 import itertools
@@ -68,6 +69,7 @@ from typing import Any, Final, cast
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.models import REDIRECT_STATI
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.response import HTTPResponse
@@ -91,22 +93,26 @@ _Pair = tuple[float | None, float | None]
 # --------------------------------------------------------------------------- the watchdog
 
 _PENDING, _CANCELLED, _FIRED = 0, 1, 2
-# Cancelled entries stay in the heap until they reach the top or until they
-# outnumber the live ones (and this floor): O(1) amortised, heap <= 2 x live + floor.
+# The inbox is drained by the watchdog thread when it wakes anyway, or when
+# it holds this many entries (one wake-up per this many requests).
+_INBOX_LIMIT: Final = 256
+# The heap is compacted (cancelled entries dropped) when it has doubled since
+# the last compaction and holds at least this many entries.
 _COMPACT_FLOOR: Final = 64
 
 
 class _Scheduled:
     """Something the watchdog can fire: an attempt (or a :class:`_Timer`).
 
-    The heap holds these directly, so arming a deadline allocates nothing
-    but the heap entry.
+    The watchdog holds these directly, so arming a deadline allocates nothing
+    but the heap entry (made by the watchdog thread).
     """
 
-    __slots__ = ("_wd_state",)
+    __slots__ = ("_wd_state", "_wd_when")
 
     def __init__(self) -> None:
         self._wd_state = _PENDING
+        self._wd_when = math.inf
 
     def _wd_fire(self) -> None:
         raise NotImplementedError
@@ -128,100 +134,126 @@ class _Timer(_Scheduled):
 class _Watchdog:
     """One daemon thread and a heap of deadlines for every request in the process.
 
-    ``schedule`` is O(log n) under one lock and wakes the thread only when the
-    new entry is the earliest; ``cancel`` is O(1) (lazy removal: cancelled
-    entries leave the heap when they reach its top, or all at once when they
-    outnumber the live ones, so the heap stays under 2 x live + 64). The
-    thread fires each due entry outside the lock. Times are
-    ``time.monotonic``: the watchdog guards real sockets, whatever clock the
-    deadline runs on.
+    Arming is lock-free and O(1): the item goes into an inbox (a deque) and
+    the thread is woken (under the lock) only when the new deadline is due
+    before the thread's next planned look, or when the inbox has grown past
+    ``_INBOX_LIMIT``. The thread moves the inbox into its heap (O(log n) per
+    entry, skipping entries already cancelled, which most are: requests
+    usually finish long before their deadline), fires what is due outside the
+    lock, and sleeps until the earliest deadline. Cancelling is a store;
+    cancelled entries leave the heap when they reach its top, or at a
+    compaction (when the heap has doubled), so memory stays bounded by the
+    inbox limit plus about twice the live deadlines.
+
+    Times are ``time.monotonic``: the watchdog guards real sockets, whatever
+    clock the deadline runs on.
     """
 
     def __init__(self) -> None:
         self._reset()
 
     def _reset(self) -> None:
-        # `with self._lock` (C) rather than `with self._cond` (Python-level
-        # __enter__/__exit__): this sits on every request's path.
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
+        #: Guards the attempts' state against a kill (see _Attempt); one for
+        #: all attempts, held for a few stores, so none is allocated per request.
+        self.attempt_lock = threading.Lock()
+        self._inbox: collections.deque[_Scheduled] = collections.deque()
         self._heap: list[tuple[float, int, _Scheduled]] = []
         self._seq = itertools.count()
-        self._cancelled = 0
+        self._compacted_at = _COMPACT_FLOOR
         self._thread: threading.Thread | None = None
-        # When the thread will next look at the heap: a new entry wakes it
-        # only if it is due earlier (not merely earliest in the heap), so a
-        # compaction that drops the cancelled top costs no wake-up.
+        #: When the thread will next look (inf: not before it is woken).
         self._wake_at = math.inf
+        #: A wake-up is on its way: arming need not send another.
+        self._waking = False
 
     def schedule(self, delay: float, item: _Scheduled) -> None:
         """Fire ``item`` in the watchdog thread after ``delay`` seconds."""
-        entry = (time.monotonic() + delay, next(self._seq), item)
+        when = time.monotonic() + delay
+        item._wd_when = when
+        inbox = self._inbox
+        inbox.append(item)
+        # Handshake with _run, without the lock: the thread publishes
+        # _wake_at and then looks at the inbox; we append and then look at
+        # _wake_at (the GIL orders these), so an entry due earlier than the
+        # thread's plan is either seen by the thread or wakes it.
+        if (when < self._wake_at or len(inbox) > _INBOX_LIMIT) and not self._waking:
+            self._wake()
+
+    def _wake(self) -> None:
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="connmgr-watchdog", daemon=True
                 )
                 self._thread.start()
-            heap = self._heap
-            if self._cancelled > _COMPACT_FLOOR and 2 * self._cancelled > len(heap):
-                heap[:] = [e for e in heap if e[2]._wd_state == _PENDING]
-                heapq.heapify(heap)
-                self._cancelled = 0
-            heapq.heappush(heap, entry)
-            if entry[0] < self._wake_at:
-                self._wake_at = entry[0]
-                self._cond.notify()
+            self._waking = True
+            self._cond.notify()
 
     def cancel(self, item: _Scheduled) -> None:
-        """Forget ``item`` unless it already fired. Lock-free.
+        """Forget ``item`` unless it already fired (a store; no lock).
 
-        The entry stays in the heap until it reaches the top or the next
-        compaction (in :meth:`schedule`). The count is kept without the lock:
-        a lost update only moves a compaction, which recounts exactly. An item
-        cancelled just as it fires is fired anyway; its owner must tolerate
-        that (an attempt checks whether it is done, under its own lock).
+        An item cancelled just as it fires is fired anyway; its owner must
+        tolerate that (an attempt checks whether it is done, under a lock).
         """
         if item._wd_state == _PENDING:
             item._wd_state = _CANCELLED
-            self._cancelled += 1
 
     def stats(self) -> tuple[int, int]:
-        """``(entries in the heap, of which cancelled)``, for tests and benchmarks."""
+        """``(entries held, of which cancelled)``, for tests and benchmarks."""
         with self._lock:
-            cancelled = sum(1 for e in self._heap if e[2]._wd_state != _PENDING)
-            return len(self._heap), cancelled
+            items = [e[2] for e in self._heap] + list(self._inbox)
+        return len(items), sum(1 for item in items if item._wd_state != _PENDING)
+
+    def _drain(self) -> None:
+        """Move the inbox into the heap (thread, under the lock)."""
+        heap, inbox = self._heap, self._inbox
+        while inbox:
+            item = inbox.popleft()
+            if item._wd_state == _PENDING:
+                heapq.heappush(heap, (item._wd_when, next(self._seq), item))
+        if len(heap) > 2 * self._compacted_at:
+            heap[:] = [e for e in heap if e[2]._wd_state == _PENDING]
+            heapq.heapify(heap)
+            self._compacted_at = max(len(heap), _COMPACT_FLOOR)
 
     def _run(self) -> None:
         cond, heap = self._cond, self._heap
         with cond:
             while True:
-                while heap and heap[0][2]._wd_state == _CANCELLED:
+                self._waking = False
+                self._drain()
+                while heap and heap[0][2]._wd_state != _PENDING:
                     heapq.heappop(heap)
-                if not heap:
-                    self._wake_at = math.inf
-                    cond.wait()
-                    continue
-                due = heap[0][0]
-                delay = due - time.monotonic()
-                if delay > 0:
+                delay: float | None = None
+                if heap:
+                    due = heap[0][0]
+                    delay = due - time.monotonic()
+                    if delay <= 0:
+                        item = heapq.heappop(heap)[2]
+                        item._wd_state = _FIRED
+                        cond.release()
+                        try:
+                            item._wd_fire()
+                        except Exception:
+                            logger.exception("connmgr watchdog callback failed")
+                        finally:
+                            del item  # do not keep the last attempt alive while idle
+                            cond.acquire()
+                        continue
                     self._wake_at = due
-                    cond.wait(delay)
+                else:
+                    self._wake_at = math.inf
+                if self._inbox:  # armed after the drain, before _wake_at was published
                     continue
-                item = heapq.heappop(heap)[2]
-                item._wd_state = _FIRED
-                cond.release()
-                try:
-                    item._wd_fire()
-                except Exception:
-                    logger.exception("connmgr watchdog callback failed")
-                finally:
-                    del item  # do not keep the last attempt alive while idle
-                    cond.acquire()
+                cond.wait(delay)
 
 
 _WATCHDOG: Final = _Watchdog()
-if hasattr(os, "register_at_fork"):  # the thread does not survive a fork; start afresh
+if hasattr(os, "register_at_fork"):
+    # The thread does not survive a fork, and a lock held by another thread
+    # at the fork would stay held forever in the child: start afresh.
     os.register_at_fork(after_in_child=_WATCHDOG._reset)
 
 
@@ -270,12 +302,13 @@ class _Attempt(_Scheduled):
     :attr:`reason`; :meth:`_kill` sets :attr:`reason` before it reads the
     connection, so whichever runs second does the shutdown. Everything that
     must not interleave with a kill (the pool taking the connection back,
-    finishing) takes the attempt's lock, which only a kill contends for.
+    finishing) takes ``_WATCHDOG.attempt_lock``: one process-wide lock, held for a few
+    attribute stores (a kill also for a ``shutdown()`` call), so sharing it
+    costs less than creating one per attempt.
     """
 
     __slots__ = (
         "_armed",
-        "_lock",
         "_unhook",
         "cancel",
         "conn",
@@ -295,6 +328,7 @@ class _Attempt(_Scheduled):
         url: str | None,
     ) -> None:
         self._wd_state = _PENDING
+        self._wd_when = math.inf
         self.deadline = deadline
         self.cancel = cancel
         self.url = url
@@ -305,7 +339,6 @@ class _Attempt(_Scheduled):
         #: Set once the adapter holds the final response: the pool taking its
         #: connection back (body read out, or response closed) ends the attempt.
         self.finish_on_release = False
-        self._lock = threading.Lock()
         self._armed = remaining is not None
         if remaining is not None:
             _WATCHDOG.schedule(remaining, self)
@@ -326,7 +359,7 @@ class _Attempt(_Scheduled):
 
     def release(self, conn: _WatchedHTTPConnection) -> None:
         """The pool takes ``conn`` back: detach it, under the kill's lock."""
-        with self._lock:
+        with _WATCHDOG.attempt_lock:
             if self.conn is conn:
                 self.conn = None
                 self.sock = None
@@ -343,7 +376,7 @@ class _Attempt(_Scheduled):
 
     def _mark_done(self) -> bool:
         """Set :attr:`done` under the lock; ``True`` if this call set it."""
-        with self._lock:
+        with _WATCHDOG.attempt_lock:
             if self.done:
                 return False
             self.done = True
@@ -367,7 +400,7 @@ class _Attempt(_Scheduled):
         self._kill(_CANCEL)
 
     def _kill(self, reason: str) -> None:
-        with self._lock:
+        with _WATCHDOG.attempt_lock:
             if self.done or self.reason is not None:
                 return
             self.reason = reason
@@ -786,10 +819,12 @@ class TimeoutHTTPAdapter(HTTPAdapter):
             own_deadline = False
             deadline, cancel = timeout.deadline, timeout.cancel
             connect, read = timeout
+            remaining = deadline.remaining()
         else:
             own_deadline = True
             config = self.timeout_config
             deadline = Deadline(config.total, clock=self.clock)
+            remaining = config.total  # just started
             if timeout is None:
                 connect, read = config.connect, config.read
             elif isinstance(timeout, Urllib3Timeout):
@@ -797,7 +832,6 @@ class TimeoutHTTPAdapter(HTTPAdapter):
             else:
                 connect, read = _split_timeout(timeout)
 
-        remaining = deadline.remaining()
         if remaining is None and cancel is None:
             # Nothing to watch: exactly what HTTPAdapter does.
             return super().send(
@@ -929,6 +963,9 @@ class DeadlineSession(requests.Session):
         self, resp: requests.Response, req: requests.PreparedRequest, *args: Any, **kwargs: Any
     ) -> Generator[requests.Response]:
         """Follow redirects under the deadline the first response was sent with."""
+        # The usual case, no redirect: requests' generator will yield nothing.
+        if resp.status_code not in REDIRECT_STATI or not resp.is_redirect:
+            return super().resolve_redirects(resp, req, *args, **kwargs)  # type: ignore[no-any-return]
         deadline = getattr(resp, "_connmgr_deadline", None)
         timeout = kwargs.get("timeout")
         if deadline is not None and not isinstance(timeout, (AttemptContext, Urllib3Timeout)):

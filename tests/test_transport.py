@@ -31,10 +31,13 @@ from connmgr.testing.clock import FakeClock
 from connmgr.testing.server import FaultServer
 from connmgr.timeouts import Deadline, NetworkConfig, TimeoutConfig, TimeoutProfiles
 from connmgr.transport import (
+    _COMPACT_FLOOR,
+    _INBOX_LIMIT,
     _WATCHDOG,
     AttemptContext,
     DeadlineSession,
     TimeoutHTTPAdapter,
+    _Timer,
     create_session,
 )
 
@@ -582,14 +585,34 @@ def test_adapter_accepts_the_plan_and_requests_arguments() -> None:
     assert clone.timeout_config == CONFIG
 
 
-def test_one_watchdog_thread_and_a_bounded_heap(server: Faults) -> None:
+def test_one_watchdog_thread_and_bounded_memory(server: Faults) -> None:
     session = create_session(TimeoutConfig(total=30))
-    for _ in range(300):
+    # A long stream keeps an early deadline at the top of the heap, so the
+    # finished requests behind it can only go by compaction.
+    stream = session.get(server.url("/ok"), stream=True)
+    sizes = []
+    for _ in range(3 * _INBOX_LIMIT):
         session.get(server.url("/ok"))
-    size, cancelled = _WATCHDOG.stats()
-    assert size <= 2 * 64 + 2, (size, cancelled)
+        sizes.append(_WATCHDOG.stats()[0])
+    assert max(sizes) <= _INBOX_LIMIT + 2 * _COMPACT_FLOOR + 2, max(sizes)
+    stream.close()
     watchdogs = [t for t in threading.enumerate() if t.name == "connmgr-watchdog"]
     assert len(watchdogs) == 1
+
+
+def test_watchdog_fires_in_deadline_order_and_skips_cancelled() -> None:
+    fired: list[str] = []
+    done = threading.Event()
+    timers = {name: _Timer(lambda name=name: fired.append(name)) for name in "abcd"}
+    last = _Timer(done.set)
+    _WATCHDOG.schedule(0.06, timers["c"])
+    _WATCHDOG.schedule(0.02, timers["a"])
+    _WATCHDOG.schedule(0.04, timers["b"])
+    _WATCHDOG.schedule(0.03, timers["d"])
+    _WATCHDOG.cancel(timers["d"])
+    _WATCHDOG.schedule(0.08, last)
+    assert done.wait(1.0)
+    assert fired == ["a", "b", "c"]
 
 
 def test_concurrent_deadlines_each_end_on_time(server: Faults) -> None:
