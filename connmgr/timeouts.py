@@ -514,6 +514,7 @@ class Deadline:
                 f"the deadline of {self._total:g} s passed after {self.elapsed():.3f} s",
                 url=url,
                 operation=operation,
+                timeout=self._total,
             )
 
     def __repr__(self) -> str:

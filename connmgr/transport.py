@@ -277,23 +277,6 @@ def _shutdown(sock: object) -> None:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
-def _redact(url: str | None) -> str | None:
-    if url is None:
-        return None
-    from connmgr import errors
-
-    redact = getattr(errors, "redact_url", None)
-    if redact is not None:
-        return cast(str, redact(url))
-    # Until errors.redact_url exists: drop credentials and the query string.
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url.split("?", 1)[0]
-    host, slash, path = rest.partition("/")
-    host = host.rpartition("@")[2]
-    return f"{scheme}://{host}{slash}{path.split('?', 1)[0]}"
-
-
 class _Attempt(_Scheduled):
     """One attempt: its connection and socket, and the watchdog and cancel
     hooks that shut them down.
@@ -316,8 +299,8 @@ class _Attempt(_Scheduled):
         "done",
         "finish_on_release",
         "reason",
+        "request",
         "sock",
-        "url",
     )
 
     def __init__(
@@ -325,13 +308,13 @@ class _Attempt(_Scheduled):
         deadline: Deadline,
         remaining: float | None,
         cancel: CancelToken | None,
-        url: str | None,
+        request: requests.PreparedRequest,
     ) -> None:
         self._wd_state = _PENDING
         self._wd_when = math.inf
         self.deadline = deadline
         self.cancel = cancel
-        self.url = url
+        self.request = request
         self.reason: str | None = None
         self.conn: _WatchedHTTPConnection | None = None
         self.sock: object = None
@@ -418,17 +401,18 @@ class _Attempt(_Scheduled):
 
     def error_for(self, exc: BaseException | None, phase: str) -> NetworkError | None:
         """The error to raise instead of ``exc``, or ``None`` to let ``exc`` through."""
-        return _make_error(self.reason, self.deadline, self.cancel, self.url, exc, phase=phase)
+        return _make_error(self.reason, self.deadline, self.cancel, self.request, exc, phase=phase)
 
 
 def _make_error(
     reason: str | None,
     deadline: Deadline,
     cancel: CancelToken | None,
-    url: str | None,
+    request: requests.PreparedRequest,
     exc: BaseException | None,
     *,
     phase: str,
+    sent: bool = True,
 ) -> NetworkError | None:
     """The deadline or cancel error for an attempt, or ``None`` if neither applies.
 
@@ -440,19 +424,39 @@ def _make_error(
         why = cancel.reason if cancel is not None and cancel.reason else "cancelled"
         return RequestCancelledError(
             f"request cancelled {phase}",
-            url=_redact(url),
-            details=f"{why} ({phase})" + (f"; {exc!r}" if exc is not None else ""),
+            request=request,
+            details=f"{why} ({phase})" + _describe(exc),
+            request_sent=sent,
         )
     if reason == _DEADLINE or deadline.expired:
         total = deadline.total if deadline.total is not None else 0.0
         return DeadlineExceededError(
             f"the request did not finish within its {total:g} s deadline "
             f"({phase}, {deadline.elapsed():.3f} s elapsed)",
-            url=_redact(url),
-            details=f"total deadline {total:g} s exceeded {phase}"
-            + (f"; last error: {exc!r}" if exc is not None else ""),
+            request=request,
+            timeout=deadline.total,
+            details=f"total deadline {total:g} s exceeded {phase}" + _describe(exc),
+            request_sent=sent,
         )
     return None
+
+
+def _describe(exc: BaseException | None) -> str:
+    """``"; last error: ReadTimeout <- timeout"``: the exception types only.
+
+    Messages from urllib3 and requests can carry the URL, query string and
+    all, so they stay out of ``details`` (the original is ``__cause__``).
+    """
+    if exc is None:
+        return ""
+    chain = [type(exc).__name__]
+    seen = {id(exc)}
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and id(cause) not in seen and len(chain) < 4:
+        seen.add(id(cause))
+        chain.append(type(cause).__name__)
+        cause = cause.__cause__ or cause.__context__
+    return "; last error: " + " <- ".join(chain)
 
 
 def _kill_connection(conn: _WatchedHTTPConnection, sock: object) -> None:
@@ -845,12 +849,11 @@ class TimeoutHTTPAdapter(HTTPAdapter):
 
         if (cancel is not None and cancel.cancelled) or (remaining is not None and remaining <= 0):
             error = _make_error(
-                None, deadline, cancel, request.url, None, phase="before it was sent"
+                None, deadline, cancel, request, None, phase="before it was sent", sent=False
             )
             if error is not None:
-                error.request = request
                 raise error
-        attempt = _Attempt(deadline, remaining, cancel, request.url)
+        attempt = _Attempt(deadline, remaining, cancel, request)
 
         if remaining is not None:
             # Cap both by the time left (floored: urllib3 treats 0 as "fail now").
@@ -874,7 +877,6 @@ class TimeoutHTTPAdapter(HTTPAdapter):
             attempt.finish()
             error = attempt.error_for(exc, "before the response headers arrived")
             if error is not None:
-                error.request = request
                 raise error from exc
             raise
         except BaseException:
@@ -889,7 +891,6 @@ class TimeoutHTTPAdapter(HTTPAdapter):
             attempt.finish()
             error = attempt.error_for(None, "before the response headers arrived")
             if error is not None:
-                error.request = request
                 raise error
 
         if own_deadline:
@@ -905,7 +906,6 @@ class TimeoutHTTPAdapter(HTTPAdapter):
             except Exception as exc:
                 error = attempt.error_for(exc, "while reading the response body")
                 if error is not None:
-                    error.request = request
                     raise error from exc
                 raise
             finally:
@@ -913,7 +913,6 @@ class TimeoutHTTPAdapter(HTTPAdapter):
             if attempt.reason is not None:  # killed, yet the read "succeeded": truncated
                 error = attempt.error_for(None, "while reading the response body")
                 if error is not None:
-                    error.request = request
                     raise error
         elif attempt.conn is not None and type(raw) is HTTPResponse:
             # Armed until the body is read out or the response closed.

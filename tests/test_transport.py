@@ -560,12 +560,14 @@ def test_works_under_responses_mocks() -> None:
         assert len(mock.calls) == 3
 
 
-def test_error_urls_are_redacted(server: Faults, session: requests.Session) -> None:
-    url = server.url("/stall-body").replace("http://", "http://user:hunter2@") + "&token=s3cret"
+@pytest.mark.parametrize("path", ["/stall-body", "/stall-headers"])
+def test_errors_carry_no_credentials(server: Faults, session: requests.Session, path: str) -> None:
+    url = server.url(path).replace("http://", "http://user:hunter2@") + "&token=s3cret"
     with pytest.raises(DeadlineExceededError) as info:
         session.get(url)
-    text = f"{info.value} {info.value.url} {info.value.details}"
+    text = f"{info.value} {info.value.url} {info.value.details} {info.value.args}"
     assert "hunter2" not in text and "s3cret" not in text
+    assert "last error:" in (info.value.details or "")
 
 
 def test_defaults_come_from_network_config() -> None:
