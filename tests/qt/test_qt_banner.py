@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import in_thread
+from qt_helpers import in_thread
 
 from connmgr import signals
 from connmgr.clock import CancelToken

@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from conftest import FakeManager, in_thread
+from qt_helpers import FakeManager, in_thread
 
 from connmgr import signals
 from connmgr.clock import CancelToken

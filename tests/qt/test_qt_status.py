@@ -6,7 +6,7 @@ import sys
 import types
 
 import pytest
-from conftest import FakeManager, in_thread
+from qt_helpers import FakeManager, in_thread
 
 from connmgr import signals
 from connmgr.errors import RateLimitError

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import FakeSnapshot
+from qt_helpers import FakeSnapshot
 
 from connmgr.machine import ConnectionState as S
 from connmgr.qt._text import (
