@@ -143,6 +143,19 @@ class NetworkChangedEvent:
 # --------------------------------------------------------------------------- inbox
 
 
+def _never_raise(receiver: Callable[..., None]) -> Callable[..., None]:
+    """A receiver runs inside the worker's ``send()``: a UI problem must never fail a request."""
+
+    def guarded(sender: object, **kwargs: Any) -> None:
+        try:
+            receiver(sender, **kwargs)
+        except Exception:
+            logger.exception("connmgr.qt could not take a %s signal", receiver.__name__)
+
+    guarded.__name__ = receiver.__name__
+    return guarded
+
+
 @dataclass(slots=True)
 class _Batch:
     network: NetworkChangedEvent | None = None
@@ -180,8 +193,9 @@ class _Inbox:
         self.connections: list[tuple[Any, Callable[..., None], Any]] = []
 
     def connect(self, signal: Any, receiver: Callable[..., None], sender: Any) -> None:
-        signal.connect(receiver, sender=sender)
-        self.connections.append((signal, receiver, sender))
+        safe = _never_raise(receiver)
+        signal.connect(safe, sender=sender)
+        self.connections.append((signal, safe, sender))
 
     def close(self, *_args: object) -> None:
         """Stop posting and disconnect the receivers (any thread; idempotent)."""
@@ -303,10 +317,6 @@ class _Inbox:
                 self.dropped += 1
                 return
 
-    def is_tracked(self, request_id: int) -> bool:
-        with self._lock:
-            return request_id in self._tracked
-
 
 # --------------------------------------------------------------------------- bridge
 
@@ -349,7 +359,7 @@ class SignalBridge(QObject):
         if isinstance(max_pending_ends, bool) or max_pending_ends < 1:
             raise ValueError(f"max_pending_ends must be an int >= 1, got {max_pending_ends!r}")
         app = QCoreApplication.instance()
-        if app is not None and QThread.currentThread() is not app.thread():
+        if app is not None and QThread.currentThread() != app.thread():
             logger.warning("SignalBridge created outside the GUI thread; its signals follow it")
         self._manager = manager
         self._monitor = monitor if monitor is not None else getattr(manager, "monitor", None)

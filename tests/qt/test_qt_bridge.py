@@ -234,3 +234,11 @@ def test_the_warning_check_catches_cross_thread_access(qtbot, qt_messages):
     timer = QTimer()
     in_thread(timer.start, 1000)  # touching a GUI-thread object from a worker
     assert any("another thread" in w for w in qt_messages.warnings())
+
+
+def test_a_malformed_signal_never_breaks_the_sender(qtbot, fake_manager, caplog):
+    bridge = SignalBridge(fake_manager)
+    # Missing "old"/"new": the receiver fails, the worker's send() does not.
+    in_thread(signals.state_changed.send, fake_manager, origin="http://a:80")
+    assert "could not take a on_state signal" in caplog.text
+    bridge.close()
