@@ -325,7 +325,7 @@ class _WaitsView:
         return grid
 
 
-def _is_terminal(stream: IO[str]) -> bool:
+def _is_terminal(stream: IO[str] | IO[bytes]) -> bool:
     if os.environ.get("TERM", "") == "dumb":
         return False
     isatty = getattr(stream, "isatty", None)
@@ -795,6 +795,9 @@ def cmd_get(args: argparse.Namespace, out: IO[bytes], err: Terminal) -> int:
             return 1
     else:
         out.write(body)
+        if body and not body.endswith(b"\n") and _is_terminal(out):
+            # Only for a person at a terminal: the status line starts on a line of its own.
+            out.write(b"\n")
         out.flush()
     code = _status_exit_code(response.status_code)
     if not quiet or code:
