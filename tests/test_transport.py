@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import pickle
+import random
 import socket
 import threading
 import time
@@ -663,3 +664,55 @@ def test_tls_cancel_mid_body(tls_fault_server: FaultServer, session: requests.Se
             verify=tls_fault_server.ca_bundle,
         )
     assert time.monotonic() - when[0] < 0.05
+
+
+def test_tight_deadlines_never_break_other_requests_on_a_shared_session(
+    fault_server: FaultServer,
+) -> None:
+    # Deadlines of 0.5-4 ms fire around the moment a request completes and its
+    # connection goes back to the pool: a late kill must never reach a
+    # connection another request is using, nor truncate a body.
+    session = create_session(TimeoutConfig(connect=1, read=2, total=5))
+    url = fault_server.url_for("/ok?size=2000")
+    problems: list[str] = []
+    outcomes: list[str] = []
+    sure: list[int] = []  # requests with a 5 s deadline and no cancel: these must succeed
+
+    def worker(seed: int) -> None:
+        rng = random.Random(seed)
+        for _ in range(80):
+            tight = rng.random() < 0.5
+            token = CancelToken()
+            cancelling = rng.random() < 0.1
+            if cancelling:
+                threading.Timer(rng.uniform(0, 0.003), token.cancel).start()
+            if not tight and not cancelling:
+                sure.append(1)
+            ctx = AttemptContext(
+                TimeoutConfig(connect=1, read=2, total=5),
+                Deadline(rng.uniform(0.0005, 0.004) if tight else 5.0),
+                token,
+            )
+            try:
+                body = session.get(url, timeout=ctx, stream=rng.random() < 0.3).content
+            except DeadlineExceededError:
+                outcomes.append("deadline")
+                if not tight:
+                    problems.append("deadline error on a 5 s deadline")
+            except RequestCancelledError:
+                outcomes.append("cancelled")
+            except Exception as exc:
+                problems.append(repr(exc))
+            else:
+                outcomes.append("ok")
+                if len(body) != 2000:
+                    problems.append(f"truncated body: {len(body)} bytes")
+
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert problems == []
+    assert len(outcomes) == 4 * 80
+    assert outcomes.count("ok") >= len(sure) > 100
