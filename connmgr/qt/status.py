@@ -330,7 +330,13 @@ class ConnectionStatusWidget(QFrame):
 
     def _tick(self) -> None:
         if self._due is not None and self._clock.now() >= self._due:
-            # Past due: the state may have moved without a signal yet.
+            # Past due: nothing may have told the machine yet (the clock moves it
+            # only when asked). state_for() applies the clock and sends
+            # state_changed if the pause is over; the snapshot shows the result.
+            origin = getattr(self._snapshot, "origin", None)
+            state_for = getattr(self._manager, "state_for", None)
+            if origin and callable(state_for):
+                state_for(origin)
             self.refresh()
         else:
             self._render()

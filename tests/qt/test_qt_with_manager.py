@@ -212,3 +212,19 @@ def test_rate_limit_countdown_from_the_server(qtbot, server, probe_target, windo
             lambda: win.status.text() == "Rate limited — resuming in 12 s", timeout=2000
         )
         assert win.status.countdown_running()
+
+
+def test_the_countdown_ends_in_the_state_that_follows(qtbot, server, probe_target, window):
+    clock = FakeClock(auto_advance=False)
+    policy = MachinePolicy(max_wait=0, cooldown_jitter=0.0)
+    with make_manager(
+        server, probe_target, retry=RetryConfig(max_retries=0), policy=policy, clock=clock
+    ) as mgr:
+        win = window(mgr)
+        worker = Worker(mgr.get, "/status/429?retry_after=12")
+        qtbot.waitUntil(worker.done, timeout=3000)
+        qtbot.waitUntil(lambda: win.status.state is S.RATE_LIMITED, timeout=2000)
+        clock.advance(12.5)
+        # No request is sent: the widget's own tick asks the manager, which moves on.
+        qtbot.waitUntil(lambda: win.status.text() == "Online", timeout=3000)
+        assert not win.status.countdown_running()
