@@ -714,7 +714,12 @@ class RateLimitError(NetworkError):
     default_suggestion: ClassVar[str] = "Wait a moment, then try again."
     default_kind: ClassVar[str] = "rate_limited"
 
-    def __init__(self, message: str = "", **kwargs: Any) -> None:
+    def __init__(self, message: str | float = "", **kwargs: Any) -> None:
+        # The original plan constructed RateLimitError(retry_after): a bare number
+        # is the wait, not the message, so code written against the plan keeps working.
+        if not isinstance(message, str):
+            kwargs.setdefault("retry_after", float(message))
+            message = ""
         if kwargs.get("request_sent") is None:
             kwargs["request_sent"] = kwargs.get("response") is not None
         super().__init__(message, **kwargs)

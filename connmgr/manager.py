@@ -43,6 +43,7 @@ from connmgr import signals
 from connmgr.clock import SYSTEM_CLOCK, CancelToken, Clock, interruptible_sleep
 from connmgr.errors import (
     BackoffError,
+    DNSError,
     NetworkError,
     OfflineError,
     RateLimitError,
@@ -132,6 +133,9 @@ class _Call:
 
 
 _GATE_ERRORS = (OfflineError, BackoffError, RateLimitError)
+
+#: How often a request waiting for the circuit's trial looks at its verdict (seconds).
+_TRIAL_POLL = 0.05
 
 
 @dataclass(slots=True)
@@ -542,7 +546,10 @@ class ConnectionManager:
             # decides; its network_changed event moves every origin to offline.
             status = self.monitor.report_failure(error)
             if status in (NetworkStatus.ONLINE, NetworkStatus.UNKNOWN):
-                outcome = Outcome.TRANSIENT
+                # The network is fine: the server is down (transient), or the name
+                # does not exist (a typo says nothing about the link: fatal).
+                permanent_dns = isinstance(error, DNSError) and not error.temporary
+                outcome = Outcome.FATAL if permanent_dns else Outcome.TRANSIENT
         self._record(origin, outcome, trial=trial, retry_after=error.retry_after, error=error)
 
     def _record(
@@ -578,6 +585,7 @@ class ConnectionManager:
         (``request_sent=False``, so never retried) when the wait would not fit both the
         deadline and ``policy.max_wait``.
         """
+        trial_waited = 0.0
         while True:
             with self._lock:
                 entry = self._entry(call.origin)
@@ -601,18 +609,27 @@ class ConnectionManager:
                 raise OfflineError(
                     "the network is unreachable", url=call.shown_url, operation=call.operation
                 )
-            if verdict.wait > budget:
+            if verdict.wait == math.inf:
+                # The trial is out and its verdict has no known time: look again
+                # shortly, for as long as the deadline and max_wait allow.
+                if budget <= 0:
+                    raise self._gate_error(call, verdict.state, None)
+                wait = min(_TRIAL_POLL, budget)
+            elif verdict.wait > budget:
                 raise self._gate_error(call, verdict.state, verdict.retry_in)
-            # A trial's verdict has no known time: look again shortly.
-            wait = verdict.wait if verdict.wait != math.inf else min(0.05, budget)
+            else:
+                wait = verdict.wait
             if verdict.state is ConnectionState.RATE_LIMITED:
                 signals.rate_limited.send(
                     self, origin=call.origin, resume_at=self.clock.now() + wait, wait=wait
                 )
+            waited_from = self.clock.now()
             if interruptible_sleep(self.clock, wait, cancel=call.cancel):
                 call.cancel.raise_if_cancelled(url=call.shown_url)
-            if verdict.wait == math.inf and call.deadline.remaining() == 0:
-                raise self._gate_error(call, verdict.state, None)
+            if verdict.wait == math.inf:
+                trial_waited += self.clock.now() - waited_from
+                if trial_waited >= self.policy.max_wait:
+                    raise self._gate_error(call, verdict.state, None)
 
     @staticmethod
     def _gate_error(call: _Call, state: ConnectionState, retry_in: float | None) -> NetworkError:
@@ -697,9 +714,11 @@ class ConnectionManager:
                 "%s: %s -> %s (%s)", change.origin, change.old.value, change.new.value,
                 change.reason,
             )  # fmt: skip
-            if change.old is not change.new:
-                if change.new is ConnectionState.OFFLINE:
-                    self._ensure_watcher()
+            if change.new is ConnectionState.OFFLINE:
+                self._ensure_watcher()
+            # A failed trial is backoff -> backoff with a longer cooldown: sent too, so
+            # a countdown learns the new resume time.
+            if change.old is not change.new or change.new is ConnectionState.BACKOFF:
                 signals.state_changed.send(
                     self, origin=change.origin, old=change.old, new=change.new,
                     reason=change.reason, snapshot=self.snapshot(change.origin),

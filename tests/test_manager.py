@@ -12,6 +12,7 @@ import pytest
 import requests
 from blinker import Signal
 
+import connmgr
 from connmgr import signals
 from connmgr.clock import CancelToken
 from connmgr.errors import (
@@ -486,3 +487,62 @@ def test_signal_receivers_are_not_called_under_the_lock(server, probe_target):
 def test_http_status_error_is_still_a_requests_exception():
     assert issubclass(HTTPStatusError, requests.HTTPError)
     assert isinstance(signals.state_changed, Signal)
+
+
+# -- gate details found by the demo ---------------------------------------------------
+
+
+def test_requests_wait_for_the_trial_verdict_instead_of_failing(server, probe_target):
+    # While the trial is out, others wait (bounded by max_wait) and then pass.
+    policy = MachinePolicy(max_wait=5, cooldown_jitter=0.0, cooldown_base=0.05)
+    with make_manager(server, probe_target, clock=_system_clock(), policy=policy) as mgr:
+        server.alias("/api", "/status/503")
+        for _ in range(2):
+            with pytest.raises(NetworkError):
+                mgr.get("/api", operation="quick")
+        assert mgr.state is S.BACKOFF
+        server.alias("/api", "/ok?delay=0.1")  # the trial takes 100 ms
+        results: list[object] = []
+
+        def worker():
+            try:
+                results.append(mgr.get("/api").status_code)
+            except NetworkError as exc:
+                results.append(type(exc).__name__)
+
+        threads = [threading.Thread(target=worker) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert results == [200, 200, 200, 200]
+        assert mgr.state is S.DEGRADED
+
+
+def test_a_failed_trial_announces_the_longer_cooldown(server, probe_target):
+    policy = MachinePolicy(max_wait=0, cooldown_jitter=0.0, cooldown_base=2.0)
+    with make_manager(server, probe_target, policy=policy) as mgr:
+        server.alias("/api", "/status/503")
+        for _ in range(2):
+            with pytest.raises(NetworkError):
+                mgr.get("/api")
+        seen, ctx = recorded_states(mgr)
+        with ctx:
+            mgr.clock.advance(2.0)
+            with pytest.raises(NetworkError):
+                mgr.get("/api")  # the trial fails
+        assert seen == [("backoff", "backoff")]
+        assert mgr.snapshot().retry_in == pytest.approx(4.0, abs=0.05)
+
+
+def test_a_name_that_does_not_exist_does_not_degrade_the_link(server, probe_target):
+    with make_manager(server, probe_target) as mgr:
+        with pytest.raises(connmgr.DNSError):
+            mgr.get("http://nothing.invalid/")
+        assert mgr.state_for("http://nothing.invalid/") is S.ONLINE
+
+
+def test_the_plans_positional_retry_after_still_works():
+    err = RateLimitError(30)
+    assert err.retry_after == 30.0
+    assert "30" in err.suggestion
