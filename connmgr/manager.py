@@ -284,10 +284,10 @@ class ConnectionManager:
         """A frozen view for a UI: state, since when, ``resume_at``, last error, counters.
 
         Without ``url``: the base origin, or the worst origin when there is no base URL.
+        The clock is applied first, so a rate-limit pause that has ended shows as
+        ended even when no request has been sent since.
         """
-        network = self.monitor.status
         with self._lock:
-            now = self.clock.now()
             if url is not None or self._base_origin is not None:
                 origin = origin_of(self._absolute(url)) if url else self._base_origin
                 entry = self._origins.get(origin) if origin else None
@@ -297,32 +297,42 @@ class ConnectionManager:
                     key=lambda o: o.machine.state.severity,
                     default=None,
                 )
-                origin = entry.machine.origin if entry else None
-            if entry is None:
-                state = ConnectionState.OFFLINE if self._offline else ConnectionState.ONLINE
-                return ConnectionSnapshot(
-                    origin, state, now, None, None, None, 0, MappingProxyType({}),
-                    None, STATE_EFFECTS[state].label, network, now,
-                )  # fmt: skip
-            m = entry.machine
-            resume_at = m.resume_at if m.state is ConnectionState.RATE_LIMITED else None
-            if m.state is ConnectionState.BACKOFF:
-                resume_at = m.cooldown_until
-            limiter = self.rate_limits.for_origin(m.origin)
+            changes = entry.machine.poll() if entry is not None else []
+            self._account(changes)
+            snap = self._snapshot_locked(entry)
+        self._emit_changes(changes)
+        return snap
+
+    def _snapshot_locked(self, entry: _Origin | None) -> ConnectionSnapshot:
+        # Caller holds self._lock. Reading the monitor's status takes no lock.
+        network = self.monitor.status
+        now = self.clock.now()
+        if entry is None:
+            state = ConnectionState.OFFLINE if self._offline else ConnectionState.ONLINE
             return ConnectionSnapshot(
-                origin=m.origin,
-                state=m.state,
-                since=m.since,
-                resume_at=resume_at,
-                retry_in=max(0.0, resume_at - now) if resume_at is not None else None,
-                last_error=entry.last_error,
-                attempts=m.counters.attempts,
-                outcomes=MappingProxyType(dict(m.counters.by_outcome)),
-                rate=limiter.rate,
-                label=STATE_EFFECTS[m.state].label,
-                network=network,
-                taken_at=now,
-            )
+                None, state, now, None, None, None, 0, MappingProxyType({}),
+                None, STATE_EFFECTS[state].label, network, now,
+            )  # fmt: skip
+        m = entry.machine
+        resume_at = None
+        if m.state is ConnectionState.RATE_LIMITED:
+            resume_at = m.resume_at
+        elif m.state is ConnectionState.BACKOFF:
+            resume_at = m.cooldown_until
+        return ConnectionSnapshot(
+            origin=m.origin,
+            state=m.state,
+            since=m.since,
+            resume_at=resume_at,
+            retry_in=max(0.0, resume_at - now) if resume_at is not None else None,
+            last_error=entry.last_error,
+            attempts=m.counters.attempts,
+            outcomes=MappingProxyType(dict(m.counters.by_outcome)),
+            rate=self.rate_limits.for_origin(m.origin).rate,
+            label=STATE_EFFECTS[m.state].label,
+            network=network,
+            taken_at=now,
+        )
 
     def snapshots(self) -> dict[str, ConnectionSnapshot]:
         """A snapshot of every origin contacted so far."""
@@ -721,8 +731,13 @@ class ConnectionManager:
             if change.old is not change.new or change.new is ConnectionState.BACKOFF:
                 signals.state_changed.send(
                     self, origin=change.origin, old=change.old, new=change.new,
-                    reason=change.reason, snapshot=self.snapshot(change.origin),
+                    reason=change.reason, snapshot=self._snapshot_of(change.origin),
                 )  # fmt: skip
+
+    def _snapshot_of(self, origin: str) -> ConnectionSnapshot:
+        # For signal payloads: the state as the change left it, without polling.
+        with self._lock:
+            return self._snapshot_locked(self._origins.get(origin))
 
     def _on_network_changed(self, sender: object, **kwargs: Any) -> None:
         online = bool(kwargs.get("online"))

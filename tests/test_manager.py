@@ -546,3 +546,16 @@ def test_the_plans_positional_retry_after_still_works():
     err = RateLimitError(30)
     assert err.retry_after == 30.0
     assert "30" in err.suggestion
+
+
+def test_snapshot_applies_the_clock(server, probe_target):
+    policy = MachinePolicy(max_wait=0)
+    with make_manager(server, probe_target, policy=policy, retry=RetryConfig(max_retries=0)) as mgr:
+        with pytest.raises(RateLimitError):
+            mgr.get("/status/429?retry_after=5")
+        assert mgr.snapshot().state is S.RATE_LIMITED
+        mgr.clock.advance(5.0)
+        seen, ctx = recorded_states(mgr)
+        with ctx:
+            assert mgr.snapshot().state is S.ONLINE
+        assert seen == [("rate_limited", "online")]
