@@ -340,17 +340,6 @@ class _Attempt(_Scheduled):
         if self.reason is not None and not self.done:
             _kill_connection(conn, self.sock)  # killed while connecting
 
-    def release(self, conn: _WatchedHTTPConnection) -> None:
-        """The pool takes ``conn`` back: detach it, under the kill's lock."""
-        with _WATCHDOG.attempt_lock:
-            if self.conn is conn:
-                self.conn = None
-                self.sock = None
-            if not self.finish_on_release or self.done:
-                return
-            self.done = True
-        self._disarm()
-
     def finish(self) -> None:
         """The attempt is over: disarm the watchdog and the cancel hook (idempotent)."""
         # Usually the pool taking the connection back finished it already.
@@ -549,7 +538,8 @@ class _WatchedResponse(HTTPResponse):
 
 
 class _WatchedHTTPConnection(HTTPConnection):
-    """Registers itself and its socket with the current attempt on connect and on reuse."""
+    """Registers each new socket with the current attempt (the pool registers
+    the connection itself when it hands it out, new or reused)."""
 
     _connmgr_killed = False
     _connmgr_attempt: _Attempt | None = None
@@ -561,38 +551,6 @@ class _WatchedHTTPConnection(HTTPConnection):
             attempt.watch(self, sock)
         return sock
 
-    def request(  # type: ignore[override]
-        self,
-        method: str,
-        url: str,
-        body: Any = None,
-        headers: Any = None,
-        *,
-        chunked: bool = False,
-        preload_content: bool = True,
-        decode_content: bool = True,
-        enforce_content_length: bool = True,
-    ) -> None:
-        attempt = _current.attempt
-        if attempt is not None:
-            # attempt.watch(self), inlined: this runs on every request.
-            self._connmgr_attempt = attempt
-            attempt.conn = self
-            if self.sock is not None:
-                attempt.sock = self.sock
-            if attempt.reason is not None and not attempt.done:
-                _kill_connection(self, attempt.sock)
-        super().request(
-            method,
-            url,
-            body,
-            headers,
-            chunked=chunked,
-            preload_content=preload_content,
-            decode_content=decode_content,
-            enforce_content_length=enforce_content_length,
-        )
-
     def close(self) -> None:
         self._connmgr_killed = False  # the object may be reused with a fresh socket
         super().close()
@@ -602,30 +560,54 @@ class _WatchedHTTPSConnection(HTTPSConnection, _WatchedHTTPConnection):
     """The TLS variant (same hooks; MRO puts HTTPSConnection's connect first)."""
 
 
-class _TakeBack:
-    """Pool mixin: detach a connection from its attempt as the pool takes it back.
+class _PoolHooks:
+    """Pool mixin: hand connections to the current attempt and take them back.
 
-    Done under the attempt's lock, so a watchdog kill either happened before
-    (the connection is then closed here: the pool never holds a shut-down
-    socket) or cannot happen any more.
+    ``_get_conn`` registers the connection (new or reused) with the attempt
+    this thread is sending: lock-free, see :class:`_Attempt`. ``_put_conn``
+    detaches it first, under the lock a kill takes, so a watchdog kill either
+    happened before (the connection is then closed here: the pool never holds
+    a shut-down socket) or cannot reach it any more; when the attempt's final
+    response is done with it, that ends the attempt.
     """
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        conn = super()._get_conn(timeout)  # type: ignore[misc]
+        attempt = _current.attempt
+        if attempt is not None:
+            conn._connmgr_attempt = attempt
+            attempt.conn = conn
+            sock = conn.sock
+            if sock is not None:
+                attempt.sock = sock
+            if attempt.reason is not None and not attempt.done:
+                _kill_connection(conn, attempt.sock)  # killed while waiting for the pool
+        return conn
 
     def _put_conn(self, conn: Any) -> None:
         if conn is not None:
             attempt = conn._connmgr_attempt
             if attempt is not None:
                 conn._connmgr_attempt = None
-                attempt.release(conn)
+                ended = False
+                with _WATCHDOG.attempt_lock:
+                    if attempt.conn is conn:
+                        attempt.conn = None
+                        attempt.sock = None
+                    if attempt.finish_on_release and not attempt.done:
+                        attempt.done = ended = True
+                if ended:
+                    attempt._disarm()
             if conn._connmgr_killed:
                 conn.close()
         super()._put_conn(conn)  # type: ignore[misc]
 
 
-class _WatchedHTTPConnectionPool(_TakeBack, HTTPConnectionPool):
+class _WatchedHTTPConnectionPool(_PoolHooks, HTTPConnectionPool):
     ConnectionCls = _WatchedHTTPConnection
 
 
-class _WatchedHTTPSConnectionPool(_TakeBack, HTTPSConnectionPool):
+class _WatchedHTTPSConnectionPool(_PoolHooks, HTTPSConnectionPool):
     ConnectionCls = _WatchedHTTPSConnection
 
 
