@@ -285,7 +285,8 @@ def _svg(highlight: ConnectionState | None) -> str:
     raw: bytes = graph.draw(format="svg", prog="dot")
     svg = raw.decode("utf-8")
     digest = hashlib.sha256(dot.encode("utf-8")).hexdigest()
-    marker = f"<!-- {_DIGEST_MARK} {digest} (drawn from `connmgr statechart --format dot`) -->\n"
+    # No "--" inside an XML comment: strict parsers (Qt's SVG renderer) reject it.
+    marker = f"<!-- {_DIGEST_MARK} {digest} (drawn from the DOT output of connmgr statechart) -->\n"
     at = svg.find("<svg")
     return svg[:at] + marker + svg[at:] if at >= 0 else marker + svg
 
