@@ -16,10 +16,15 @@ Example::
             print(err.user_message, err.suggestion)
 
 Optional parts live in subpackages: :mod:`connmgr.qt` (extra ``qt``) and
-:mod:`connmgr.testing` (FaultServer, FakeClock, pytest fixtures).
+:mod:`connmgr.testing` (FaultServer, FakeClock, pytest fixtures). The Qt
+names below are also reachable here, imported only when first used, so that
+``import connmgr`` never needs PySide6.
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from connmgr import signals
 from connmgr.clock import CancelToken, Clock, SystemClock
@@ -55,6 +60,8 @@ from connmgr.network import (
     TcpProbe,
 )
 from connmgr.ratelimit import (
+    AdaptiveRateLimiter,
+    LimiterStatus,
     OriginRateLimits,
     RateLimit,
     RateLimiter,
@@ -77,7 +84,20 @@ from connmgr.transport import TimeoutHTTPAdapter, create_session
 
 __version__ = "0.1.0"
 
+#: Qt names (extra ``qt``), loaded from connmgr.qt on first use.
+_QT_NAMES = frozenset(
+    {"ConnectionStatusWidget", "NetworkStatusIndicator", "RetryBanner", "SignalBridge"}
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _QT_NAMES:
+        return getattr(importlib.import_module("connmgr.qt"), name)
+    raise AttributeError(f"module 'connmgr' has no attribute {name!r}")
+
+
 __all__ = [
+    "AdaptiveRateLimiter",
     "BackoffError",
     "CancelToken",
     "Clock",
@@ -93,6 +113,7 @@ __all__ = [
     "HTTPStatusError",
     "HttpProbe",
     "InvalidRequestError",
+    "LimiterStatus",
     "MachinePolicy",
     "ManagerStats",
     "NetworkConfig",

@@ -65,6 +65,15 @@ def test_no_error_class_shadows_a_builtin():
     assert not [n for n in connmgr.__all__ if hasattr(builtins, n)]
 
 
+def test_the_plans_qt_name_is_reachable_lazily():
+    import pytest
+
+    pytest.importorskip("PySide6")
+    from connmgr.qt import NetworkStatusIndicator
+
+    assert connmgr.NetworkStatusIndicator is NetworkStatusIndicator
+
+
 def test_import_connmgr_works_without_pyside6():
     code = (
         "import sys; sys.modules['PySide6'] = None\n"
