@@ -46,6 +46,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from connmgr.demo import QUERIES
 from connmgr.qt.banner import RetryBanner
 from connmgr.qt.bridge import SignalBridge
 from connmgr.qt.netinfo import NetworkInformationHint
@@ -55,17 +56,6 @@ __all__ = ["DemoLab", "DemoWindow", "main", "take_screenshots"]
 
 logger = logging.getLogger(__name__)
 
-# Search terms for the workload: the DJ-library tool this was built for.
-_QUERIES = (
-    "deep house 124 bpm",
-    "aphex twin",
-    "boards of canada",
-    "disco edits",
-    "amapiano",
-    "detroit techno",
-    "italo disco",
-    "drum and bass 174",
-)
 
 # What each toolbar mode makes the API's /api/search do (FaultServer routes).
 SERVER_MODES: dict[str, str | None] = {
@@ -349,7 +339,7 @@ class DemoWindow(QMainWindow):
         """Start one search on a worker thread (skipped while the story plays)."""
         if not self._running or self.story_running():
             return
-        chosen = query or random.choice(_QUERIES)
+        chosen = query or random.choice(QUERIES)
         self._pool.submit(self._search, chosen)
 
     def _search(self, query: str) -> None:
@@ -537,7 +527,7 @@ def take_screenshots(directory: str | os.PathLike[str]) -> list[Path]:
     # Several requests retrying at once: one line, not a stack.
     with _scene(app, retry=slow, results=history) as (lab, window):
         window.select_mode("outage")
-        workers = [_background(functools.partial(lab.search, q)) for q in _QUERIES[:3]]
+        workers = [_background(functools.partial(lab.search, q)) for q in QUERIES[:3]]
         _wait(app, lambda: len(window.banner.retrying) == 3, 5, "three retries")
         _settle(app, 0.12)
         _save(window, out, "banner-several.png", saved)
