@@ -464,6 +464,25 @@ class Deadline:
         self._started_at = now = self._now()
         self._expires_at = None if total is None else now + total
 
+    @classmethod
+    def _from_start(cls, total: float | None, started_at: float, clock: Clock | None) -> Deadline:
+        """A deadline that started at ``started_at`` on ``clock`` (no validation).
+
+        For :mod:`connmgr.transport`, which notes the start of an attempt and
+        builds the object only when it is needed (an error, a redirect).
+        """
+        self = cls.__new__(cls)
+        if clock is None:
+            self._clock = SYSTEM_CLOCK
+            self._now = time.monotonic
+        else:
+            self._clock = clock
+            self._now = time.monotonic if type(clock) is SystemClock else clock.now
+        self._total = total
+        self._started_at = started_at
+        self._expires_at = None if total is None else started_at + total
+        return self
+
     @property
     def clock(self) -> Clock:
         """The clock this deadline runs on."""

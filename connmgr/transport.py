@@ -260,6 +260,8 @@ if hasattr(os, "register_at_fork"):
 # --------------------------------------------------------------------------- one attempt
 
 _DEADLINE, _CANCEL = "deadline", "cancel"
+# (total, started_at, clock): a deadline the adapter started, not built yet.
+_LazyDeadline = tuple[float | None, float, Clock | None]
 
 
 def _shutdown(sock: object) -> None:
@@ -292,10 +294,10 @@ class _Attempt(_Scheduled):
 
     __slots__ = (
         "_armed",
+        "_deadline",
         "_unhook",
         "cancel",
         "conn",
-        "deadline",
         "done",
         "finish_on_release",
         "reason",
@@ -305,14 +307,14 @@ class _Attempt(_Scheduled):
 
     def __init__(
         self,
-        deadline: Deadline,
+        deadline: Deadline | _LazyDeadline,
         remaining: float | None,
         cancel: CancelToken | None,
         request: requests.PreparedRequest,
     ) -> None:
         self._wd_state = _PENDING
         self._wd_when = math.inf
-        self.deadline = deadline
+        self._deadline = deadline
         self.cancel = cancel
         self.request = request
         self.reason: str | None = None
@@ -326,6 +328,15 @@ class _Attempt(_Scheduled):
         if remaining is not None:
             _WATCHDOG.schedule(remaining, self)
         self._unhook = cancel.add_callback(self._on_cancel) if cancel is not None else None
+
+    @property
+    def deadline(self) -> Deadline:
+        """The attempt's deadline (built on first use when the adapter started it)."""
+        deadline = self._deadline
+        if isinstance(deadline, Deadline):
+            return deadline
+        built = self._deadline = Deadline._from_start(*deadline)
+        return built
 
     def watch(self, conn: _WatchedHTTPConnection, sock: object = None) -> None:
         """``conn`` (with ``sock``, or its current socket) now serves this attempt."""
@@ -801,16 +812,25 @@ class TimeoutHTTPAdapter(HTTPAdapter):
         cancel: CancelToken | None = None
         connect: float | None
         read: float | None
+        deadline: Deadline | _LazyDeadline
         if isinstance(timeout, AttemptContext):
-            own_deadline = False
             deadline, cancel = timeout.deadline, timeout.cancel
             connect, read = timeout
             remaining = deadline.remaining()
+            if (cancel is not None and cancel.cancelled) or (
+                remaining is not None and remaining <= 0
+            ):
+                error = _make_error(
+                    None, deadline, cancel, request, None, phase="before it was sent", sent=False
+                )
+                if error is not None:
+                    raise error
         else:
-            own_deadline = True
             config = self.timeout_config
-            deadline = Deadline(config.total, clock=self.clock)
-            remaining = config.total  # just started
+            remaining = config.total
+            # Started now; the Deadline object is only built if needed.
+            clock = self.clock
+            deadline = (remaining, time.monotonic() if clock is None else clock.now(), clock)
             if timeout is None:
                 connect, read = config.connect, config.read
             elif isinstance(timeout, Urllib3Timeout):
@@ -829,12 +849,6 @@ class TimeoutHTTPAdapter(HTTPAdapter):
                 proxies=proxies,
             )
 
-        if (cancel is not None and cancel.cancelled) or (remaining is not None and remaining <= 0):
-            error = _make_error(
-                None, deadline, cancel, request, None, phase="before it was sent", sent=False
-            )
-            if error is not None:
-                raise error
         attempt = _Attempt(deadline, remaining, cancel, request)
 
         if remaining is not None:
@@ -875,8 +889,7 @@ class TimeoutHTTPAdapter(HTTPAdapter):
             if error is not None:
                 raise error
 
-        if own_deadline:
-            response._connmgr_deadline = deadline  # type: ignore[attr-defined]  # for redirects
+        response._connmgr_attempt = attempt  # type: ignore[attr-defined]  # for redirects
         raw = response.raw
         if not stream:
             # Read the body now, under the watchdog (requests would read it
@@ -947,9 +960,10 @@ class DeadlineSession(requests.Session):
         # The usual case, no redirect: requests' generator will yield nothing.
         if resp.status_code not in REDIRECT_STATI or not resp.is_redirect:
             return super().resolve_redirects(resp, req, *args, **kwargs)  # type: ignore[no-any-return]
-        deadline = getattr(resp, "_connmgr_deadline", None)
+        attempt = getattr(resp, "_connmgr_attempt", None)
         timeout = kwargs.get("timeout")
-        if deadline is not None and not isinstance(timeout, (AttemptContext, Urllib3Timeout)):
+        if attempt is not None and not isinstance(timeout, (AttemptContext, Urllib3Timeout)):
+            deadline = attempt.deadline
             adapter = resp.connection
             config = (
                 adapter.timeout_config
