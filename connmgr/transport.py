@@ -283,8 +283,9 @@ class _Attempt(_Scheduled):
     """One attempt: its connection and socket, and the watchdog and cancel
     hooks that shut them down.
 
-    Registration (:meth:`watch`) is lock-free: two stores, then a look at
-    :attr:`reason`; :meth:`_kill` sets :attr:`reason` before it reads the
+    Registration (by the pool as it hands out a connection, and
+    :meth:`watch` for each new socket) is lock-free: two stores, then a look
+    at :attr:`reason`; :meth:`_kill` sets :attr:`reason` before it reads the
     connection, so whichever runs second does the shutdown. Everything that
     must not interleave with a kill (the pool taking the connection back,
     finishing) takes ``_WATCHDOG.attempt_lock``: one process-wide lock, held for a few
@@ -468,7 +469,7 @@ def _kill_connection(conn: _WatchedHTTPConnection, sock: object) -> None:
 
 
 class _Current(threading.local):
-    """The attempt being sent by this thread (read by the connection classes)."""
+    """The attempt being sent by this thread (read by the pool and connection classes)."""
 
     attempt: _Attempt | None = None
 
