@@ -32,10 +32,13 @@ its own :class:`~connmgr.timeouts.Deadline` from its config; a number or a
 ``(connect, read)`` tuple sets those two for the attempt and the config's
 total still holds.
 
-Only :class:`~connmgr.errors.DeadlineExceededError` and
-:class:`~connmgr.errors.RequestCancelledError` are raised here (``from`` the
-original exception); anything else propagates as the requests exception it
-is, for :func:`connmgr.errors.classify_error` to map.
+Failures leave the adapter as the connmgr error tree: the deadline and
+cancellation as :class:`~connmgr.errors.DeadlineExceededError` and
+:class:`~connmgr.errors.RequestCancelledError`, anything requests or urllib3
+raised through :func:`connmgr.errors.classify_error` (``from`` the original),
+so a plain ``create_session()`` user gets a :class:`~connmgr.RequestTimeoutError`
+for a read timeout, never requests' ``ConnectionError("Read timed out")``. Every
+connmgr error still subclasses the matching requests exception.
 
 Example::
 
@@ -68,6 +71,7 @@ from collections.abc import Callable, Generator
 from typing import Any, Final, cast
 
 import requests
+import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from requests.models import REDIRECT_STATI
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -76,7 +80,12 @@ from urllib3.response import HTTPResponse
 from urllib3.util.timeout import Timeout as Urllib3Timeout
 
 from connmgr.clock import CancelToken, Clock
-from connmgr.errors import DeadlineExceededError, NetworkError, RequestCancelledError
+from connmgr.errors import (
+    DeadlineExceededError,
+    NetworkError,
+    RequestCancelledError,
+    classify_error,
+)
 from connmgr.timeouts import MIN_ATTEMPT_TIMEOUT, Deadline, NetworkConfig, TimeoutConfig
 
 __all__ = [
@@ -809,7 +818,30 @@ class TimeoutHTTPAdapter(HTTPAdapter):
         cert: Any = None,
         proxies: Any = None,
     ) -> requests.Response:
-        """Send one attempt under the deadline; see the class docstring."""
+        """Send one attempt under the deadline; see the class docstring.
+
+        Failures leave as the connmgr error tree (:func:`~connmgr.classify_error`),
+        which still subclasses requests' exceptions: a read timeout is a
+        :class:`~connmgr.RequestTimeoutError` (a ``requests.Timeout``) even where
+        requests itself would raise ``ConnectionError("Read timed out")``.
+        """
+        try:
+            return self._send(request, stream, timeout, verify, cert, proxies)
+        except NetworkError:
+            raise
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            # The one boundary where requests/urllib3 failures become connmgr errors.
+            raise classify_error(exc, url=request.url) from exc
+
+    def _send(  # noqa: PLR0917
+        self,
+        request: requests.PreparedRequest,
+        stream: bool,
+        timeout: float | _Pair | Urllib3Timeout | None,
+        verify: bool | str,
+        cert: Any,
+        proxies: Any,
+    ) -> requests.Response:
         cancel: CancelToken | None = None
         connect: float | None
         read: float | None

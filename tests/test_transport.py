@@ -24,6 +24,7 @@ from requests.adapters import HTTPAdapter
 
 from connmgr.clock import CancelToken
 from connmgr.errors import (
+    ConnectionFailedError,
     DeadlineExceededError,
     RequestCancelledError,
     RequestTimeoutError,
@@ -354,13 +355,18 @@ def test_the_connection_is_reused_until_a_kill_and_never_after(
     assert server.connections == 2
 
 
-def test_connect_refused_propagates_as_the_requests_error(session: requests.Session) -> None:
+def test_connect_refused_is_classified_and_still_a_requests_error(
+    session: requests.Session,
+) -> None:
     probe = socket.socket()
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
     probe.close()
     elapsed, exc = timed(lambda: session.get(f"http://127.0.0.1:{port}/"))
-    assert type(exc) is requests.ConnectionError
+    assert isinstance(exc, ConnectionFailedError)
+    assert isinstance(exc, requests.ConnectionError)
+    assert exc.kind == "refused" and exc.request_sent is False
+    assert isinstance(exc.__cause__, requests.ConnectionError)
     assert elapsed < TOTAL
 
 
@@ -375,11 +381,13 @@ def test_success_is_untouched(server: Faults, session: requests.Session) -> None
 # --------------------------------------------------------------------------- per-call timeouts
 
 
-def test_a_user_read_timeout_below_the_total_is_a_plain_read_timeout(
+def test_a_user_read_timeout_below_the_total_is_a_read_timeout_not_the_deadline(
     server: Faults, session: requests.Session
 ) -> None:
     elapsed, exc = timed(lambda: session.get(server.url("/stall-headers"), timeout=(1, 0.05)))
-    assert isinstance(exc, requests.ReadTimeout)
+    assert isinstance(exc, RequestTimeoutError)
+    assert isinstance(exc, requests.Timeout)
+    assert isinstance(exc.__cause__, requests.ReadTimeout)
     assert not isinstance(exc, DeadlineExceededError)
     assert 0.04 <= elapsed < TOTAL
 
@@ -716,3 +724,18 @@ def test_tight_deadlines_never_break_other_requests_on_a_shared_session(
     assert problems == []
     assert len(outcomes) == 4 * 80
     assert outcomes.count("ok") >= len(sure) > 100
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/drip?bytes=50&interval=0.02", "/stall-headers?seconds=1", "/stall-body?seconds=1&bytes=10"],
+)
+def test_the_issue_check_scaled_down_every_stall_is_a_request_timeout_error(
+    fault_server: FaultServer, path: str
+) -> None:
+    # Issue 2's check uses connect=1, read=2, total=3 (each must end within 3.1 s);
+    # the same shape at a twentieth of the time: read timeout 0.1, total 0.15.
+    session = create_session(TimeoutConfig(connect=0.05, read=0.1, total=0.15))
+    elapsed, exc = timed(lambda: session.get(fault_server.url_for(path)))
+    assert isinstance(exc, RequestTimeoutError), type(exc)
+    assert elapsed < 0.15 + 0.05
