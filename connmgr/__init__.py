@@ -79,8 +79,14 @@ from connmgr.retry import (
     RetryTracker,
     exponential_backoff,
 )
-from connmgr.timeouts import Deadline, NetworkConfig, TimeoutConfig, TimeoutProfiles
-from connmgr.transport import TimeoutHTTPAdapter, create_session
+from connmgr.timeouts import (
+    Deadline,
+    NetworkConfig,
+    TimeoutConfig,
+    TimeoutProfiles,
+    UnknownOperationError,
+)
+from connmgr.transport import AttemptContext, TimeoutHTTPAdapter, create_session
 
 __version__ = "0.1.0"
 
@@ -98,6 +104,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AdaptiveRateLimiter",
+    "AttemptContext",
     "BackoffError",
     "CancelToken",
     "Clock",
@@ -143,6 +150,7 @@ __all__ = [
     "TimeoutConfig",
     "TimeoutHTTPAdapter",
     "TimeoutProfiles",
+    "UnknownOperationError",
     "__version__",
     "classify_error",
     "create_session",
