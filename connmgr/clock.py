@@ -89,10 +89,13 @@ class CancelToken:
         token.cancel()
     """
 
-    __slots__ = ("_callbacks", "_event", "_lock", "reason")
+    __slots__ = ("_callbacks", "_cancelled", "_event", "_lock", "reason")
 
     def __init__(self) -> None:
-        self._event = threading.Event()
+        # The Event is made only when someone blocks in wait(): most tokens are
+        # created per request and never waited on directly (waits use callbacks).
+        self._cancelled = False
+        self._event: threading.Event | None = None
         self._lock = threading.Lock()
         self._callbacks: list[Callable[[], object]] = []
         self.reason: str | None = None
@@ -100,15 +103,17 @@ class CancelToken:
     @property
     def cancelled(self) -> bool:
         """Whether :meth:`cancel` has been called."""
-        return self._event.is_set()
+        return self._cancelled
 
     def cancel(self, reason: str = "cancelled by the caller") -> None:
         """Cancel: wake all waits and run the registered callbacks (once)."""
         with self._lock:
-            if self._event.is_set():
+            if self._cancelled:
                 return
             self.reason = reason
-            self._event.set()
+            self._cancelled = True
+            if self._event is not None:
+                self._event.set()
             callbacks, self._callbacks = self._callbacks, []
         for callback in callbacks:
             callback()
@@ -120,7 +125,7 @@ class CancelToken:
         guarded operation ends so the token does not keep it alive.
         """
         with self._lock:
-            if not self._event.is_set():
+            if not self._cancelled:
                 self._callbacks.append(callback)
 
                 def remove() -> None:
@@ -133,11 +138,17 @@ class CancelToken:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until cancelled or ``timeout`` passes; ``True`` if cancelled."""
-        return self._event.wait(timeout)
+        with self._lock:
+            if self._cancelled:
+                return True
+            if self._event is None:
+                self._event = threading.Event()
+            event = self._event
+        return event.wait(timeout)
 
     def raise_if_cancelled(self, url: str | None = None) -> None:
         """Raise :class:`connmgr.RequestCancelledError` if cancelled."""
-        if self._event.is_set():
+        if self._cancelled:
             from connmgr.errors import RequestCancelledError
 
             raise RequestCancelledError(self.reason or "cancelled", url=url)

@@ -420,13 +420,17 @@ class ConnectionManager:
                 "pass operation=... or configure ConnectionManager(timeouts=...)"
             )
         config = self.timeouts.get(operation)
+        if self._base_origin is not None and url.startswith("/") and not url.startswith("//"):
+            origin = self._base_origin  # a path under base_url: its origin is known
+        else:
+            origin = None
         url = self._absolute(url)
         call = _Call(
             request_id=next(self._ids),
             method=method.upper(),
             url=url,
             shown_url=redact_url(url),
-            origin=origin_of(url),
+            origin=origin_of(url) if origin is None else origin,
             operation=operation,
             config=config,
             deadline=Deadline(config.total, clock=self.clock),

@@ -409,6 +409,10 @@ class RateLimitInfo:
         return self.remaining is not None
 
 
+#: Every header name any dialect reads starts with one of these (lower-cased).
+_RATE_LIMIT_PREFIXES: Final = ("retry-after", "ratelimit", "x-ratelimit", "x-rate-limit")
+
+
 def _header_map(headers: object) -> dict[str, str]:
     """Lower-cased name -> value; repeated fields joined by ``", "`` (RFC 9110 §5.3)."""
     result: dict[str, str] = {}
@@ -655,6 +659,10 @@ def parse_rate_limit_headers(
         >>> (info.limit, info.remaining, info.reset_after, info.window)
         (100, 50, 30.0, 60.0)
     """
+    if isinstance(headers, Mapping) and not any(
+        isinstance(name, str) and name.lower().startswith(_RATE_LIMIT_PREFIXES) for name in headers
+    ):
+        return None  # the common case, every response pays for it: no header of ours
     try:
         h = _header_map(headers)
     except Exception:  # a broken mapping must not break a response path
