@@ -23,18 +23,15 @@ Also: how long a cancel takes to end a request stalled mid-body (target
 
 from __future__ import annotations
 
-import contextlib
-import gc
-import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import requests
 
+from benchmarks._loopback import cpu_per_request, pinned, server_process
 from connmgr.clock import CancelToken
 from connmgr.errors import DeadlineExceededError, RequestCancelledError
 from connmgr.timeouts import TimeoutConfig
@@ -49,56 +46,6 @@ FAULTS = {
     "stall before headers": "/stall-headers?seconds=5",
     "stall mid-body": "/stall-body?seconds=5&bytes=100",
 }
-
-_CHILD = """
-import os, sys
-from connmgr.testing import FaultServer
-if hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 1:
-    os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})  # the other core than the client
-with FaultServer() as server:
-    print(server.url, flush=True)
-    sys.stdin.read()
-"""
-
-
-@contextlib.contextmanager
-def _server_process() -> Iterator[str]:
-    """A FaultServer in a child process; yields its base URL."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert proc.stdout is not None
-        url = proc.stdout.readline().strip()
-        if not url.startswith("http"):
-            raise RuntimeError("the FaultServer child process did not start")
-        yield url
-    finally:
-        assert proc.stdin is not None
-        proc.stdin.close()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def _watchdog_cpu() -> float:
-    thread = _WATCHDOG._thread
-    if thread is None or thread.ident is None or not hasattr(time, "pthread_getcpuclockid"):
-        return 0.0
-    return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
-
-
-def _cpu_per_request(get: Callable[[], object], n: int, *, watchdog: bool = False) -> float:
-    gc.collect()
-    wd = _watchdog_cpu() if watchdog else 0.0
-    started = time.thread_time()
-    for _ in range(n):
-        get()
-    spent = time.thread_time() - started
-    if watchdog:
-        spent += _watchdog_cpu() - wd
-    return spent / n
 
 
 def _verdict(ok: bool) -> str:
@@ -123,7 +70,7 @@ def _overhead(url: str, quick: bool) -> list[str]:
     ratios, ratios_timeout = [], []
     for r in range(rounds):
         order = list(runners) if r % 2 == 0 else list(reversed(runners))
-        got = {name: _cpu_per_request(runners[name], n, watchdog=name == "ours") for name in order}
+        got = {name: cpu_per_request(runners[name], n, watchdog=name == "ours") for name in order}
         for name, value in got.items():
             samples[name].append(value)
         ratios.append(got["ours"] / got["plain"])
@@ -272,23 +219,9 @@ def _cancel_and_concurrency(url: str, quick: bool) -> list[str]:
     ]
 
 
-@contextlib.contextmanager
-def _pinned() -> Iterator[None]:
-    """Pin this process to one core (the server child takes another): less noise."""
-    if not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2:
-        yield
-        return
-    before = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {min(before)})
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, before)
-
-
 def run(quick: bool) -> str:
     """Measure and return the Markdown section."""
-    with _server_process() as url, _pinned():
+    with server_process() as url, pinned():
         lines = _overhead(url, quick)
         lines += _overruns(url, quick)
         lines += _cancel_and_concurrency(url, quick)

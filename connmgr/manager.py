@@ -121,7 +121,6 @@ class _Call:
     request_id: int
     method: str
     url: str
-    shown_url: str  # redacted, for signals and logs
     origin: str
     operation: str
     config: TimeoutConfig
@@ -130,6 +129,14 @@ class _Call:
     wait_for_network: bool
     kwargs: dict[str, Any]
     attempts: int = 0
+    _shown_url: str | None = None
+
+    @property
+    def shown_url(self) -> str:
+        """The URL with credentials redacted, for signals, errors and logs (made once)."""
+        if self._shown_url is None:
+            self._shown_url = redact_url(self.url)
+        return self._shown_url
 
 
 _GATE_ERRORS = (OfflineError, BackoffError, RateLimitError)
@@ -429,7 +436,6 @@ class ConnectionManager:
             request_id=next(self._ids),
             method=method.upper(),
             url=url,
-            shown_url=redact_url(url),
             origin=origin_of(url) if origin is None else origin,
             operation=operation,
             config=config,
@@ -440,10 +446,11 @@ class ConnectionManager:
         )
         with self._lock:
             self._totals.logical_requests += 1
-        signals.request_started.send(
-            self, request_id=call.request_id, method=call.method, url=call.shown_url,
-            operation=operation, cancel=call.cancel,
-        )  # fmt: skip
+        if signals.request_started.receivers:  # the kwargs cost more than an empty send
+            signals.request_started.send(
+                self, request_id=call.request_id, method=call.method, url=call.shown_url,
+                operation=operation, cancel=call.cancel,
+            )  # fmt: skip
         headers = requests_kwargs.get("headers") or {}
 
         def may_retry(error: NetworkError) -> bool:
@@ -463,11 +470,12 @@ class ConnectionManager:
             raise
         with self._lock:
             self._totals.succeeded += 1
-        signals.request_finished.send(
-            self, request_id=call.request_id, method=call.method, url=call.shown_url,
-            operation=operation, outcome="success", status=response.status_code,
-            elapsed=call.deadline.elapsed(), attempts=call.attempts,
-        )  # fmt: skip
+        if signals.request_finished.receivers:
+            signals.request_finished.send(
+                self, request_id=call.request_id, method=call.method, url=call.shown_url,
+                operation=operation, outcome="success", status=response.status_code,
+                elapsed=call.deadline.elapsed(), attempts=call.attempts,
+            )  # fmt: skip
         return response
 
     def get(self, url: str, **kwargs: Any) -> requests.Response:
@@ -535,13 +543,24 @@ class ConnectionManager:
         elapsed = self.clock.now() - sent_at
         info = parse_rate_limit_headers(response.headers)
         limiter.record_response(response.status_code, info)
-        outcome = Outcome(outcome_of(response, self.retry_config.retry_status_codes))
+        status = response.status_code
+        codes = self.retry_config.retry_status_codes
+        if info is None:
+            # No rate-limit header of any dialect (no Retry-After, no quota): the
+            # status alone decides, as outcome_of would, without reading headers again.
+            outcome = (
+                Outcome.THROTTLED if status == 429
+                else Outcome.TRANSIENT if status in codes
+                else Outcome.SUCCESS
+            )  # fmt: skip
+        else:
+            outcome = Outcome(outcome_of(response, codes))
         retry_after = None
         if outcome is Outcome.THROTTLED and info is not None:
             retry_after = info.retry_after if info.retry_after is not None else info.reset_after
         elif outcome is Outcome.SUCCESS and elapsed > config.read * self.policy.slow_fraction:
             outcome = Outcome.SLOW
-        failed = response.status_code in self.retry_config.retry_status_codes
+        failed = status in codes
         error = (
             classify_error(response, url=call.url, attempts=number, operation=call.operation)
             if failed

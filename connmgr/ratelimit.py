@@ -1553,6 +1553,10 @@ class AdaptiveRateLimiter(RateLimiter):
             )
             if not throttled:
                 self._succeeded.add(now)
+                if info is None and status != 429:
+                    # Nothing to pace by (the common case): the success is counted for
+                    # the adaptive estimate, and wait() applies any time-based recovery.
+                    return
             if not self.adaptive:
                 return
             pause: float | None = None
