@@ -21,6 +21,7 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import statistics
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -334,10 +335,17 @@ def _verdict(ok: bool) -> str:
 
 def run(quick: bool) -> str:
     """Measure and return the Markdown section."""
+    from PySide6.QtCore import qInstallMessageHandler
     from PySide6.QtWidgets import QApplication
 
     import connmgr.qt  # noqa: F401  (the PySide6 workaround before any Qt call)
 
+    def quiet(mode: Any, context: Any, message: str) -> None:
+        # The offscreen platform warns on every window resize; the figures are what matter.
+        if "propagateSizeHints" not in message:
+            print(message, file=sys.stderr)
+
+    qInstallMessageHandler(quiet)
     app = QApplication.instance() or QApplication([])
     repeats = 1 if quick else 3
     idle = [_measure(app, burst=False, naive=False) for _ in range(repeats)]
