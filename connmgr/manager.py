@@ -526,8 +526,6 @@ class ConnectionManager:
         except BaseException:
             self._release_trial(call.origin, trial)
             raise
-        with self._lock:
-            self._totals.attempts += 1
         sent_at = self.clock.now()
         context = AttemptContext(config, call.deadline, call.cancel)
         try:
@@ -595,6 +593,7 @@ class ConnectionManager:
         error: NetworkError | None,
     ) -> None:
         with self._lock:
+            self._totals.attempts += 1  # every attempt that went out is recorded once, here
             entry = self._entry(origin)
             if error is not None:
                 entry.last_error = error
@@ -618,6 +617,11 @@ class ConnectionManager:
         (``request_sent=False``, so never retried) when the wait would not fit both the
         deadline and ``policy.max_wait``.
         """
+        entry = self._origins.get(call.origin)
+        if entry is not None and entry.machine.state is ConnectionState.ONLINE:
+            # The common case, read without the lock: a state change racing with this
+            # read is no different from one that lands just after the request left.
+            return False, call.config
         trial_waited = 0.0
         while True:
             with self._lock:
