@@ -62,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         section = f"## {module.TITLE}\n\n{body.strip()}\n\n_(section took {took:.1f} s)_\n"
         print(section, flush=True)
         sections.append(section)
+    summary = ["| section | figures that PASS | figures that MISS |", "|---|---:|---:|"]
+    for section in sections:
+        title = section.splitlines()[0].removeprefix("## ")
+        summary.append(f"| {title} | {section.count('PASS')} | {section.count('MISS')} |")
+    header += ["## Summary", "", *summary, "", "A MISS is reported as measured, not hidden.", ""]
     if args.write:
         Path(args.write).write_text(
             "\n".join(header) + "\n" + "\n".join(sections), encoding="utf-8"
