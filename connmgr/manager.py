@@ -60,7 +60,7 @@ from connmgr.machine import (
     Outcome,
     StateChange,
 )
-from connmgr.network import NetworkMonitor, NetworkStatus
+from connmgr.network import NetworkMonitor, NetworkStatus, get_default_monitor
 from connmgr.ratelimit import OriginRateLimits, origin_of, parse_rate_limit_headers
 from connmgr.retry import RetryBudget, RetryConfig, RetryEngine, RetryEvent, may_resend
 from connmgr.timeouts import Deadline, TimeoutConfig, TimeoutProfiles
@@ -165,8 +165,9 @@ class ConnectionManager:
         retry: the :class:`~connmgr.RetryConfig` (default: 3 retries, 0.5 s × 2^n).
         rate_limits: an :class:`~connmgr.ratelimit.OriginRateLimits` (default: 10 req/s
             per origin, adaptive).
-        monitor: the shared :class:`~connmgr.NetworkMonitor` (default: one with the
-            public probes; tests pass one that probes loopback).
+        monitor: the shared :class:`~connmgr.NetworkMonitor` (default: the process-wide
+            one that the plan's ``NetworkState`` also uses, with the public probes;
+            tests pass one that probes loopback).
         policy: the :class:`~connmgr.MachinePolicy` thresholds.
         session: any :class:`requests.Session` (subclasses such as requests-cache's
             ``CachedSession`` work); connmgr mounts its transport adapter on it.
@@ -221,8 +222,11 @@ class ConnectionManager:
         self.rate_limits = (
             OriginRateLimits(clock=self.clock) if rate_limits is None else rate_limits
         )
-        self._owns_monitor = monitor is None
-        self.monitor = NetworkMonitor(clock=self.clock) if monitor is None else monitor
+        if monitor is None:
+            # The app's one monitor (also behind the plan's NetworkState), unless time
+            # is injected: a fake clock needs a monitor of its own.
+            monitor = get_default_monitor() if clock is None else NetworkMonitor(clock=clock)
+        self.monitor = monitor
         self._owns_session = session is None
         self.session = requests.Session() if session is None else session
         self._mount_transport(self.session)

@@ -559,3 +559,12 @@ def test_snapshot_applies_the_clock(server, probe_target):
         with ctx:
             assert mgr.snapshot().state is S.ONLINE
         assert seen == [("rate_limited", "online")]
+
+
+def test_managers_share_the_process_wide_monitor_by_default():
+    from connmgr.network import get_default_monitor
+
+    with ConnectionManager() as a, ConnectionManager("http://127.0.0.1:9") as b:
+        assert a.monitor is b.monitor is get_default_monitor()
+    with ConnectionManager(clock=FakeClock()) as c:
+        assert c.monitor is not get_default_monitor()
