@@ -378,12 +378,14 @@ class ConnectionManager:
         self._engine.retry_now()
 
     def close(self) -> None:
-        """Stop the monitor's watcher if this manager started it; close an owned session."""
+        """Stop the watcher this manager started on its own monitor; close an owned session."""
         if self._closed:
             return
         self._closed = True
         signals.network_changed.disconnect(self._on_network_changed_ref, sender=self.monitor)
-        if self._watcher_started:
+        if self._watcher_started and self.monitor is not get_default_monitor():
+            # The process-wide monitor's watcher may serve other managers: it stays
+            # (a daemon thread); a monitor of this manager's own is stopped.
             self.monitor.stop()
         if self._owns_session:
             self.session.close()
