@@ -46,7 +46,8 @@ def test_every_error_is_a_requests_exception():
     errors = [
         getattr(connmgr, n)
         for n in connmgr.__all__
-        if isinstance(getattr(connmgr, n), type) and n.endswith("Error")
+        if isinstance(getattr(connmgr, n), type)
+        and n.endswith("Error")
         # A configuration mistake, not a network failure: a ValueError by design.
         and n != "UnknownOperationError"
     ]
