@@ -260,11 +260,12 @@ TRANSITIONS: tuple[Transition, ...] = (
 
 del S
 
-#: For each (trigger, state), the rows that can fire from that state, in table order.
-#: Derived once, so recording an outcome that cannot move the state costs a dict lookup.
-_ROWS: Mapping[tuple[str, ConnectionState], tuple[Transition, ...]] = MappingProxyType(
+#: For each (trigger, state value), the rows that can fire from that state, in table
+#: order. Derived once, so recording an outcome that cannot move the state costs a dict
+#: lookup (keyed by the value string: hashing an Enum member runs Python code).
+_ROWS: Mapping[tuple[str, str], tuple[Transition, ...]] = MappingProxyType(
     {
-        (trigger, state): rows
+        (trigger, state.value): rows
         for trigger in {r.trigger for r in TRANSITIONS}
         for state in ConnectionState
         if (rows := tuple(r for r in TRANSITIONS if r.trigger == trigger and state in r.sources()))
@@ -458,7 +459,9 @@ class OriginMachine:
         """
         c = self.counters
         c.attempts += 1
-        c.by_outcome[outcome.value] = c.by_outcome.get(outcome.value, 0) + 1
+        # _value_, not .value: the property costs more than the rest of a success.
+        name = outcome._value_
+        c.by_outcome[name] = c.by_outcome.get(name, 0) + 1
         if outcome is Outcome.SUCCESS:
             c.consecutive_successes += 1
             c.consecutive_transient = 0
@@ -490,7 +493,7 @@ class OriginMachine:
         if outcome in (Outcome.FATAL, Outcome.UNREACHABLE):
             return []
         self._is_trial_outcome = trial
-        changes = self._fire(outcome.value, reason or _DEFAULT_REASONS[outcome])
+        changes = self._fire(name, reason or None, outcome)
         self._is_trial_outcome = False
         return changes
 
@@ -510,12 +513,16 @@ class OriginMachine:
             return self._fire("resume", "the server's pause is over")
         return []
 
-    def _fire(self, trigger: str, reason: str) -> list[StateChange]:
+    def _fire(
+        self, trigger: str, reason: str | None, outcome: Outcome | None = None
+    ) -> list[StateChange]:
         # Check the guards here first: transitions' trigger() costs ~7 µs even when
         # nothing moves, and most outcomes (a success while online) move nothing.
-        rows = _ROWS.get((trigger, self.state), ())
-        if not any(all(getattr(self, g)() for g in row.conditions) for row in rows):
+        rows = _ROWS.get((trigger, self.state._value_), ())
+        if not rows or not any(all(getattr(self, g)() for g in r.conditions) for r in rows):
             return []
+        if reason is None:
+            reason = _DEFAULT_REASONS[outcome] if outcome is not None else trigger
         self._reason = reason
         self._changes = []
         self.trigger(trigger)  # type: ignore[attr-defined]  # added by transitions.Machine

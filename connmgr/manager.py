@@ -246,6 +246,7 @@ class ConnectionManager:
         self._on_network_changed_ref = self._on_network_changed
         signals.network_changed.connect(self._on_network_changed_ref, sender=self.monitor)
         self._configs: dict[tuple[TimeoutConfig, float], TimeoutConfig] = {}
+        self._next_success_report = -math.inf
 
     # ------------------------------------------------------------------ setup
 
@@ -571,7 +572,12 @@ class ConnectionManager:
             else None
         )
         self._record(call.origin, outcome, trial=trial, retry_after=retry_after, error=error)
-        self.monitor.report_success(url=call.url)
+        now = self.clock.now()
+        if self.monitor.status is not NetworkStatus.ONLINE or now >= self._next_success_report:
+            # A response proves the network; telling the monitor once a second keeps
+            # its cache fresh (interval 30 s) without a call on every response.
+            self._next_success_report = now + 1.0
+            self.monitor.report_success(url=call.url)
         if error is not None:
             raise error
         return response
