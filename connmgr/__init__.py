@@ -13,7 +13,7 @@ Example::
         try:
             r = mgr.get("/search", params={"q": "daft punk"}, operation="search")
         except connmgr.NetworkError as err:
-            print(err.user_message, err.suggestion)
+            show_error(err.user_message, err.suggestion)
 
 Optional parts live in subpackages: :mod:`connmgr.qt` (extra ``qt``) and
 :mod:`connmgr.testing` (FaultServer, FakeClock, pytest fixtures). The Qt

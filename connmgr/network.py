@@ -734,7 +734,7 @@ class NetworkMonitor:
         monitor = NetworkMonitor(probes=[HttpProbe("https://api.example.com/health",
                                                    expect_status=200)])
         if not monitor.is_online():
-            print(monitor.status.label)        # "Offline" or "Sign-in required ..."
+            status_bar.show(monitor.status.label)   # "Offline" or "Sign-in required ..."
     """
 
     def __init__(

@@ -915,7 +915,7 @@ class RateLimiter:
             session.get(url)
 
         if not limiter.acquire():             # never blocks
-            print(f"busy, try again in {limiter.get_wait_time():.1f} s")
+            status_bar.show(f"busy, try again in {limiter.get_wait_time():.1f} s")
     """
 
     def __init__(

@@ -15,7 +15,7 @@ Example::
     from connmgr import signals
 
     def on_change(sender, *, origin, old, new, reason, **_):
-        print(f"{origin}: {old.value} -> {new.value} ({reason})")
+        log.info("%s: %s -> %s (%s)", origin, old.value, new.value, reason)
 
     signals.state_changed.connect(on_change)            # every manager
     signals.state_changed.connect(on_change, sender=mgr)  # one manager

@@ -27,7 +27,7 @@ state's colour from :data:`~connmgr.machine.STATE_EFFECTS`.
 Example::
 
     from connmgr.statechart import render, write
-    print(render("mermaid"))                          # stateDiagram-v2 ...
+    mermaid = render("mermaid")                       # "stateDiagram-v2 ..."
     svg = render("svg", highlight=ConnectionState.BACKOFF)
     write("statecharts/connection.dot")               # format from the suffix
 
