@@ -72,7 +72,7 @@ import time
 from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, cast
 from urllib.parse import unquote_plus
 
 import requests
@@ -1680,9 +1680,15 @@ def is_retryable(
     return False
 
 
+#: outcome_of's default for ``quota``: read the response's headers itself.
+_UNREAD: Final = object()
+
+
 def outcome_of(
     error_or_response: BaseException | requests.Response,
     retry_status_codes: AbstractSet[int] = DEFAULT_RETRY_STATUS_CODES,
+    *,
+    quota: object = _UNREAD,  # RateLimitInfo | None when the caller parsed the headers
 ) -> str:
     """The outcome of one attempt for the state machine. Pure.
 
@@ -1693,7 +1699,9 @@ def outcome_of(
     For a response: 429, a 503 with ``Retry-After``, and any answer whose
     rate-limit headers say no quota remains are throttled; another status in
     ``retry_status_codes`` is transient; anything else (a 404 included) is a
-    success: the server answered, the link works.
+    success: the server answered, the link works. A caller that has already
+    parsed the headers passes ``quota=parse_rate_limit_headers(...)`` (``None``
+    when there were none) and they are not read again.
 
     For an error: :class:`RateLimitError` is throttled; connect failures
     (refused, no route, DNS, connect timeout) and :class:`OfflineError` are
@@ -1714,6 +1722,15 @@ def outcome_of(
     """
     if isinstance(error_or_response, requests.Response):
         status = error_or_response.status_code
+        if quota is not _UNREAD:
+            # The caller already parsed the rate-limit headers: no second read.
+            info = cast("RateLimitInfo | None", quota)
+            retry_after = info is not None and info.retry_after is not None
+            if status == 429 or (status == 503 and retry_after):
+                return "throttled"
+            if status in retry_status_codes:
+                return "transient"
+            return "throttled" if info is not None and info.exhausted else "success"
         headers = error_or_response.headers
         if status == 429 or (status == 503 and _header(headers, "Retry-After") is not None):
             return "throttled"

@@ -550,16 +550,7 @@ class ConnectionManager:
         limiter.record_response(response.status_code, info)
         status = response.status_code
         codes = self.retry_config.retry_status_codes
-        if info is None:
-            # No rate-limit header of any dialect (no Retry-After, no quota): the
-            # status alone decides, as outcome_of would, without reading headers again.
-            outcome = (
-                Outcome.THROTTLED if status == 429
-                else Outcome.TRANSIENT if status in codes
-                else Outcome.SUCCESS
-            )  # fmt: skip
-        else:
-            outcome = Outcome(outcome_of(response, codes))
+        outcome = Outcome(outcome_of(response, codes, quota=info))
         retry_after = None
         if outcome is Outcome.THROTTLED and info is not None:
             retry_after = info.retry_after if info.retry_after is not None else info.reset_after

@@ -185,20 +185,26 @@ class _SFParser:
         while self.i < len(self.s) and self.s[self.i] == " ":
             self.i += 1
 
+    def _more(self) -> bool:
+        """Consume the comma after an item; ``False`` at the end of the field."""
+        self._ows()
+        if self.i >= len(self.s):
+            return False
+        if self.s[self.i] != ",":
+            raise _SFError(f"expected ',' at {self.i}")
+        self.i += 1
+        self._ows()
+        if self.i >= len(self.s):
+            raise _SFError("trailing comma")
+        return True
+
     def parse_list(self) -> list[_Member]:
         self._sp()
         members: list[_Member] = []
         while self.i < len(self.s):
             members.append(self._member())
-            self._ows()
-            if self.i >= len(self.s):
+            if not self._more():
                 break
-            if self.s[self.i] != ",":
-                raise _SFError(f"expected ',' at {self.i}")
-            self.i += 1
-            self._ows()
-            if self.i >= len(self.s):
-                raise _SFError("trailing comma")
         return members
 
     def parse_dict(self) -> dict[str, _Member]:
@@ -211,15 +217,8 @@ class _SFParser:
                 result[key] = self._member()
             else:
                 result[key] = (True, self._params())
-            self._ows()
-            if self.i >= len(self.s):
+            if not self._more():
                 break
-            if self.s[self.i] != ",":
-                raise _SFError(f"expected ',' at {self.i}")
-            self.i += 1
-            self._ows()
-            if self.i >= len(self.s):
-                raise _SFError("trailing comma")
         return result
 
     def _member(self) -> _Member:

@@ -1309,3 +1309,25 @@ def test_no_secret_ever_reaches_a_message(secret: str, where: str) -> None:
     placeholder = _all_text(_leaky_error("PLACEHOLDERxyz", where))
     assume(secret not in placeholder)
     assert secret not in _all_text(_leaky_error(secret, where))
+
+
+def test_outcome_of_with_headers_already_parsed_agrees_with_reading_them():
+    import requests as _requests
+
+    from connmgr.ratelimit import parse_rate_limit_headers
+
+    cases = [
+        (200, {}),
+        (404, {}),
+        (429, {}),
+        (503, {}),
+        (503, {"Retry-After": "3"}),
+        (200, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "30"}),
+        (200, {"X-RateLimit-Remaining": "7", "X-RateLimit-Reset": "30"}),
+    ]
+    for status, headers in cases:
+        response = _requests.Response()
+        response.status_code = status
+        response.headers.update(headers)
+        quota = parse_rate_limit_headers(response.headers)
+        assert outcome_of(response, quota=quota) == outcome_of(response), (status, headers)
