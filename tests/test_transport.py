@@ -611,6 +611,18 @@ def test_one_watchdog_thread_and_bounded_memory(server: Faults) -> None:
     assert len(watchdogs) == 1
 
 
+def test_finished_attempts_do_not_wait_in_the_watchdog_inbox(server: Faults) -> None:
+    # Held until the next drain, finished attempts (and their requests) outlived
+    # them and cost the app cyclic-GC passes that plain requests never triggers.
+    session = create_session(TimeoutConfig(total=30))
+    for _ in range(50):
+        session.get(server.url("/ok"))
+    held, cancelled = _WATCHDOG.stats()
+    assert len(_WATCHDOG._inbox) == 0
+    assert held - cancelled == 0
+    assert held <= 2  # at most the entries the thread drained while they were live
+
+
 def test_watchdog_fires_in_deadline_order_and_skips_cancelled() -> None:
     fired: list[str] = []
     done = threading.Event()
