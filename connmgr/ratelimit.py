@@ -46,7 +46,9 @@ from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 from urllib.parse import urlsplit
 
-from connmgr.clock import SYSTEM_CLOCK, CancelToken, Clock, interruptible_sleep
+from requests.structures import CaseInsensitiveDict
+
+from connmgr.clock import SYSTEM_CLOCK, CancelToken, Clock, SystemClock, interruptible_sleep
 
 __all__ = [
     "AdaptivePolicy",
@@ -410,6 +412,15 @@ class RateLimitInfo:
 
 #: Every header name any dialect reads starts with one of these (lower-cased).
 _RATE_LIMIT_PREFIXES: Final = ("retry-after", "ratelimit", "x-ratelimit", "x-rate-limit")
+#: Every header name the parsers below read (lower case).
+_RATE_LIMIT_NAMES: Final = frozenset(
+    {"retry-after", "ratelimit", "ratelimit-policy"}
+    | {
+        prefix + suffix
+        for prefix in ("ratelimit", "x-ratelimit", "x-rate-limit")
+        for suffix in ("-limit", "-remaining", "-reset", "-reset-after", "-used")
+    }
+)
 
 
 def _header_map(headers: object) -> dict[str, str]:
@@ -658,10 +669,15 @@ def parse_rate_limit_headers(
         >>> (info.limit, info.remaining, info.reset_after, info.window)
         (100, 50, 30.0, 60.0)
     """
-    if isinstance(headers, Mapping) and not any(
+    # The common case, which every response pays for: no header of ours.
+    if type(headers) is CaseInsensitiveDict:
+        # requests' headers keep their lower-cased names as keys of _store: one set test.
+        if headers._store.keys().isdisjoint(_RATE_LIMIT_NAMES):  # type: ignore[attr-defined]
+            return None
+    elif isinstance(headers, Mapping) and not any(
         isinstance(name, str) and name.lower().startswith(_RATE_LIMIT_PREFIXES) for name in headers
     ):
-        return None  # the common case, every response pays for it: no header of ours
+        return None
     try:
         h = _header_map(headers)
     except Exception:  # a broken mapping must not break a response path
@@ -803,15 +819,22 @@ class _RateMeter:
     throttle of a run underestimate the server by the meter's age).
     """
 
-    __slots__ = ("_count", "_stamp", "_start", "_tau")
+    __slots__ = ("_count", "_stamp", "_start", "_step", "_tau")
 
     def __init__(self, tau: float) -> None:
         self._tau = tau
+        # Events closer than this to the last decay are counted as if they came then:
+        # the rate reads at most 1% low, and a busy origin pays one exp() per step, not
+        # one per request.
+        self._step = tau / 128
         self._count = 0.0
         self._stamp = -math.inf
         self._start = -math.inf
 
     def add(self, now: float) -> None:
+        if now - self._stamp < self._step:
+            self._count += 1.0
+            return
         count = self._decayed(now)
         if count < 0.01:
             self._start = now
@@ -929,6 +952,8 @@ class RateLimiter:
         self._time_window = _check_number("time_window", time_window)
         self._burst_setting = _check_burst(burst)
         self._clock: Clock = clock if clock is not None else SYSTEM_CLOCK
+        # The hot path (every request reads the time twice here): skip SystemClock.now's frame.
+        self._now = time.monotonic if type(self._clock) is SystemClock else self._clock.now
         self._lock = threading.Lock()
         self._factor = 1.0
         # GCRA state. _tat: the theoretical arrival time, when the next paced
@@ -1182,15 +1207,15 @@ class RateLimiter:
             if not limiter.wait(timeout=deadline.remaining(), cancel=token):
                 raise RateLimitError(retry_after=limiter.get_wait_time())
         """
-        if timeout is not None:
+        if timeout is not None and not (type(timeout) is float and timeout >= 0.0):
             if isinstance(timeout, bool) or math.isnan(timeout):
                 raise ValueError(f"timeout must be a number of seconds or None, got {timeout!r}")
             timeout = max(0.0, float(timeout))
-        if cancel is not None:
+        if cancel is not None and cancel.cancelled:
             cancel.raise_if_cancelled()
         clock = self._clock
         with self._lock:
-            now = clock.now()
+            now = self._now()
             self._refresh_locked(now)
             if not self._queue and self._conformant_locked(now, fresh=True):
                 self._grant_locked(now, fresh=True)
@@ -1546,7 +1571,7 @@ class AdaptiveRateLimiter(RateLimiter):
         successes included (they drive the recovery).
         """
         with self._lock:
-            now = self._clock.now()
+            now = self._now()
             throttled = status == 429 or (
                 status == 503 and info is not None and info.retry_after is not None
             )

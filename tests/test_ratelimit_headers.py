@@ -12,6 +12,7 @@ import responses
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from connmgr import ratelimit
 from connmgr.ratelimit import (
     MAX_SANE_DELAY,
     RateLimitInfo,
@@ -179,6 +180,33 @@ def test_requests_case_insensitive_dict() -> None:
     info = parse_rate_limit_headers(headers, now=NOW)
     assert info is not None
     assert (info.remaining, info.retry_after) == (4, 2.0)
+
+
+def test_every_name_the_parsers_read_is_in_the_fast_path_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # requests' headers skip parsing unless one of _RATE_LIMIT_NAMES is present, so a
+    # parser reading a name outside that set would silently never see it.
+    read: set[str] = set()
+
+    class Recording(dict[str, str]):
+        def get(self, key, default=None):  # type: ignore[override]
+            read.add(key)
+            return super().get(key, default)
+
+    real = ratelimit._header_map
+    monkeypatch.setattr(ratelimit, "_header_map", lambda headers: Recording(real(headers)))
+    # Malformed values, so every dialect is tried and falls through to the next.
+    everything = {name: "?" for name in ratelimit._RATE_LIMIT_NAMES}
+    parse_rate_limit_headers(everything, now=NOW)
+    assert read and read <= ratelimit._RATE_LIMIT_NAMES
+
+
+def test_requests_headers_without_ours_are_not_parsed() -> None:
+    headers = requests.structures.CaseInsensitiveDict(
+        {"Content-Type": "text/plain", "X-RateLimit-Resource": "search"}
+    )
+    assert parse_rate_limit_headers(headers, now=NOW) is None
 
 
 # -- IETF RateLimit-* (drafts up to 06) --------------------------------------------
