@@ -645,6 +645,7 @@ class RetryEngine:
         catch: tuple[type[BaseException], ...] = DEFAULT_CATCH,
         raise_original: bool = False,
         stats: CallStats | None = None,
+        first_failure: BaseException | None = None,
     ) -> _T:
         """Call ``attempt_fn(attempt_number)`` until it succeeds or retrying must stop.
 
@@ -675,11 +676,16 @@ class RetryEngine:
         ``raise_original=True`` that exception itself is re-raised instead.
         Exceptions not in ``catch`` propagate untouched, at once. A success
         refunds the budget. ``stats``, when given, is filled in.
+
+        ``first_failure`` is for a caller that made attempt 1 itself (a success
+        then costs it no engine call at all): the exception that attempt raised,
+        handled as if ``attempt_fn(1)`` had raised it; ``attempt_fn`` is called
+        from attempt 2 on.
         """
         config = self.config
         clock = self.clock
         budget = self.budget
-        if cancel is not None and cancel.cancelled:
+        if first_failure is None and cancel is not None and cancel.cancelled:
             raise RequestCancelledError(cancel.reason or "cancelled", attempts=0)
         started = clock.now()
         attempt = 1
@@ -687,6 +693,9 @@ class RetryEngine:
         waited = 0.0
         while True:
             try:
+                if first_failure is not None:
+                    failure, first_failure = first_failure, None
+                    raise failure
                 result = attempt_fn(attempt)
             except catch as exc:
                 error = (classify or classify_error)(exc)

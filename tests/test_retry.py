@@ -364,6 +364,29 @@ def test_transient_then_success_returns_the_result(clock):
     assert (stats.attempts, stats.stop_reason) == (3, StopReason.SUCCESS)
 
 
+def test_first_failure_is_handled_as_attempt_one(clock):
+    # The caller made attempt 1 itself; the engine goes on from attempt 2.
+    attempt = Failing(requests.exceptions.ReadTimeout("slow"), None)
+    stats = CallStats()
+    result = engine_on(clock).call(
+        attempt, first_failure=requests.ConnectionError("refused"), stats=stats
+    )
+    assert result == "ok"
+    assert attempt.calls == [2, 3]
+    assert clock.sleeps == [0.5, 1.0]
+    assert (stats.attempts, stats.retries, stats.stop_reason) == (3, 2, StopReason.SUCCESS)
+
+
+def test_a_final_first_failure_raises_at_once(clock):
+    attempt = Failing()
+    with pytest.raises(HTTPStatusError) as info:
+        engine_on(clock).call(attempt, first_failure=http_error(404))
+    assert attempt.calls == [] and clock.sleeps == []
+    assert info.value.attempts == 1
+    with pytest.raises(KeyError):  # not in catch: propagates untouched
+        engine_on(clock).call(attempt, first_failure=KeyError("bug"))
+
+
 def test_retry_after_sets_the_wait_and_is_capped(clock):
     attempt = Failing(
         http_error(503, {"Retry-After": "7"}), http_error(429, {"Retry-After": "86400"}), None
