@@ -488,12 +488,14 @@ class OriginMachine:
             self.resume_at = resume_at
         if trial:
             self.trial_in_flight = False
-        # Outcomes that move nothing: fatal, unreachable (the monitor decides), and
-        # anything while offline except a success.
-        if outcome in (Outcome.FATAL, Outcome.UNREACHABLE):
+        # Most outcomes can move nothing from the current state (a success while online;
+        # fatal and unreachable never do: the monitor decides about the network): one
+        # dict lookup, and no trigger.
+        rows = _ROWS.get((name, self.state._value_))
+        if rows is None:
             return []
         self._is_trial_outcome = trial
-        changes = self._fire(name, reason or None, outcome)
+        changes = self._fire(name, reason or None, outcome, rows)
         self._is_trial_outcome = False
         return changes
 
@@ -514,11 +516,16 @@ class OriginMachine:
         return []
 
     def _fire(
-        self, trigger: str, reason: str | None, outcome: Outcome | None = None
+        self,
+        trigger: str,
+        reason: str | None,
+        outcome: Outcome | None = None,
+        rows: tuple[Transition, ...] | None = None,
     ) -> list[StateChange]:
         # Check the guards here first: transitions' trigger() costs ~7 µs even when
         # nothing moves, and most outcomes (a success while online) move nothing.
-        rows = _ROWS.get((trigger, self.state._value_), ())
+        if rows is None:
+            rows = _ROWS.get((trigger, self.state._value_), ())
         if not rows or not any(all(getattr(self, g)() for g in r.conditions) for r in rows):
             return []
         if reason is None:

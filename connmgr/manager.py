@@ -31,6 +31,7 @@ import logging
 import math
 import random
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -40,7 +41,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from connmgr import signals
-from connmgr.clock import SYSTEM_CLOCK, CancelToken, Clock, interruptible_sleep
+from connmgr.clock import SYSTEM_CLOCK, CancelToken, Clock, SystemClock, interruptible_sleep
 from connmgr.errors import (
     BackoffError,
     DNSError,
@@ -62,7 +63,14 @@ from connmgr.machine import (
 )
 from connmgr.network import NetworkMonitor, NetworkStatus, get_default_monitor
 from connmgr.ratelimit import OriginRateLimits, origin_of, parse_rate_limit_headers
-from connmgr.retry import RetryBudget, RetryConfig, RetryEngine, RetryEvent, may_resend
+from connmgr.retry import (
+    DEFAULT_CATCH,
+    RetryBudget,
+    RetryConfig,
+    RetryEngine,
+    RetryEvent,
+    may_resend,
+)
 from connmgr.timeouts import Deadline, TimeoutConfig, TimeoutProfiles
 from connmgr.transport import AttemptContext, TimeoutHTTPAdapter
 
@@ -97,7 +105,12 @@ class ConnectionSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class ManagerStats:
-    """Totals since the manager was created (for summaries and benchmarks)."""
+    """Totals since the manager was created (for summaries and benchmarks).
+
+    ``logical_requests`` counts the calls that have ended, so it always equals
+    ``succeeded`` plus the sum of ``failed_by_class``; ``attempts`` counts every
+    attempt that was sent, including those of requests still under way.
+    """
 
     logical_requests: int
     attempts: int
@@ -125,7 +138,10 @@ class _Call:
     operation: str
     config: TimeoutConfig
     deadline: Deadline
-    cancel: CancelToken
+    #: The caller's token, or one made when a signal hands it out (request_started,
+    #: retry_scheduled). ``None`` while no one could cancel: waits and the transport
+    #: then have nothing to watch, which saves a token and a callback per request.
+    cancel: CancelToken | None
     wait_for_network: bool
     kwargs: dict[str, Any]
     attempts: int = 0
@@ -140,6 +156,9 @@ class _Call:
 
 
 _GATE_ERRORS = (OfflineError, BackoffError, RateLimitError)
+
+#: ``outcome_of``'s names to the machine's members (cheaper than ``Outcome(name)``).
+_OUTCOMES: Mapping[str, Outcome] = MappingProxyType({o.value: o for o in Outcome})
 
 #: How often a request waiting for the circuit's trial looks at its verdict (seconds).
 _TRIAL_POLL = 0.05
@@ -247,6 +266,8 @@ class ConnectionManager:
         signals.network_changed.connect(self._on_network_changed_ref, sender=self.monitor)
         self._configs: dict[tuple[TimeoutConfig, float], TimeoutConfig] = {}
         self._next_success_report = -math.inf
+        # The hot path reads the time several times a request: skip SystemClock.now's frame.
+        self._now = time.monotonic if type(self.clock) is SystemClock else self.clock.now
 
     # ------------------------------------------------------------------ setup
 
@@ -434,48 +455,50 @@ class ConnectionManager:
                 "pass operation=... or configure ConnectionManager(timeouts=...)"
             )
         config = self.timeouts.get(operation)
-        if self._base_origin is not None and url.startswith("/") and not url.startswith("//"):
-            origin = self._base_origin  # a path under base_url: its origin is known
+        if self._base_origin is not None and url[:1] == "/" and url[1:2] != "/":
+            # A path under base_url: its origin is known, and it replaces the base's
+            # path (RFC 3986 5.2.2), so urljoin is not needed.
+            origin = self._base_origin
+            url = self._base_root + url
         else:
-            origin = None
-        url = self._absolute(url)
+            url = self._absolute(url)
+            origin = origin_of(url)
+        announce = bool(signals.request_started.receivers)
         call = _Call(
             request_id=next(self._ids),
             method=method.upper(),
             url=url,
-            origin=origin_of(url) if origin is None else origin,
+            origin=origin,
             operation=operation,
             config=config,
-            deadline=Deadline(config.total, clock=self.clock),
-            cancel=CancelToken() if cancel is None else cancel,
+            # The profile validated total; the deadline starts now.
+            deadline=Deadline._from_start(config.total, self._now(), self.clock),
+            cancel=CancelToken() if cancel is None and announce else cancel,
             wait_for_network=wait_for_network,
             kwargs=requests_kwargs,
         )
-        with self._lock:
-            self._totals.logical_requests += 1
-        if signals.request_started.receivers:  # the kwargs cost more than an empty send
+        if announce:  # the kwargs cost more than an empty send
             signals.request_started.send(
                 self, request_id=call.request_id, method=call.method, url=call.shown_url,
                 operation=operation, cancel=call.cancel,
             )  # fmt: skip
-        headers = requests_kwargs.get("headers") or {}
-
-        def may_retry(error: NetworkError) -> bool:
-            return may_resend(call.method, headers, sent=error.request_sent)
-
         try:
-            response = self._engine.call(
-                lambda number: self._attempt(call, number),
-                classify=lambda exc: classify_error(exc, url=url, operation=operation),
-                may_retry=may_retry,
-                deadline=call.deadline,
-                cancel=call.cancel,
-                on_retry=lambda event: self._on_retry(call, event),
-            )
+            if call.cancel is not None and call.cancel.cancelled:
+                response = self._retrying(call, None)  # raises RequestCancelledError at once
+            else:
+                # The first attempt goes without the retry engine: most requests need
+                # no retry, and then the engine would cost more than the bookkeeping.
+                try:
+                    response = self._attempt(call, 1)
+                except DEFAULT_CATCH as failure:
+                    response = self._retrying(call, failure)
+                else:
+                    self.retry_budget.refund_success()
         except NetworkError as error:
             self._finish_failed(call, error)
             raise
-        with self._lock:
+        with self._lock:  # counted as it ends: one lock per request, not two
+            self._totals.logical_requests += 1
             self._totals.succeeded += 1
         if signals.request_finished.receivers:
             signals.request_finished.send(
@@ -484,6 +507,24 @@ class ConnectionManager:
                 elapsed=call.deadline.elapsed(), attempts=call.attempts,
             )  # fmt: skip
         return response
+
+    def _retrying(self, call: _Call, first_failure: BaseException | None) -> requests.Response:
+        """Hand ``call`` to the retry engine after its first attempt failed (or before it,
+        when ``first_failure`` is ``None``)."""
+        headers = call.kwargs.get("headers") or {}
+        if call.cancel is None:
+            # retry_scheduled hands the token to the app (the banner's Cancel), and the
+            # engine's waits must watch the token it gets.
+            call.cancel = CancelToken()
+        return self._engine.call(
+            lambda number: self._attempt(call, number),
+            classify=lambda exc: classify_error(exc, url=call.url, operation=call.operation),
+            may_retry=lambda error: may_resend(call.method, headers, sent=error.request_sent),
+            deadline=call.deadline,
+            cancel=call.cancel,
+            on_retry=lambda event: self._on_retry(call, event),
+            first_failure=first_failure,
+        )
 
     def get(self, url: str, **kwargs: Any) -> requests.Response:
         """``request("GET", url, **kwargs)``."""
@@ -518,11 +559,19 @@ class ConnectionManager:
 
     def _attempt(self, call: _Call, number: int) -> requests.Response:
         call.attempts = number
-        call.cancel.raise_if_cancelled(url=call.shown_url)
-        trial, config = self._pass_gate(call)
+        cancel = call.cancel
+        if cancel is not None and cancel.cancelled:
+            cancel.raise_if_cancelled(url=call.shown_url)
+        entry = self._origins.get(call.origin)
+        if entry is not None and entry.machine.state is ConnectionState.ONLINE:
+            # The common case, read without the lock: a state change racing with this
+            # read is no different from one that lands just after the request left.
+            trial, config = False, call.config
+        else:
+            trial, config = self._pass_gate(call)
         limiter = self.rate_limits.for_origin(call.origin)
         try:
-            if not limiter.wait(timeout=call.deadline.remaining(), cancel=call.cancel):
+            if not limiter.wait(timeout=call.deadline.remaining(), cancel=cancel):
                 raise RateLimitError(
                     "the client-side rate limit leaves no slot before the deadline",
                     url=call.shown_url,
@@ -533,8 +582,9 @@ class ConnectionManager:
         except BaseException:
             self._release_trial(call.origin, trial)
             raise
-        sent_at = self.clock.now()
-        context = AttemptContext(config, call.deadline, call.cancel)
+        sent_at = self._now()
+        # Built from values already validated (the profile, this call's deadline).
+        context = AttemptContext._make(config, call.deadline, cancel, config.as_tuple())
         try:
             response = self.session.request(call.method, call.url, timeout=context, **call.kwargs)
         except Exception as exc:
@@ -545,12 +595,12 @@ class ConnectionManager:
             # Served by a cache (requests-cache): says nothing about the network.
             self._release_trial(call.origin, trial)
             return response
-        elapsed = self.clock.now() - sent_at
+        elapsed = self._now() - sent_at
         info = parse_rate_limit_headers(response.headers)
         limiter.record_response(response.status_code, info)
         status = response.status_code
         codes = self.retry_config.retry_status_codes
-        outcome = Outcome(outcome_of(response, codes, quota=info))
+        outcome = _OUTCOMES[outcome_of(response, codes, quota=info)]
         retry_after = None
         if outcome is Outcome.THROTTLED and info is not None:
             retry_after = info.retry_after if info.retry_after is not None else info.reset_after
@@ -563,7 +613,7 @@ class ConnectionManager:
             else None
         )
         self._record(call.origin, outcome, trial=trial, retry_after=retry_after, error=error)
-        now = self.clock.now()
+        now = self._now()
         if self.monitor.status is not NetworkStatus.ONLINE or now >= self._next_success_report:
             # A response proves the network; telling the monitor once a second keeps
             # its cache fresh (interval 30 s) without a call on every response.
@@ -574,7 +624,7 @@ class ConnectionManager:
         return response
 
     def _record_failure(self, origin: str, error: NetworkError, trial: bool) -> None:
-        outcome = Outcome(outcome_of(error, self.retry_config.retry_status_codes))
+        outcome = _OUTCOMES[outcome_of(error, self.retry_config.retry_status_codes)]
         if outcome is Outcome.UNREACHABLE:
             # A connect or DNS failure: this server, or the whole network? The monitor
             # decides; its network_changed event moves every origin to offline.
@@ -597,13 +647,15 @@ class ConnectionManager:
     ) -> None:
         with self._lock:
             self._totals.attempts += 1  # every attempt that went out is recorded once, here
-            entry = self._entry(origin)
+            entry = self._origins.get(origin) or self._entry(origin)
             if error is not None:
                 entry.last_error = error
             changes = entry.machine.record(outcome, trial=trial, retry_after=retry_after)
-            self._account(changes)
+            if changes:
+                self._account(changes)
             resume_at = entry.machine.resume_at
-        self._emit_changes(changes)
+        if changes:
+            self._emit_changes(changes)
         if outcome is Outcome.THROTTLED and resume_at is not None:
             wait = max(0.0, resume_at - self.clock.now())
             signals.rate_limited.send(self, origin=origin, resume_at=resume_at, wait=wait)
@@ -620,11 +672,6 @@ class ConnectionManager:
         (``request_sent=False``, so never retried) when the wait would not fit both the
         deadline and ``policy.max_wait``.
         """
-        entry = self._origins.get(call.origin)
-        if entry is not None and entry.machine.state is ConnectionState.ONLINE:
-            # The common case, read without the lock: a state change racing with this
-            # read is no different from one that lands just after the request left.
-            return False, call.config
         trial_waited = 0.0
         while True:
             with self._lock:
@@ -645,7 +692,8 @@ class ConnectionManager:
                     self._ensure_watcher()
                     if self.monitor.wait_until_online(budget, cancel=call.cancel):
                         continue
-                    call.cancel.raise_if_cancelled(url=call.shown_url)
+                    if call.cancel is not None:
+                        call.cancel.raise_if_cancelled(url=call.shown_url)
                 raise OfflineError(
                     "the network is unreachable", url=call.shown_url, operation=call.operation
                 )
@@ -664,7 +712,7 @@ class ConnectionManager:
                     self, origin=call.origin, resume_at=self.clock.now() + wait, wait=wait
                 )
             waited_from = self.clock.now()
-            if interruptible_sleep(self.clock, wait, cancel=call.cancel):
+            if interruptible_sleep(self.clock, wait, cancel=call.cancel) and call.cancel:
                 call.cancel.raise_if_cancelled(url=call.shown_url)
             if verdict.wait == math.inf:
                 trial_waited += self.clock.now() - waited_from
@@ -711,6 +759,7 @@ class ConnectionManager:
     def _finish_failed(self, call: _Call, error: NetworkError) -> None:
         name = type(error).__name__
         with self._lock:
+            self._totals.logical_requests += 1
             self._totals.failed_by_class[name] = self._totals.failed_by_class.get(name, 0) + 1
         logger.info(
             "%s %s failed after %d attempt(s): %s", call.method, call.shown_url, error.attempts,

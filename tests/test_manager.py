@@ -349,6 +349,35 @@ def test_cancel_ends_a_retry_wait_within_50_ms(server, probe_target):
         assert time.perf_counter() - started < 0.05 + 0.05 + 0.1
 
 
+def test_the_token_retry_scheduled_hands_out_cancels_the_wait(server, probe_target):
+    # No token from the caller: the banner's Cancel uses the one the signal carries.
+    retry = RetryConfig(max_retries=3, base_delay=5.0, jitter_range=0.0)
+    with make_manager(server, probe_target, clock=_system_clock(), retry=retry) as mgr:
+
+        def on_retry(sender, **kw):
+            threading.Timer(0.02, kw["cancel"].cancel).start()
+
+        with signals.retry_scheduled.connected_to(on_retry, sender=mgr):
+            started = time.perf_counter()
+            with pytest.raises(RequestCancelledError):
+                mgr.get("/status/503")
+            assert time.perf_counter() - started < 0.02 + 0.05 + 0.1
+        assert server.hits("/status/503") == 1
+
+
+def test_the_token_request_started_hands_out_cancels_the_attempt(server, probe_target):
+    with make_manager(server, probe_target, clock=_system_clock()) as mgr:
+
+        def on_start(sender, **kw):
+            threading.Timer(0.05, kw["cancel"].cancel).start()
+
+        with signals.request_started.connected_to(on_start, sender=mgr):
+            started = time.perf_counter()
+            with pytest.raises(RequestCancelledError):
+                mgr.get("/stall-headers")
+            assert time.perf_counter() - started < 0.05 + 0.05 + 0.1
+
+
 def test_retry_now_cuts_the_wait_short(server, probe_target):
     retry = RetryConfig(max_retries=1, base_delay=5.0, jitter_range=0.0)
     with make_manager(server, probe_target, clock=_system_clock(), retry=retry) as mgr:
@@ -469,7 +498,11 @@ def test_threads_hammering_one_manager(server, probe_target):
             t.join(timeout=30)
         assert not any(t.is_alive() for t in threads)
         assert outside == []
-        assert server.hits("/api") == mgr.stats().attempts
+        stats = mgr.stats()
+        assert server.hits("/api") == stats.attempts
+        # Each ended call is counted once, as a success or under its error class.
+        assert stats.logical_requests == 8 * 25
+        assert stats.succeeded + sum(stats.failed_by_class.values()) == 8 * 25
 
 
 def test_signal_receivers_are_not_called_under_the_lock(server, probe_target):
