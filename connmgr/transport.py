@@ -697,7 +697,10 @@ class AttemptContext(tuple[float | None, float | None]):
     ) -> AttemptContext:
         """Build without validation (for callers that hold validated values)."""
         self = super().__new__(cls, pair)
-        self.__dict__.update(config=config, deadline=deadline, cancel=cancel)
+        attrs = self.__dict__  # (__setattr__ refuses: immutable)
+        attrs["config"] = config
+        attrs["deadline"] = deadline
+        attrs["cancel"] = cancel
         return self
 
     @classmethod
