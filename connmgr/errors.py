@@ -72,7 +72,7 @@ import time
 from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Final, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 from urllib.parse import unquote_plus
 
 import requests
@@ -1724,7 +1724,7 @@ def outcome_of(
         status = error_or_response.status_code
         if quota is not _UNREAD:
             # The caller already parsed the rate-limit headers: no second read.
-            info = cast("RateLimitInfo | None", quota)
+            info: RateLimitInfo | None = quota  # type: ignore[assignment]  # (no cast() call)
             retry_after = info is not None and info.retry_after is not None
             if status == 429 or (status == 503 and retry_after):
                 return "throttled"

@@ -583,7 +583,10 @@ class ConnectionManager:
             entry = self._origins[call.origin]  # the gate made it
         limiter = entry.limiter
         try:
-            if not limiter.wait(timeout=call.deadline.remaining(), cancel=cancel):
+            # A free slot needs no timeout or token: try for one before waiting.
+            if not limiter.acquire() and not limiter.wait(
+                timeout=call.deadline.remaining(), cancel=cancel
+            ):
                 raise RateLimitError(
                     "the client-side rate limit leaves no slot before the deadline",
                     url=call.shown_url,
@@ -601,7 +604,7 @@ class ConnectionManager:
             response = self.session.request(call.method, call.url, timeout=context, **call.kwargs)
         except Exception as exc:
             failure = classify_error(exc, url=call.url, attempts=number, operation=call.operation)
-            self._record_failure(call.origin, failure, trial)
+            self._record_failure(entry, failure, trial)
             raise failure from exc
         if getattr(response, "from_cache", False):
             # Served by a cache (requests-cache): says nothing about the network.
@@ -625,7 +628,7 @@ class ConnectionManager:
             if failed
             else None
         )
-        self._record(call.origin, outcome, trial=trial, retry_after=retry_after, error=error)
+        self._record(entry, outcome, trial, retry_after, error)
         now = self._now()
         if now >= self._next_success_report or self.monitor.status is not _NETWORK_ONLINE:
             # A response proves the network; telling the monitor once a second keeps
@@ -636,7 +639,7 @@ class ConnectionManager:
             raise error
         return response
 
-    def _record_failure(self, origin: str, error: NetworkError, trial: bool) -> None:
+    def _record_failure(self, entry: _Origin, error: NetworkError, trial: bool) -> None:
         outcome = _OUTCOMES[outcome_of(error, self.retry_config.retry_status_codes)]
         if outcome is Outcome.UNREACHABLE:
             # A connect or DNS failure: this server, or the whole network? The monitor
@@ -647,20 +650,18 @@ class ConnectionManager:
                 # does not exist (a typo says nothing about the link: fatal).
                 permanent_dns = isinstance(error, DNSError) and not error.temporary
                 outcome = Outcome.FATAL if permanent_dns else Outcome.TRANSIENT
-        self._record(origin, outcome, trial=trial, retry_after=error.retry_after, error=error)
+        self._record(entry, outcome, trial, error.retry_after, error)
 
     def _record(
         self,
-        origin: str,
+        entry: _Origin,
         outcome: Outcome,
-        *,
         trial: bool,
         retry_after: float | None,
         error: NetworkError | None,
     ) -> None:
         with self._lock:
             self._totals.attempts += 1  # every attempt that went out is recorded once, here
-            entry = self._origins.get(origin) or self._entry(origin)
             if error is not None:
                 entry.last_error = error
             changes = entry.machine.record(outcome, trial=trial, retry_after=retry_after)
@@ -671,7 +672,9 @@ class ConnectionManager:
             self._emit_changes(changes)
         if resume_at is not None and outcome is Outcome.THROTTLED:
             wait = max(0.0, resume_at - self.clock.now())
-            signals.rate_limited.send(self, origin=origin, resume_at=resume_at, wait=wait)
+            signals.rate_limited.send(
+                self, origin=entry.machine.origin, resume_at=resume_at, wait=wait
+            )
 
     def _release_trial(self, origin: str, trial: bool) -> None:
         if trial:

@@ -1163,7 +1163,7 @@ class RateLimiter:
         until a slot frees up.
         """
         with self._lock:
-            now = self._clock.now()
+            now = self._now()
             self._refresh_locked(now)
             if self._queue or not self._conformant_locked(now, fresh=True):
                 return False
