@@ -349,33 +349,30 @@ def test_cancel_ends_a_retry_wait_within_50_ms(server, probe_target):
         assert time.perf_counter() - started < 0.05 + 0.05 + 0.1
 
 
-def test_the_token_retry_scheduled_hands_out_cancels_the_wait(server, probe_target):
-    # No token from the caller: the banner's Cancel uses the one the signal carries.
-    retry = RetryConfig(max_retries=3, base_delay=5.0, jitter_range=0.0)
+@pytest.mark.parametrize(
+    ("signal_name", "path", "retry"),
+    [
+        # The banner's Cancel, during a retry wait.
+        ("retry_scheduled", "/status/503", RetryConfig(max_retries=3, base_delay=5.0)),
+        # A receiver of request_started, during the attempt itself.
+        ("request_started", "/stall-headers", FAST_RETRY),
+    ],
+)
+def test_the_token_a_signal_hands_out_cancels_the_request(
+    server, probe_target, signal_name, path, retry
+):
+    # No token from the caller: the signal carries the one the manager made.
     with make_manager(server, probe_target, clock=_system_clock(), retry=retry) as mgr:
 
-        def on_retry(sender, **kw):
+        def receiver(sender, **kw):
             threading.Timer(0.02, kw["cancel"].cancel).start()
 
-        with signals.retry_scheduled.connected_to(on_retry, sender=mgr):
+        with getattr(signals, signal_name).connected_to(receiver, sender=mgr):
             started = time.perf_counter()
             with pytest.raises(RequestCancelledError):
-                mgr.get("/status/503")
+                mgr.get(path)
             assert time.perf_counter() - started < 0.02 + 0.05 + 0.1
-        assert server.hits("/status/503") == 1
-
-
-def test_the_token_request_started_hands_out_cancels_the_attempt(server, probe_target):
-    with make_manager(server, probe_target, clock=_system_clock()) as mgr:
-
-        def on_start(sender, **kw):
-            threading.Timer(0.05, kw["cancel"].cancel).start()
-
-        with signals.request_started.connected_to(on_start, sender=mgr):
-            started = time.perf_counter()
-            with pytest.raises(RequestCancelledError):
-                mgr.get("/stall-headers")
-            assert time.perf_counter() - started < 0.05 + 0.05 + 0.1
+        assert server.hits(path) == 1
 
 
 def test_retry_now_cuts_the_wait_short(server, probe_target):
