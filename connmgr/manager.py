@@ -728,7 +728,10 @@ class ConnectionManager:
                     self, origin=call.origin, resume_at=self.clock.now() + wait, wait=wait
                 )
             waited_from = self.clock.now()
-            if interruptible_sleep(self.clock, wait, cancel=call.cancel) and call.cancel:
+            if (
+                interruptible_sleep(self.clock, wait, cancel=call.cancel)
+                and call.cancel is not None
+            ):
                 call.cancel.raise_if_cancelled(url=call.shown_url)
             if verdict.wait == math.inf:
                 trial_waited += self.clock.now() - waited_from

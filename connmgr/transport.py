@@ -210,10 +210,10 @@ class _Watchdog:
         if item._wd_state == _PENDING:
             item._wd_state = _CANCELLED
             # Most attempts end before the thread ever drains them: take the item back
-            # out of the inbox (it is near the right end, a short C-level scan), so
-            # finished attempts do not pile up there. Held until the next drain, they
-            # outlived their request and cost the app a cyclic-GC pass every few
-            # hundred requests, which plain requests never triggers.
+            # out of the inbox (about one entry per request in flight, so the C-level
+            # scan is short), so finished attempts do not pile up there. Held until
+            # the next drain, they outlived their request and cost the app a cyclic-GC
+            # pass every few hundred requests, which plain requests never triggers.
             # try/except, not suppress(): that would cost a context manager per request.
             try:  # noqa: SIM105
                 self._inbox.remove(item)
