@@ -41,7 +41,7 @@ from connmgr.manager import ConnectionManager
 from connmgr.network import NetworkMonitor, TcpProbe
 from connmgr.ratelimit import OriginRateLimits, RateLimit
 from connmgr.retry import RetryConfig, exponential_backoff
-from connmgr.testing import FakeClock, FaultServer
+from connmgr.testing import FakeClock, FaultServer, ProbeTarget
 
 TITLE = "ConnectionManager against plain requests and urllib3's Retry"
 
@@ -52,31 +52,9 @@ APP_PACE = 0.5  # seconds of (fake) time between logical requests in (b) and (c)
 # --------------------------------------------------------------------------- helpers
 
 
-class _ProbeTarget:
-    """A loopback port a TcpProbe finds open; close() and reopen() flip it."""
-
-    def __init__(self) -> None:
-        self.port = 0
-        self.sock: socket.socket | None = None
-        self.reopen()
-
-    def reopen(self) -> None:
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self.port))
-        sock.listen(64)
-        self.port = sock.getsockname()[1]
-        self.sock = sock
-
-    def close(self) -> None:
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
-
-
 def _manager(
     server_url: str,
-    target: _ProbeTarget,
+    target: ProbeTarget,
     *,
     clock: Any = None,
     retry: RetryConfig | None = None,
@@ -137,7 +115,7 @@ def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
 # --------------------------------------------------------------------------- (a) CPU
 
 
-def _bench_cpu(url: str, target: _ProbeTarget, quick: bool) -> list[tuple[str, ...]]:
+def _bench_cpu(url: str, target: ProbeTarget, quick: bool) -> list[tuple[str, ...]]:
     rounds, n = (9, 100) if quick else (81, 100)  # many short rounds: the VM is noisy
     plain = requests.Session()
     retrying = _urllib3_retry_session()
@@ -189,7 +167,7 @@ def _bench_cpu(url: str, target: _ProbeTarget, quick: bool) -> list[tuple[str, .
     return rows
 
 
-def _bench_paced_cpu(url: str, target: _ProbeTarget, quick: bool) -> list[tuple[str, ...]]:
+def _bench_paced_cpu(url: str, target: ProbeTarget, quick: bool) -> list[tuple[str, ...]]:
     """(a) again at the default limit of 10/s: every request waits about 100 ms first.
 
     A thread that slept runs its next request on cold caches, so the same request
@@ -272,7 +250,7 @@ def _urllib3_sends(server: FaultServer, path: str, n: int) -> tuple[float, float
 
 
 def _manager_sends(
-    server: FaultServer, target: _ProbeTarget, path: str, n: int
+    server: FaultServer, target: ProbeTarget, path: str, n: int
 ) -> tuple[float, float, ConnectionState, dict[str, int]]:
     clock = FakeClock()
     mgr = _manager(server.url, target, clock=clock)
@@ -291,7 +269,7 @@ def _manager_sends(
     return (server.hits(path) - before) / n, ok / n, state, failures
 
 
-def _bench_sends(server: FaultServer, target: _ProbeTarget, quick: bool) -> list[tuple[str, ...]]:
+def _bench_sends(server: FaultServer, target: ProbeTarget, quick: bool) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
     outage_n = 50 if quick else 200
     server.alias("/outage", "/status/503")
@@ -334,7 +312,7 @@ def _fmt_failures(failures: dict[str, int]) -> str:
 
 
 def _bench_offline(server: FaultServer, quick: bool) -> list[tuple[str, ...]]:
-    target = _ProbeTarget()
+    target = ProbeTarget()
     mgr = _manager(server.url, target, offline_interval=0.2)
     rows: list[tuple[str, ...]] = []
     try:
@@ -412,7 +390,7 @@ def _bench_offline(server: FaultServer, quick: bool) -> list[tuple[str, ...]]:
 # --------------------------------------------------------------------------- (f) soak
 
 
-def _bench_soak(server: FaultServer, target: _ProbeTarget, quick: bool) -> list[tuple[str, ...]]:
+def _bench_soak(server: FaultServer, target: ProbeTarget, quick: bool) -> list[tuple[str, ...]]:
     threads_n, per_thread = (16, 60) if quick else (16, 300)
     retry = RetryConfig(base_delay=0.005, max_delay=0.02, jitter_range=0.005)
     policy = MachinePolicy(cooldown_base=0.05, cooldown_max=0.2, max_wait=1.0)
@@ -464,7 +442,7 @@ def _bench_soak(server: FaultServer, target: _ProbeTarget, quick: bool) -> list[
 # --------------------------------------------------------------------------- (g) throughput
 
 
-def _bench_throughput(url: str, target: _ProbeTarget, quick: bool) -> list[tuple[str, ...]]:
+def _bench_throughput(url: str, target: ProbeTarget, quick: bool) -> list[tuple[str, ...]]:
     per_thread = 150 if quick else 600
     mgr = _manager(url, target)
 
@@ -516,7 +494,7 @@ def run(quick: bool) -> str:
     """Measure (a)-(g) and return the Markdown section."""
     # The plan decorator's anchor logs a WARNING per retry: thousands of lines here.
     logging.getLogger("connmgr").setLevel(logging.ERROR)
-    target = _ProbeTarget()
+    target = ProbeTarget()
     parts: list[str] = []
     try:
         # CPU and throughput against a server in its own process, on the other core.

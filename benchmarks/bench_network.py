@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import random
-import select
 import socket
 import statistics
 import threading
@@ -29,6 +28,7 @@ from collections.abc import Callable, Iterator
 from connmgr import signals
 from connmgr.clock import SystemClock
 from connmgr.network import HttpProbe, NetworkMonitor, NetworkStatus, Probe, TcpProbe
+from connmgr.testing import ProbeTarget
 
 TITLE = "Network state"
 
@@ -38,58 +38,6 @@ TIMEOUT = 0.3
 
 
 # --------------------------------------------------------------------------- loopback targets
-
-
-class _Target:
-    """A loopback port that can listen, refuse (closed) or drop (blackholed)."""
-
-    def __init__(self) -> None:
-        self.port = 0
-        self._socks: list[socket.socket] = []
-        self.listen()
-
-    def _bind(self, backlog: int) -> socket.socket:
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self.port))
-        sock.listen(backlog)
-        self.port = sock.getsockname()[1]
-        self._socks.append(sock)
-        return sock
-
-    def listen(self) -> None:
-        self.close()
-        sock = self._bind(64)
-        threading.Thread(target=_accept_all, args=(sock,), daemon=True).start()
-
-    def blackhole(self) -> None:
-        """Listen with backlog 0, fill the accept queue, never accept: SYNs are dropped."""
-        self.close()
-        self._bind(0)
-        for _ in range(16):
-            filler = socket.socket()
-            filler.setblocking(False)
-            filler.connect_ex(("127.0.0.1", self.port))
-            self._socks.append(filler)
-            if not select.select([], [filler], [], 0.05)[1]:
-                return
-        raise RuntimeError("could not fill the accept queue")
-
-    def close(self) -> None:
-        for sock in self._socks:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-        self._socks = []
-
-
-def _accept_all(sock: socket.socket) -> None:
-    while True:
-        try:
-            conn, _ = sock.accept()
-        except OSError:
-            return
-        conn.close()
 
 
 @contextlib.contextmanager
@@ -171,7 +119,7 @@ def _check_times(probes: list[Probe], n: int, timeout: float) -> list[float]:
 
 def _change_latencies(reps: int, rng: random.Random) -> dict[str, list[float]]:
     """Seconds from each change of the target to the matching network_changed event."""
-    target = _Target()
+    target = ProbeTarget()
     monitor = NetworkMonitor(
         [TcpProbe("127.0.0.1", target.port)],
         interval=INTERVAL,
@@ -218,7 +166,7 @@ def _change_latencies(reps: int, rng: random.Random) -> dict[str, list[float]]:
                 pause.wait(rng.uniform(0.0, OFFLINE_INTERVAL))
                 mark = len(arrived)
                 changed = time.perf_counter()
-                target.listen()
+                target.reopen()
                 out["up"].append(wait_for(NetworkStatus.ONLINE, mark) - changed)
         finally:
             monitor.stop()
@@ -242,7 +190,7 @@ def run(quick: bool) -> str:
     """Measure and return the Markdown section."""
     rng = random.Random(4)
     rows: list[tuple[str, str, str, str]] = []
-    target = _Target()
+    target = ProbeTarget()
     try:
         # 1. The cached path.
         monitor = NetworkMonitor(
@@ -273,7 +221,7 @@ def run(quick: bool) -> str:
 
         # 2. One blackholed + one live probe vs the live probe alone.
         checks = 10 if quick else 40
-        dead = _Target()
+        dead = ProbeTarget()
         dead.blackhole()
         try:
             live_alone = statistics.median(

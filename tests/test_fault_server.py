@@ -15,6 +15,9 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+import connmgr
+from connmgr import ConnectionManager
+from connmgr.network import NetworkMonitor, TcpProbe
 from connmgr.testing import FaultServer, RecordedRequest
 from connmgr.testing.server import RequestHeaders
 
@@ -666,3 +669,44 @@ def test_tls_files_are_removed_on_close() -> None:
         path = server.ca_bundle
         assert os.path.exists(path)
     assert not os.path.exists(path)
+
+
+# --------------------------------------------------------------------------- ProbeTarget
+
+
+def test_probe_target_accepts_refuses_drops_and_returns_on_one_port(probe_target) -> None:
+    port = probe_target.port
+    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    assert _eventually(lambda: probe_target.accepted == 1)
+    probe_target.close()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=1)
+    probe_target.blackhole()
+    with pytest.raises(TimeoutError):
+        socket.create_connection(("127.0.0.1", port), timeout=0.1)
+    probe_target.reopen()
+    assert probe_target.port == port
+    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    assert _eventually(lambda: probe_target.accepted == 2)
+
+
+def test_the_docs_offline_example_runs(fault_server, probe_target, fake_clock) -> None:
+    # docs/testing.md, "The network itself: ProbeTarget", as written there.
+    monitor = NetworkMonitor([TcpProbe("127.0.0.1", probe_target.port)], clock=fake_clock)
+    mgr = ConnectionManager(fault_server.url, monitor=monitor, clock=fake_clock)
+    probe_target.close()
+    assert monitor.is_online(force_check=True) is False
+    with pytest.raises(connmgr.OfflineError):
+        mgr.get("/ok")
+    probe_target.reopen()
+    assert monitor.is_online(force_check=True) is True
+    mgr.close()
+
+
+def _eventually(predicate, timeout: float = 2.0) -> bool:
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.005)
+    return True

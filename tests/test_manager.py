@@ -35,32 +35,6 @@ S = ConnectionState
 FAST_RETRY = RetryConfig(max_retries=3, base_delay=0.01, max_delay=0.02, jitter_range=0.0)
 
 
-class Listener:
-    """A loopback port that a TcpProbe can find open, then closed."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def reopen(self) -> None:
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", self.port))
-        self.sock.listen(64)
-
-
-@pytest.fixture
-def probe_target():
-    listener = Listener()
-    yield listener
-    listener.close()
-
-
 @pytest.fixture
 def server():
     with FaultServer() as s:

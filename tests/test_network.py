@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 import math
-import select
 import socket
 import threading
 import time
@@ -30,7 +28,7 @@ from connmgr.network import (
     get_default_monitor,
     set_default_monitor,
 )
-from connmgr.testing import FakeClock
+from connmgr.testing import FakeClock, ProbeTarget
 from connmgr.testing.server import FaultServer
 
 ONLINE = NetworkStatus.ONLINE
@@ -40,42 +38,6 @@ UNKNOWN = NetworkStatus.UNKNOWN
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-class Listener:
-    """A loopback TCP listener that accepts (and counts) connections; can go away and return."""
-
-    def __init__(self) -> None:
-        self.port = 0
-        self.accepted = 0
-        self.sock: socket.socket | None = None
-        self.reopen()
-
-    def reopen(self) -> None:
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self.port))
-        sock.listen(64)
-        self.port = sock.getsockname()[1]
-        self.sock = sock
-        threading.Thread(target=self._accept, args=(sock,), daemon=True).start()
-
-    def _accept(self, sock: socket.socket) -> None:
-        while True:
-            try:
-                conn, _ = sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            conn.close()
-
-    def close(self) -> None:
-        if self.sock is not None:
-            # shutdown wakes the thread blocked in accept(); close alone does not on Linux.
-            with contextlib.suppress(OSError):
-                self.sock.shutdown(socket.SHUT_RDWR)
-            self.sock.close()
-            self.sock = None
 
 
 class CountingProbe:
@@ -160,10 +122,9 @@ class Events:
 
 
 @pytest.fixture
-def listener() -> Iterator[Listener]:
-    target = Listener()
-    yield target
-    target.close()
+def listener() -> Iterator[ProbeTarget]:
+    with ProbeTarget() as target:
+        yield target
 
 
 @pytest.fixture
@@ -181,25 +142,9 @@ def blackholed_port() -> Iterator[int]:
     (one connection on Linux), the kernel drops further SYNs instead of refusing
     them, so a connect waits for its timeout — like a firewall that drops packets.
     """
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(0)
-    port = listener.getsockname()[1]
-    fillers: list[socket.socket] = []
-    for _ in range(16):
-        s = socket.socket()
-        s.setblocking(False)
-        s.connect_ex(("127.0.0.1", port))
-        fillers.append(s)
-        _, writable, _ = select.select([], [s], [], 0.05)
-        if not writable:
-            break  # this connect hangs: the accept queue is full
-    else:
-        pytest.fail("could not fill the accept queue: no blackholed port on this system")
-    yield port
-    for s in fillers:
-        s.close()
-    listener.close()
+    with ProbeTarget() as target:
+        target.blackhole()
+        yield target.port
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Test helpers for connmgr and for applications built on it: FaultServer, FakeClock.
+"""Test helpers for connmgr and for applications built on it: FaultServer, FakeClock,
+ProbeTarget.
 
 ``FaultServer`` (a loopback server that fails on request) is imported on first
 use, so ``import connmgr.testing`` stays light.
@@ -9,11 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from connmgr.testing.clock import FakeClock
+from connmgr.testing.probe import ProbeTarget
 
 if TYPE_CHECKING:
     from connmgr.testing.server import FaultServer, RecordedRequest, RequestHeaders
 
-__all__ = ["FakeClock", "FaultServer", "RecordedRequest", "RequestHeaders"]
+__all__ = ["FakeClock", "FaultServer", "ProbeTarget", "RecordedRequest", "RequestHeaders"]
 
 _LAZY = {"FaultServer", "RecordedRequest", "RequestHeaders"}
 

@@ -6,7 +6,9 @@ Fixtures for testing applications built on connmgr:
 - ``fault_server``: a started :class:`~connmgr.testing.FaultServer` (plain HTTP),
   stopped after the test;
 - ``tls_fault_server``: the same over HTTPS with a `trustme` CA
-  (``verify=tls_fault_server.ca_bundle``).
+  (``verify=tls_fault_server.ca_bundle``);
+- ``probe_target``: a :class:`~connmgr.testing.ProbeTarget`, the loopback "internet"
+  to point a ``TcpProbe`` at, closed after the test.
 
 Every pytest run loads this module, so it imports nothing heavy at import time.
 """
@@ -19,11 +21,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from connmgr.testing.clock import FakeClock
+from connmgr.testing.probe import ProbeTarget
 
 if TYPE_CHECKING:
     from connmgr.testing.server import FaultServer
 
-__all__ = ["fake_clock", "fault_server", "tls_fault_server"]
+__all__ = ["fake_clock", "fault_server", "probe_target", "tls_fault_server"]
 
 
 @pytest.fixture
@@ -63,3 +66,19 @@ def tls_fault_server() -> Iterator[FaultServer]:
 
     with FaultServer(tls=True) as server:
         yield server
+
+
+@pytest.fixture
+def probe_target() -> Iterator[ProbeTarget]:
+    """A :class:`ProbeTarget` accepting on a loopback port, closed after the test.
+
+    Example::
+
+        def test_offline_banner(probe_target, fake_clock):
+            monitor = NetworkMonitor([TcpProbe("127.0.0.1", probe_target.port)],
+                                     clock=fake_clock)
+            probe_target.close()                  # the network goes away
+            assert monitor.is_online(force_check=True) is False
+    """
+    with ProbeTarget() as target:
+        yield target

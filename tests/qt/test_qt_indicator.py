@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
@@ -11,26 +10,13 @@ import pytest
 from connmgr.network import NetworkMonitor, NetworkStatus, ProbeResult, TcpProbe
 from connmgr.qt.indicator import NetworkStatusIndicator
 from connmgr.qt.netinfo import NetworkInformationHint
-
-
-class Listener:
-    """A loopback port a TcpProbe finds open, until closed."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-
-    def close(self) -> None:
-        self.sock.close()
+from connmgr.testing import ProbeTarget
 
 
 @pytest.fixture
 def listener():
-    lst = Listener()
-    yield lst
-    lst.close()
+    with ProbeTarget() as target:
+        yield target
 
 
 def make_monitor(port: int) -> NetworkMonitor:

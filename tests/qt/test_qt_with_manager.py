@@ -29,30 +29,10 @@ from connmgr.testing import FakeClock, FaultServer
 FAST = RetryConfig(max_retries=3, base_delay=0.01, max_delay=0.02, jitter_range=0.0)
 
 
-class Listener:
-    """The "internet" the monitor probes: a loopback port, open until closed."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 @pytest.fixture
 def server():
     with FaultServer() as s:
         yield s
-
-
-@pytest.fixture
-def probe_target():
-    listener = Listener()
-    yield listener
-    listener.close()
 
 
 def make_manager(server, probe_target, *, retry=FAST, policy=None, clock=None) -> ConnectionManager:
