@@ -166,7 +166,10 @@ class MachinePolicy:
         ``cooldown_base × 2^(trip−1)``, capped at ``cooldown_max``, then shortened
         by a random fraction up to ``cooldown_jitter``.
         """
-        raw = min(self.cooldown_base * 2.0 ** max(0, trip - 1), self.cooldown_max)
+        # The exponent stops growing long before 2.0 ** n could overflow (n > 1023):
+        # 2 ** 64 times any base is past every cooldown_max already.
+        doublings = min(max(0, trip - 1), 64)
+        raw = min(self.cooldown_base * 2.0**doublings, self.cooldown_max)
         return raw * (1.0 - rng.uniform(0.0, self.cooldown_jitter))
 
 
@@ -260,12 +263,12 @@ TRANSITIONS: tuple[Transition, ...] = (
 
 del S
 
-#: For each (trigger, state value), the rows that can fire from that state, in table
-#: order. Derived once, so recording an outcome that cannot move the state costs a dict
-#: lookup (keyed by the value string: hashing an Enum member runs Python code).
-_ROWS: Mapping[tuple[str, str], tuple[Transition, ...]] = MappingProxyType(
+#: For each (trigger, state), the rows that can fire from that state, in table order.
+#: Derived once, so recording an outcome that cannot move the state costs a dict lookup
+#: instead of a transitions trigger.
+_ROWS: Mapping[tuple[str, ConnectionState], tuple[Transition, ...]] = MappingProxyType(
     {
-        (trigger, state.value): rows
+        (trigger, state): rows
         for trigger in {r.trigger for r in TRANSITIONS}
         for state in ConnectionState
         if (rows := tuple(r for r in TRANSITIONS if r.trigger == trigger and state in r.sources()))
@@ -459,8 +462,7 @@ class OriginMachine:
         """
         c = self.counters
         c.attempts += 1
-        # _value_, not .value: the property costs more than the rest of a success.
-        name = outcome._value_
+        name = outcome.value
         c.by_outcome[name] = c.by_outcome.get(name, 0) + 1
         if outcome is Outcome.SUCCESS:
             c.consecutive_successes += 1
@@ -491,7 +493,7 @@ class OriginMachine:
         # Most outcomes can move nothing from the current state (a success while online;
         # fatal and unreachable never do: the monitor decides about the network): one
         # dict lookup, and no trigger.
-        rows = _ROWS.get((name, self.state._value_))
+        rows = _ROWS.get((name, self.state))
         if rows is None:
             return []
         self._is_trial_outcome = trial
@@ -525,7 +527,7 @@ class OriginMachine:
         # Check the guards here first: transitions' trigger() costs ~7 µs even when
         # nothing moves, and most outcomes (a success while online) move nothing.
         if rows is None:
-            rows = _ROWS.get((trigger, self.state._value_), ())
+            rows = _ROWS.get((trigger, self.state), ())
         if not rows or not any(all(getattr(self, g)() for g in r.conditions) for r in rows):
             return []
         if reason is None:
