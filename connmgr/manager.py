@@ -572,7 +572,7 @@ class ConnectionManager:
         call.attempts = number
         cancel = call.cancel
         if cancel is not None and cancel.cancelled:
-            cancel.raise_if_cancelled(url=call.shown_url)
+            raise RequestCancelledError.from_token(cancel, url=call.shown_url)
         entry = self._origins.get(call.origin)
         if entry is not None and entry.machine.state is _ONLINE:
             # The common case, read without the lock: a state change racing with this
@@ -708,8 +708,8 @@ class ConnectionManager:
                     self._ensure_watcher()
                     if self.monitor.wait_until_online(budget, cancel=call.cancel):
                         continue
-                    if call.cancel is not None:
-                        call.cancel.raise_if_cancelled(url=call.shown_url)
+                    if call.cancel is not None and call.cancel.cancelled:
+                        raise RequestCancelledError.from_token(call.cancel, url=call.shown_url)
                 raise OfflineError(
                     "the network is unreachable", url=call.shown_url, operation=call.operation
                 )
@@ -731,8 +731,9 @@ class ConnectionManager:
             if (
                 interruptible_sleep(self.clock, wait, cancel=call.cancel)
                 and call.cancel is not None
+                and call.cancel.cancelled
             ):
-                call.cancel.raise_if_cancelled(url=call.shown_url)
+                raise RequestCancelledError.from_token(call.cancel, url=call.shown_url)
             if verdict.wait == math.inf:
                 trial_waited += self.clock.now() - waited_from
                 if trial_waited >= self.policy.max_wait:
