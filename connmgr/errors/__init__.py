@@ -12,7 +12,10 @@ The package, one concern per module (every public name is re-exported here):
 * :mod:`~connmgr.errors.classify`: :func:`classify_error`, which maps anything
   requests or urllib3 raise (and a ``requests.Response``) to the tree;
 * :mod:`~connmgr.errors.responses`: the status and header rules of a response;
-* :mod:`~connmgr.errors.verdict`: :func:`is_retryable` and :func:`outcome_of`;
+* :mod:`~connmgr.errors.verdict`: :func:`judge`, the one classification of
+  one attempt (a :class:`Verdict` with its :class:`Outcome`), and the older
+  :func:`is_retryable` and :func:`outcome_of` on top of the same rules;
+* :mod:`~connmgr.errors.urls`: :func:`check_url`, malformed URLs refused before sending;
 * :mod:`~connmgr.errors.formatter`: :class:`ErrorMessageFormatter`.
 
 Example::
@@ -47,7 +50,15 @@ from connmgr.errors.tree import (
     ServerError,
     TLSError,
 )
-from connmgr.errors.verdict import DEFAULT_RETRY_STATUS_CODES, is_retryable, outcome_of
+from connmgr.errors.urls import check_url
+from connmgr.errors.verdict import (
+    DEFAULT_RETRY_STATUS_CODES,
+    Outcome,
+    Verdict,
+    is_retryable,
+    judge,
+    outcome_of,
+)
 
 __all__ = [
     "DEFAULT_RETRY_STATUS_CODES",
@@ -60,13 +71,17 @@ __all__ = [
     "InvalidRequestError",
     "NetworkError",
     "OfflineError",
+    "Outcome",
     "RateLimitError",
     "RequestCancelledError",
     "RequestTimeoutError",
     "ServerError",
     "TLSError",
+    "Verdict",
+    "check_url",
     "classify_error",
     "is_retryable",
+    "judge",
     "outcome_of",
     "redact_headers",
     "redact_text",

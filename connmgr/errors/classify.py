@@ -7,13 +7,13 @@ import http.client
 import re
 import socket
 import ssl
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import requests
 import urllib3.exceptions as _u3
 
 from connmgr.errors.redact import redact_url
-from connmgr.errors.responses import _from_response, _from_status
+from connmgr.errors.responses import error_from_response, error_from_status, quota_of
 from connmgr.errors.tree import (
     ConnectionFailedError,
     DNSError,
@@ -27,7 +27,10 @@ from connmgr.errors.tree import (
     _url_of,
 )
 
-__all__ = ["classify_error"]
+if TYPE_CHECKING:
+    from connmgr.ratelimit import RateLimitInfo
+
+__all__ = ["classify_error", "classify_response"]
 
 # --------------------------------------------------------------------------- classification
 
@@ -222,7 +225,7 @@ def _invalid_kind(exc: BaseException) -> str:
         requests.exceptions.InvalidURL | requests.exceptions.URLRequired | _u3.LocationValueError,
     ):
         return "invalid_url"
-    if isinstance(exc, requests.exceptions.InvalidHeader | _u3.InvalidHeader):
+    if isinstance(exc, requests.exceptions.InvalidHeader):
         return "invalid_header"
     return "invalid_request"
 
@@ -238,7 +241,6 @@ _INVALID_TYPES: Final = (
     requests.exceptions.StreamConsumedError,
     _u3.LocationValueError,
     _u3.ProxySchemeUnsupported,
-    _u3.InvalidHeader,
     _u3.UnrewindableBodyError,
 )
 _TLS_EOF_TEXTS: Final = (
@@ -283,10 +285,16 @@ def _from_exception(exc: BaseException) -> NetworkError:
 
     # A status error with its response: decided by the status, like a Response.
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
-        return _from_response(exc.response, details_prefix=details)
+        return error_from_response(
+            exc.response, quota_of(exc.response.headers), details_prefix=details
+        )
 
     if _first(chain, requests.exceptions.JSONDecodeError) is not None:
         return make(NetworkError, "invalid_response")
+    # urllib3 raises InvalidHeader only while reading a response (two different
+    # Content-Length values, say): the request was sent, whatever requests wraps it in.
+    if _first(chain, _u3.InvalidHeader) is not None:
+        return make(NetworkError, "invalid_response", request_sent=True)
     invalid = _first(chain, _INVALID_TYPES)
     if invalid is not None:
         return make(InvalidRequestError, _invalid_kind(invalid))
@@ -388,7 +396,7 @@ def _from_exception(exc: BaseException) -> NetworkError:
     # urllib3's Retry (status_forcelist) gave up: the status is only in the text.
     retry_status = _RETRY_STATUS_RE.search(text)
     if retry_status is not None:
-        return _from_status(int(retry_status.group(1)), None, details=details)
+        return error_from_status(int(retry_status.group(1)), None, None, details=details)
 
     if (
         _first(chain, (requests.ConnectionError, _u3.NewConnectionError, ConnectionError))
@@ -398,7 +406,7 @@ def _from_exception(exc: BaseException) -> NetworkError:
     if isinstance(exc, requests.HTTPError):
         found = _HTTP_ERROR_STATUS_RE.match(_text_of(exc))
         if found is not None:
-            return _from_status(int(found.group(1)), None, details=details)
+            return error_from_status(int(found.group(1)), None, None, details=details)
         return HTTPStatusError(_one_line(_text_of(exc)), details=details)
     return make(NetworkError, "error")
 
@@ -412,13 +420,17 @@ def classify_error(
     url: str | None = None,
     attempts: int = 0,
     operation: str | None = None,
+    request_sent: bool | None = None,
 ) -> NetworkError:
-    """Map an exception (or an error ``Response``) to the connmgr error tree.
+    """Map an exception (or an error ``Response``) to the connmgr error tree. Pure.
 
-    A :class:`NetworkError` is returned as it is (the same object); the
-    keyword arguments only fill its context where it is still empty. Anything
-    else becomes a new error whose ``__cause__`` is the original (as after
-    ``raise err from exc``) and whose ``response`` is the response, if any:
+    It never changes its argument. A :class:`NetworkError` comes back as it
+    is (the same object) when the keyword arguments add nothing; otherwise as
+    a copy with its empty context (``url``, ``attempts``, ``operation``)
+    filled, everything else kept (messages, ``details``, ``response``,
+    ``__cause__``, ...). Anything else becomes a new error whose ``__cause__``
+    is the original (as after ``raise err from exc``) and whose ``response``
+    is the response, if any:
 
     ============================================== ===============================
     requests / urllib3 / socket                    connmgr
@@ -434,7 +446,10 @@ def classify_error(
     ChunkedEncodingError, IncompleteRead           ConnectionFailedError
     ContentDecodingError, DecodeError              ConnectionFailedError
     InvalidURL, MissingSchema, InvalidSchema,      InvalidRequestError
-    InvalidHeader, URLRequired, ...
+    InvalidHeader (of the request), URLRequired,
+    ...
+    urllib3 InvalidHeader (of the response: two    NetworkError (invalid_response)
+    different Content-Length values)
     TooManyRedirects / JSONDecodeError             NetworkError
     HTTPError or Response: 429 (403 out of quota)  RateLimitError
     HTTPError or Response: 5xx                     ServerError
@@ -442,10 +457,19 @@ def classify_error(
     anything else                                  NetworkError
     ============================================== ===============================
 
+    ``request_sent`` is the transport's knowledge, when it has it (whether the
+    first byte of the request was written): given, it overrides the guess
+    made from the kind of failure. Without it, ``request_sent`` is ``False``
+    only for failures that happen before anything is written (refused, no
+    route, DNS, connect timeout, proxy, certificate checks, an invalid
+    request); a failure while the answer arrives (a malformed or cut-off
+    response, a read timeout, a reset) says ``True``. A response proves the
+    request was sent, whatever ``request_sent`` says.
+
     ``retry_after`` comes from ``Retry-After`` (delta-seconds or an HTTP-date,
     measured against the response's ``Date``) or, for a 429, from the
     ``RateLimit-Reset`` / ``X-RateLimit-Reset`` headers. ``url`` defaults to
-    the request's. Pure: no I/O, no sleeping.
+    the request's. No I/O, no sleeping.
 
     Example::
 
@@ -456,31 +480,56 @@ def classify_error(
         type(err).__name__, err.kind      # ('ConnectionFailedError', 'refused')
     """
     if isinstance(exc_or_response, NetworkError):
-        err = exc_or_response
-        if err.url is None and url:
-            err.url = redact_url(url)
-        if not err.attempts and attempts:
-            err.attempts = attempts
-        if err.operation is None and operation:
-            err.operation = operation
-        return err
-    given: object = exc_or_response
-    if not isinstance(given, BaseException | requests.Response):
-        raise TypeError(f"classify_error needs an exception or a requests.Response, got {given!r}")
+        return _with_context(exc_or_response, url, attempts, operation, request_sent)
     if isinstance(exc_or_response, requests.Response):
-        err = _from_response(exc_or_response)
-    else:
-        err = _from_exception(exc_or_response)
-        err.__cause__ = exc_or_response
-        err.__suppress_context__ = True
-        if err.request is None:
-            err.request = getattr(exc_or_response, "request", None)
-        if err.response is None:
-            response = getattr(exc_or_response, "response", None)
-            if isinstance(response, requests.Response):
-                err.response = response
-                if err.status is None:
-                    err.status = response.status_code
+        return classify_response(
+            exc_or_response,
+            quota_of(exc_or_response.headers),
+            url=url,
+            attempts=attempts,
+            operation=operation,
+        )
+    given: object = exc_or_response
+    if not isinstance(given, BaseException):
+        raise TypeError(
+            f"exc_or_response must be an exception or a requests.Response, got {given!r}"
+        )
+    err = _from_exception(exc_or_response)
+    err.__cause__ = exc_or_response
+    err.__suppress_context__ = True
+    if err.request is None:
+        err.request = getattr(exc_or_response, "request", None)
+    if err.response is None:
+        response = getattr(exc_or_response, "response", None)
+        if isinstance(response, requests.Response):
+            err.response = response
+            if err.status is None:
+                err.status = response.status_code
+    if request_sent is not None:
+        err.request_sent = request_sent
+    return _set_context(err, url, attempts, operation)
+
+
+def classify_response(
+    response: requests.Response,
+    quota: RateLimitInfo | None,
+    *,
+    url: str | None = None,
+    attempts: int = 0,
+    operation: str | None = None,
+) -> NetworkError:
+    """:func:`classify_error` for a response whose rate-limit headers are parsed (``quota``).
+
+    For a caller that has already read the headers (the verdict does, once per
+    response), so that they are not parsed a second time.
+    """
+    return _set_context(error_from_response(response, quota), url, attempts, operation)
+
+
+def _set_context(
+    err: NetworkError, url: str | None, attempts: int, operation: str | None
+) -> NetworkError:
+    """Fill the context of an error made here (never of the caller's)."""
     if url is None:
         url = _url_of(err.request, err.response)
     if url:
@@ -488,3 +537,37 @@ def classify_error(
     err.attempts = attempts
     err.operation = operation
     return err
+
+
+def _with_context(
+    err: NetworkError,
+    url: str | None,
+    attempts: int,
+    operation: str | None,
+    request_sent: bool | None,
+) -> NetworkError:
+    """``err``, or a copy of it with its empty context filled: the caller's object never changes."""
+    fill_url = err.url is None and bool(url)
+    fill_attempts = not err.attempts and bool(attempts)
+    fill_operation = err.operation is None and bool(operation)
+    change_sent = request_sent is not None and request_sent != err.request_sent
+    if not (fill_url or fill_attempts or fill_operation or change_sent):
+        return err
+    # A shallow copy without calling __init__ (a subclass may need other
+    # arguments): every attribute, args, the cause and the traceback are kept.
+    clone = type(err).__new__(type(err), *err.args)
+    clone.__dict__.update(err.__dict__)
+    clone.args = err.args
+    clone.__cause__ = err.__cause__
+    clone.__context__ = err.__context__
+    clone.__suppress_context__ = err.__suppress_context__
+    clone.__traceback__ = err.__traceback__
+    if fill_url and url:
+        clone.url = redact_url(url)
+    if fill_attempts:
+        clone.attempts = attempts
+    if fill_operation:
+        clone.operation = operation
+    if request_sent is not None:
+        clone.request_sent = request_sent
+    return clone

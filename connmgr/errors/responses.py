@@ -1,4 +1,7 @@
-"""Errors from HTTP responses: the status, ``Retry-After`` and the rate-limit headers."""
+"""Errors from HTTP responses: the status, ``Retry-After`` and the rate-limit headers.
+
+Internal to :mod:`connmgr.errors`: the classifier and the verdict share these rules.
+"""
 
 from __future__ import annotations
 
@@ -18,17 +21,8 @@ from connmgr.errors.tree import (
     ServerError,
     _one_line,
 )
-from connmgr.ratelimit import RateLimitInfo, parse_rate_limit_headers, parse_retry_after
+from connmgr.ratelimit import RateLimitInfo, parse_rate_limit_headers
 
-# Headers that can say "no quota left". Looked up first, so that the response
-# of nearly every request, which has none of them, costs outcome_of a few dict
-# lookups rather than a full header parse.
-_QUOTA_HEADERS: Final = (
-    "ratelimit",
-    "ratelimit-remaining",
-    "x-ratelimit-remaining",
-    "x-rate-limit-remaining",
-)
 _DETAIL_HEADERS: Final = (
     "content-type",
     "content-length",
@@ -42,6 +36,7 @@ _DETAIL_HEADER_MARKERS: Final = ("ratelimit", "rate-limit", "request-id", "trace
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
+    """The value of header ``name`` in any spelling, or ``None``."""
     value = headers.get(name)
     if value is None:
         if isinstance(headers, CaseInsensitiveDict):
@@ -70,39 +65,27 @@ def _server_now(headers: Mapping[str, str]) -> float:
     return time.time()
 
 
-def _parse_retry_after(value: str, now: float) -> float | None:
-    return parse_retry_after(value, now=now)
+def quota_of(headers: Mapping[str, str]) -> RateLimitInfo | None:
+    """The rate-limit headers of a response, parsed (``None`` when it has none).
 
-
-def _quota(headers: Mapping[str, str]) -> RateLimitInfo | None:
-    # The header dialects are parsed in one place, the rate-limit header parser.
+    The header dialects are parsed in one place, the rate-limit header parser,
+    whose fast path makes a response without such headers cost one set test.
+    Reset timestamps and Retry-After dates are the server's clock: when there
+    is something to read and the response says what time it is (``Date``),
+    they are measured against that, so a skewed client clock does not matter.
+    """
+    info = parse_rate_limit_headers(headers)
+    if info is None or _header(headers, "Date") is None:
+        return info
+    # Rare (a rate-limit answer): read again against the server's own clock.
     return parse_rate_limit_headers(headers, _server_now(headers))
 
 
-def _quota_exhausted(headers: Mapping[str, str]) -> bool:
-    """Whether rate-limit headers (any dialect) say no request is left."""
-    values = [_header(headers, name) for name in _QUOTA_HEADERS]
-    if all(value is None for value in values):
-        return False
-    if values[0] is None:
-        # The common case, a plain count ("X-RateLimit-Remaining: 57"), needs no
-        # full parse; the structured RateLimit header (values[0]) always does.
-        plain = next(value for value in values if value is not None).strip()
-        if plain.isdigit():
-            return int(plain) == 0
-    info = _quota(headers)
-    return info is not None and info.exhausted
-
-
-def _retry_after_of(headers: Mapping[str, str], *, rate_limited: bool) -> float | None:
-    """Seconds to wait: ``Retry-After``, and for a rate limit also the reset headers."""
-    if rate_limited:
-        info = _quota(headers)
-        if info is None:
-            return None
-        return info.retry_after if info.retry_after is not None else info.reset_after
-    raw = _header(headers, "Retry-After")
-    return None if raw is None else _parse_retry_after(raw, _server_now(headers))
+def throttle_wait(quota: RateLimitInfo | None) -> float | None:
+    """Seconds a throttled answer asks us to wait: ``Retry-After``, else the reset time."""
+    if quota is None:
+        return None
+    return quota.retry_after if quota.retry_after is not None else quota.reset_after
 
 
 def _response_details(response: requests.Response) -> str:
@@ -126,17 +109,21 @@ def _response_details(response: requests.Response) -> str:
     return "\n".join(lines)  # redacted once, by NetworkError.__init__
 
 
-def _from_status(
+def error_from_status(
     status: int,
     response: requests.Response | None,
+    quota: RateLimitInfo | None,
     *,
     details: str | None = None,
     reason: str = "",
 ) -> NetworkError:
-    headers: Mapping[str, str] = response.headers if response is not None else {}
+    """The error for an HTTP ``status``; ``quota`` is the response's parsed headers."""
     # GitHub and others answer 403 (not 429) when the quota is spent.
-    rate_limited = status == 429 or (status == 403 and _quota_exhausted(headers))
-    retry_after = _retry_after_of(headers, rate_limited=rate_limited) if headers else None
+    rate_limited = status == 429 or (status == 403 and quota is not None and quota.exhausted)
+    if rate_limited:
+        retry_after = throttle_wait(quota)
+    else:
+        retry_after = quota.retry_after if quota is not None else None
     message = f"HTTP {status} {reason}".rstrip()
     cls: type[NetworkError]
     if rate_limited:
@@ -148,12 +135,16 @@ def _from_status(
     return cls(message, details=details, response=response, status=status, retry_after=retry_after)
 
 
-def _from_response(
-    response: requests.Response, *, details_prefix: str | None = None
+def error_from_response(
+    response: requests.Response,
+    quota: RateLimitInfo | None,
+    *,
+    details_prefix: str | None = None,
 ) -> NetworkError:
+    """The error for an error ``response`` (its status, headers and the body already read)."""
     details = _response_details(response)
     if details_prefix:
         details = f"{details}\n{details_prefix}"
-    return _from_status(
-        response.status_code, response, details=details, reason=response.reason or ""
+    return error_from_status(
+        response.status_code, response, quota, details=details, reason=response.reason or ""
     )

@@ -33,6 +33,7 @@ from errors_helpers import (
     response,
     silent_handler,
 )
+from requests.structures import CaseInsensitiveDict
 
 from connmgr.errors import (
     ConnectionFailedError,
@@ -593,13 +594,86 @@ def test_kernel_connect_timeout_under_new_connection_error() -> None:
     assert err.request_sent is False
 
 
+def _state(err: NetworkError) -> dict[str, Any]:
+    """Everything an error carries, to compare before and after."""
+    return {
+        "dict": dict(vars(err)),
+        "args": err.args,
+        "cause": err.__cause__,
+        "context": err.__context__,
+        "suppress": err.__suppress_context__,
+        "traceback": err.__traceback__,
+    }
+
+
 def test_a_network_error_passes_through_and_only_empty_context_is_filled() -> None:
     err = RateLimitError(retry_after=3)
-    same = classify_error(err, url="https://x.test/?token=t", attempts=2, operation="search")
-    assert same is err
-    assert (err.url, err.attempts, err.operation) == ("https://x.test/?token=***", 2, "search")
-    classify_error(err, url="https://other.test/", attempts=5, operation="quick")
-    assert (err.url, err.attempts, err.operation) == ("https://x.test/?token=***", 2, "search")
+    before = _state(err)
+    filled = classify_error(err, url="https://x.test/?token=t", attempts=2, operation="search")
+    assert filled is not err and type(filled) is RateLimitError
+    assert _state(err) == before  # pure: the argument is unchanged
+    assert (err.url, err.attempts, err.operation) == (None, 0, None)
+    assert (filled.url, filled.attempts, filled.operation) == (
+        "https://x.test/?token=***",
+        2,
+        "search",
+    )
+    # Context already there is kept, and nothing to fill returns the same object.
+    again = classify_error(filled, url="https://other.test/", attempts=5, operation="quick")
+    assert again is filled
+    assert (filled.url, filled.attempts, filled.operation) == (
+        "https://x.test/?token=***",
+        2,
+        "search",
+    )
+    assert classify_error(err) is err
+
+
+def test_classify_copies_keep_everything_an_error_carries() -> None:
+    response = requests.Response()
+    response.status_code = 503
+    response.headers = CaseInsensitiveDict({"Retry-After": "4"})
+    request = requests.Request("POST", "https://api.test/x").prepare()
+    cause = ConnectionResetError(104, "reset")
+    try:
+        try:
+            raise cause
+        except ConnectionResetError as exc:
+            raise ServerError(
+                "HTTP 503",
+                user_message="The shop is closed.",
+                suggestion="Come back tomorrow.",
+                details="secret=abc details",
+                response=response,
+                request=request,
+                status=503,
+                retry_after=4,
+                request_sent=True,
+                kind="status",
+            ) from exc
+    except ServerError as raised:
+        err = raised
+    before = _state(err)
+    copy = classify_error(err, attempts=3, operation="search", request_sent=False)
+    assert _state(err) == before and err.attempts == 0 and err.request_sent is True
+    assert copy is not err and type(copy) is ServerError
+    assert copy.user_message == "The shop is closed."
+    assert copy.suggestion == "Come back tomorrow."
+    assert copy.details == err.details and "abc" not in copy.details
+    assert copy.response is response and copy.request is request
+    assert (copy.status, copy.retry_after, copy.kind) == (503, 4.0, "status")
+    assert copy.__cause__ is cause and copy.__traceback__ is err.__traceback__
+    assert copy.args == err.args and str(copy).startswith("HTTP 503")
+    assert (copy.attempts, copy.operation, copy.request_sent) == (3, "search", False)
+    assert copy.url == err.url == "https://api.test/x"
+
+
+def test_classifying_a_raw_exception_leaves_it_unchanged() -> None:
+    exc = requests.ConnectionError("Connection refused")
+    before = (exc.args, exc.request, exc.response, exc.__cause__, dict(vars(exc)))
+    err = classify_error(exc, url="https://x.test/", attempts=1, operation="quick")
+    assert err.__cause__ is exc
+    assert (exc.args, exc.request, exc.response, exc.__cause__, dict(vars(exc))) == before
 
 
 def test_classify_rejects_what_is_not_an_exception() -> None:
