@@ -76,6 +76,14 @@ logger = logging.getLogger(__name__)
 _DELTA_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
 
 
+def _cancelled(token: CancelToken) -> Exception:
+    # Function-level: connmgr.errors imports this module's header parsers. Once
+    # they live in a leaf module of their own this import moves to the top.
+    from connmgr.errors import RequestCancelledError
+
+    return RequestCancelledError.from_token(token)
+
+
 def parse_retry_after(value: str, *, now: float | None = None) -> float | None:
     """Read a ``Retry-After`` value as seconds to wait from ``now``.
 
@@ -1212,7 +1220,7 @@ class RateLimiter:
                 raise ValueError(f"timeout must be a number of seconds or None, got {timeout!r}")
             timeout = max(0.0, float(timeout))
         if cancel is not None and cancel.cancelled:
-            cancel.raise_if_cancelled()
+            raise _cancelled(cancel)
         clock = self._clock
         with self._lock:
             now = self._now()
@@ -1249,7 +1257,7 @@ class RateLimiter:
                     delay = until - now if until > now + _EPS else 0.05
                 interruptible_sleep(clock, delay, cancel=cancel, wake=me.event)
                 if cancel is not None and cancel.cancelled:
-                    cancel.raise_if_cancelled()
+                    raise _cancelled(cancel)
         finally:
             if not granted:
                 with self._lock:

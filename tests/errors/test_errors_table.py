@@ -224,7 +224,7 @@ def test_the_table_covers_every_class_a_request_can_fail_with() -> None:
 
 
 def test_the_docs_show_every_row_of_the_table() -> None:
-    docs = (Path(__file__).parent.parent / "docs" / "errors.md").read_text(encoding="utf-8")
+    docs = (Path(__file__).parents[2] / "docs" / "errors.md").read_text(encoding="utf-8")
     for row in TABLE:
         example = "api.example.com"
         message = row.user_message.format(host=example, refused_host=example, tls_host=example)
