@@ -16,6 +16,7 @@ import dataclasses
 import functools
 import logging
 import random
+import threading
 from collections.abc import Callable
 from typing import Any, ParamSpec, Protocol, TypeVar, overload, runtime_checkable
 
@@ -23,7 +24,6 @@ from connmgr.clock import SYSTEM_CLOCK, CancelToken, Clock, interruptible_sleep
 from connmgr.errors import (
     ErrorMessageFormatter,
     RequestCancelledError,
-    RequestTimeoutError,
     Verdict,
     classify_error,
     judge,
@@ -45,7 +45,7 @@ __all__ = [
     "ErrorMessageFormatter",
     "NetworkConfig",
     "NetworkState",
-    "NetworkStatusIndicator",
+    "NetworkStatusIndicator",  # noqa: F822 (loaded by __getattr__: it needs PySide6)
     "RateLimitParser",
     "RateLimiter",
     "RetryCallback",
@@ -232,12 +232,14 @@ def exponential_backoff(
                     result = fn(*args, **kwargs)
                 except policy.retry_exceptions as exc:
                     verdict = _judge(exc, policy, attempt)
-                    decision = decide(verdict, attempt, config=policy, rng=random_source)
+                    decision = decide(
+                        verdict, attempt, config=policy, rng=random_source, budget=budget
+                    )
                     error = verdict.error
                     if not decision.retry or error is None:
                         raise
                     if budget is not None:
-                        if not budget.try_spend(isinstance(error, RequestTimeoutError)):
+                        if not budget.try_take(decision.cost):
                             raise
                         last_cost = decision.cost
                     now = wait_clock.now()

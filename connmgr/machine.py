@@ -36,6 +36,7 @@ from typing import Any
 from transitions import Machine
 
 from connmgr.clock import SYSTEM_CLOCK, Clock
+from connmgr.errors import Outcome
 
 __all__ = [
     "STATE_EFFECTS",
@@ -74,17 +75,6 @@ _SEVERITY = {
     ConnectionState.BACKOFF: 3,
     ConnectionState.OFFLINE: 4,
 }
-
-
-class Outcome(enum.Enum):
-    """The classified outcome of one attempt (see design: "Outcomes of one attempt")."""
-
-    SUCCESS = "success"
-    SLOW = "slow"
-    TRANSIENT = "transient"
-    THROTTLED = "throttled"
-    UNREACHABLE = "unreachable"
-    FATAL = "fatal"
 
 
 # --------------------------------------------------------------------------- policy

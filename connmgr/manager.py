@@ -19,8 +19,7 @@ ends the call at once with a :class:`~connmgr.RateLimitError` whose
 origin shows ``rate_limited`` with the countdown.
 
 Only :mod:`connmgr.transport` and :func:`connmgr.errors.judge` know requests'
-and urllib3's exceptions; the loop, :func:`~connmgr.retry.decide`, the machine,
-the limiter and the monitor work on Verdicts and Decisions.
+exceptions; everything after them works on Verdicts and Decisions.
 
 Example::
 
@@ -50,7 +49,6 @@ import requests
 from connmgr import signals
 from connmgr.clock import SYSTEM_CLOCK, CancelToken, Clock, interruptible_sleep
 from connmgr.errors import (
-    DEFAULT_CATCH,
     BackoffError,
     DNSError,
     NetworkError,
@@ -65,13 +63,14 @@ from connmgr.errors import (
 )
 from connmgr.machine import STATE_EFFECTS, ConnectionState, MachinePolicy, StateChange
 from connmgr.network import NetworkMonitor, NetworkStatus, get_default_monitor
-from connmgr.outgoing import prepare, send_settings
 from connmgr.origin_table import OriginEntry, OriginTable
+from connmgr.outgoing import prepare, send_settings
 from connmgr.ratelimit import OriginRateLimits, origin_of
-from connmgr.retry import Decision, RetryBudget, RetryConfig, RetryNow, decide
+from connmgr.retry import DEFAULT_CATCH, Decision, RetryBudget, RetryConfig, RetryNow, decide
 from connmgr.snapshot import ConnectionSnapshot, ManagerStats
 from connmgr.timeouts import Deadline, TimeoutConfig, TimeoutProfiles
 from connmgr.transport import AttemptContext, TimeoutHTTPAdapter
+from connmgr.validate import check_type
 from connmgr.waits import WaitRegistry
 
 __all__ = ["ConnectionManager", "ConnectionSnapshot", "ManagerClosedError", "ManagerStats"]
@@ -119,16 +118,6 @@ class _Totals:
     retries: int = 0
     succeeded: int = 0
     failed_by_class: dict[str, int] = field(default_factory=dict)
-
-
-def _check_type(name: str, value: object, expected: type | tuple[type, ...]) -> None:
-    if value is not None and not isinstance(value, expected):
-        names = (
-            " or ".join(t.__name__ for t in expected)
-            if isinstance(expected, tuple)
-            else expected.__name__
-        )
-        raise TypeError(f"{name} must be a {names} or None, got {type(value).__name__}")
 
 
 class ConnectionManager:
@@ -181,19 +170,17 @@ class ConnectionManager:
         retry_budget: RetryBudget | None = None,
         watch_network: bool = True,
     ) -> None:
-        _check_type("base_url", base_url, str)
-        _check_type("timeouts", timeouts, (TimeoutProfiles, Mapping))
-        _check_type("retry", retry, RetryConfig)
-        _check_type("rate_limits", rate_limits, OriginRateLimits)
-        _check_type("monitor", monitor, NetworkMonitor)
-        _check_type("policy", policy, MachinePolicy)
-        _check_type("session", session, requests.Session)
-        _check_type("rng", rng, random.Random)
-        _check_type("retry_budget", retry_budget, RetryBudget)
-        if clock is not None and not isinstance(clock, Clock):
-            raise TypeError(f"clock must be a connmgr Clock or None, got {type(clock).__name__}")
-        if not isinstance(watch_network, bool):
-            raise TypeError(f"watch_network must be a bool, got {type(watch_network).__name__}")
+        check_type("base_url", base_url, str)
+        check_type("timeouts", timeouts, (TimeoutProfiles, Mapping))
+        check_type("retry", retry, RetryConfig)
+        check_type("rate_limits", rate_limits, OriginRateLimits)
+        check_type("monitor", monitor, NetworkMonitor)
+        check_type("policy", policy, MachinePolicy)
+        check_type("session", session, requests.Session)
+        check_type("rng", rng, random.Random)
+        check_type("retry_budget", retry_budget, RetryBudget)
+        check_type("clock", clock, Clock)
+        check_type("watch_network", watch_network, bool, optional=False)
         self.base_url = base_url
         self._base_origin: str | None = None
         self._base_root = ""
@@ -228,9 +215,7 @@ class ConnectionManager:
         self._mount_transport(self.session)
         self.retry_budget = RetryBudget() if retry_budget is None else retry_budget
         #: The one bound on a remembered server pause (see RetryConfig.max_retry_after).
-        self._max_retry_after = min(
-            self.retry_config.max_retry_after, self.policy.max_retry_after
-        )
+        self._max_retry_after = min(self.retry_config.max_retry_after, self.policy.max_retry_after)
         self._retry_now = RetryNow()
         self._origins = OriginTable(self.policy, self.rate_limits, clock=self.clock, rng=self._rng)
         self._lock = threading.Lock()  # the totals
@@ -393,9 +378,9 @@ class ConnectionManager:
             wait_for_network: while offline, wait (bounded by the deadline and
                 ``policy.max_wait``) for the network to come back instead of raising
                 :class:`~connmgr.OfflineError`.
-            params, data, headers, cookies, files, auth, allow_redirects, proxies,
-                hooks, stream, verify, cert, json: as :meth:`requests.Session.request`.
-            timeout: not accepted: timeouts come from ``operation``.
+            params, data, headers, cookies, files, auth, allow_redirects, proxies, hooks,
+                stream, verify, cert, json: as :meth:`requests.Session.request`.
+            timeout: refused (``ValueError``): timeouts come from ``operation``.
 
         A caller's mistake is not a network outcome: a wrong argument type, an
         unserialisable ``json=`` or a ``timeout=`` raises ``TypeError`` or
@@ -413,12 +398,9 @@ class ConnectionManager:
                 "timeout: connmgr sets timeouts from the operation's profile; "
                 "pass operation=... or configure ConnectionManager(timeouts=...)"
             )
-        if cancel is not None and not isinstance(cancel, CancelToken):
-            raise TypeError(f"cancel must be a connmgr.CancelToken, got {type(cancel).__name__}")
-        if not isinstance(method, str):
-            raise TypeError(f"method must be a str, got {type(method).__name__}")
-        if not isinstance(url, str):
-            raise TypeError(f"url must be a str, got {type(url).__name__}")
+        check_type("cancel", cancel, CancelToken)
+        check_type("method", method, str, optional=False)
+        check_type("url", url, str, optional=False)
         config = self.timeouts.get(operation)
         url = check_url(self._absolute(url))
         origin = (
@@ -441,9 +423,14 @@ class ConnectionManager:
             deadline=Deadline(config.total, clock=self.clock),
             prepared=prepared,
             send_kwargs=send_settings(
-                self.session, prepared, allow_redirects=allow_redirects, proxies=proxies,
-                stream=stream, verify=verify, cert=cert,
-            ),  # fmt: skip
+                self.session,
+                prepared,
+                allow_redirects=allow_redirects,
+                proxies=proxies,
+                stream=stream,
+                verify=verify,
+                cert=cert,
+            ),
             cancel=CancelToken() if cancel is None and announce else cancel,
             wait_for_network=wait_for_network,
             shown_url=redact_url(url),
@@ -528,7 +515,7 @@ class ConnectionManager:
                 remaining=call.deadline.remaining(), max_wait=self.policy.max_wait,
                 budget=self.retry_budget, method=call.method, headers=call.prepared.headers,
             )  # fmt: skip
-            if not decision.retry or not self.retry_budget.try_spend(decision.cost):
+            if not decision.retry or not self.retry_budget.try_take(decision.cost):
                 raise self._final_error(verdict)
             last_cost = decision.cost
             self._wait_to_retry(call, verdict, decision)
@@ -597,8 +584,12 @@ class ConnectionManager:
         limiter = entry.limiter
         if limiter.acquire():  # a free slot needs no timeout or token
             return
+        # A server's pause follows the cap rule; pacing to a rate (one emission
+        # interval per queued request) is bounded by the deadline alone.
+        paused = limiter.paused_until is not None
+        timeout = self._cap(call) if paused else call.deadline.remaining()
         with self._waiting(call) as token:
-            granted = limiter.wait(timeout=self._cap(call), cancel=token)
+            granted = limiter.wait(timeout=timeout, cancel=token)
         self._raise_if_cancelled(call)
         if not granted:
             raise RateLimitError(

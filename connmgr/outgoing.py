@@ -64,8 +64,8 @@ def send_settings(
     Environment settings (``*_PROXY``, ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``) are
     read when the session's ``trust_env`` is true, exactly as requests reads them.
     """
-    settings = session.merge_environment_settings(
-        prepared.url, dict(proxies or {}), stream, verify, cert
+    settings: dict[str, Any] = dict(
+        session.merge_environment_settings(prepared.url, dict(proxies or {}), stream, verify, cert)
     )
     settings["allow_redirects"] = allow_redirects
     return settings

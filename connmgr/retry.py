@@ -129,7 +129,9 @@ _PLAN_RETRY_EXCEPTIONS: Final[tuple[type[BaseException], ...]] = (
 
 def _max_retries(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1000:
-        raise ValueError(f"RetryConfig.max_retries must be an integer from 0 to 1000, got {value!r}")
+        raise ValueError(
+            f"RetryConfig.max_retries must be an integer from 0 to 1000, got {value!r}"
+        )
     return value
 
 
@@ -412,7 +414,10 @@ class RetryBudget:
 
     def try_spend(self, after_timeout: bool = False) -> bool:
         """Take the cost of one retry; ``False`` (and nothing taken) if it is not there."""
-        amount = self.timeout_retry_cost if after_timeout else self.retry_cost
+        return self.try_take(self.cost(after_timeout))
+
+    def try_take(self, amount: int) -> bool:
+        """Take ``amount`` tokens (a :attr:`Decision.cost`); ``False`` if they are not there."""
         with self._lock:
             if amount > self._available:
                 return False
@@ -550,8 +555,6 @@ class RetryNow:
 
     def __repr__(self) -> str:
         return f"RetryNow(waiting={self.waiting})"
-
-
 
 
 # --------------------------------------------------------------------------- decide

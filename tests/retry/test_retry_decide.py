@@ -66,9 +66,7 @@ def test_tls_and_cancellation_are_never_retried():
 
 
 def test_retry_after_longer_than_the_backoff_wins():
-    d = decide(
-        judge(response(503, {"Retry-After": "7"})), 1, config=NO_JITTER, rng=random.Random()
-    )
+    d = decide(judge(response(503, {"Retry-After": "7"})), 1, config=NO_JITTER, rng=random.Random())
     assert (d.retry, d.delay, d.backoff) == (True, 7.0, 0.5)
     shorter = decide(
         judge(response(503, {"Retry-After": "0"})), 3, config=NO_JITTER, rng=random.Random()
@@ -121,9 +119,7 @@ def test_resending_only_when_safe(method, headers, sent, retry):
     error = ConnectionFailedError("reset", kind="reset")
     error.request_sent = sent
     verdict = dataclasses.replace(judge(error), request_sent=sent)
-    d = decide(
-        verdict, 1, config=NO_JITTER, rng=random.Random(), method=method, headers=headers
-    )
+    d = decide(verdict, 1, config=NO_JITTER, rng=random.Random(), method=method, headers=headers)
     assert d.retry is retry
     if not retry:
         assert d.reason is StopReason.UNSAFE
