@@ -516,17 +516,30 @@ class ConnectionManager:
                 budget=self.retry_budget, method=call.method, headers=call.prepared.headers,
             )  # fmt: skip
             if not decision.retry or not self.retry_budget.try_take(decision.cost):
-                raise self._final_error(verdict)
+                raise self._final_error(call, verdict)
             last_cost = decision.cost
             self._wait_to_retry(call, verdict, decision)
 
-    def _final_error(self, verdict: Verdict) -> NetworkError:
+    def _final_error(self, call: _Call, verdict: Verdict) -> NetworkError:
+        """The error the call ends with; a server pause that does not fit is a rate limit."""
         error = verdict.error
         assert error is not None
-        if error.retry_after is not None and error.retry_after > self._max_retry_after:
-            # A long pause is remembered (and shown) as max_retry_after.
-            error.retry_after = self._max_retry_after
-        return error
+        pause = verdict.retry_after
+        if pause is None or pause <= min(self._cap(call), self._max_retry_after):
+            return error
+        # The cap rule: fail fast, the same for a 429 and a 503, showing the pause as
+        # the server asked, up to max_retry_after (what the origin remembers).
+        shown = min(pause, self._max_retry_after)
+        if isinstance(error, RateLimitError):
+            error.retry_after = shown
+            return error
+        limited = RateLimitError(
+            str(error), url=error.url, details=error.details, retry_after=shown,
+            attempts=error.attempts, response=error.response, request=error.request,
+            operation=error.operation, status=error.status,
+        )  # fmt: skip
+        limited.__cause__ = error
+        return limited
 
     def _gate(self, call: _Call) -> tuple[OriginEntry, bool, TimeoutConfig]:
         """Pass the origin's gate, waiting when that fits the cap rule.

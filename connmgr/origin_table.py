@@ -8,6 +8,7 @@ the manager can send signals *outside* the lock.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from dataclasses import dataclass, field
@@ -230,7 +231,7 @@ class OriginTable:
             last_error=entry.last_error,
             attempts=m.counters.attempts,
             outcomes=MappingProxyType(dict(m.counters.by_outcome)),
-            rate=entry.limiter.rate,
+            rate=rate if math.isfinite(rate := entry.limiter.rate) else None,
             label=STATE_EFFECTS[m.state].label,
             network=network,
             taken_at=now,

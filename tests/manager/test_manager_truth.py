@@ -193,3 +193,24 @@ def test_a_default_manager_does_not_throttle_a_healthy_origin(server, probe_targ
         assert clock.now() == 0.0  # not one wait on the fake clock
         assert m.snapshot().rate is None
         assert server.hits() == 200
+
+
+def test_a_503_with_a_long_retry_after_fails_fast_as_a_rate_limit(server, probe_target):
+    clock = FakeClock(start=0.0)
+    with manager_for(server.url, probe_target, clock) as m:
+        with pytest.raises(RateLimitError) as caught:
+            m.get("/status/503?retry_after=999999999")
+        assert caught.value.status == 503
+        assert caught.value.retry_after == pytest.approx(300.0)
+        assert "unavailable" in caught.value.user_message
+        assert "day" not in caught.value.suggestion
+        assert server.hits() == 1
+        assert m.snapshot().state is ConnectionState.RATE_LIMITED
+
+
+def test_a_short_retry_after_on_a_503_is_waited_and_retried(server, probe_target):
+    clock = FakeClock(start=0.0)
+    with manager_for(server.url, probe_target, clock) as m:
+        with pytest.raises(connmgr.ServerError):
+            m.get("/status/503?retry_after=1")
+        assert server.hits() == 4

@@ -12,7 +12,6 @@ import responses
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connmgr import ratelimit
 from connmgr.ratelimit import (
     MAX_SANE_DELAY,
     RateLimitInfo,
@@ -20,6 +19,7 @@ from connmgr.ratelimit import (
     parse_rate_limit_headers,
     parse_retry_after,
 )
+from connmgr.ratelimit import headers as headers_module
 
 NOW = 1_700_000_000.0  # wall-clock epoch seconds used as "now" throughout
 YEAR = 366 * 86400
@@ -182,11 +182,11 @@ def test_requests_case_insensitive_dict() -> None:
     assert (info.remaining, info.retry_after) == (4, 2.0)
 
 
-def test_every_name_the_parsers_read_is_in_the_fast_path_set(
+def test_every_name_the_parsers_read_passes_the_prefix_check(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # requests' headers skip parsing unless one of _RATE_LIMIT_NAMES is present, so a
-    # parser reading a name outside that set would silently never see it.
+    # Headers without a name starting with one of the prefixes are not parsed at all,
+    # so a parser reading a name outside them would silently never see it.
     read: set[str] = set()
 
     class Recording(dict[str, str]):
@@ -194,12 +194,16 @@ def test_every_name_the_parsers_read_is_in_the_fast_path_set(
             read.add(key)
             return super().get(key, default)
 
-    real = ratelimit._header_map
-    monkeypatch.setattr(ratelimit, "_header_map", lambda headers: Recording(real(headers)))
+    real = headers_module._header_map
+    monkeypatch.setattr(headers_module, "_header_map", lambda h: Recording(real(h)))
     # Malformed values, so every dialect is tried and falls through to the next.
-    everything = {name: "?" for name in ratelimit._RATE_LIMIT_NAMES}
+    everything = {
+        prefix + suffix: "?"
+        for prefix in headers_module._RATE_LIMIT_PREFIXES
+        for suffix in ("", "-limit", "-remaining", "-reset", "-reset-after", "-used", "-policy")
+    }
     parse_rate_limit_headers(everything, now=NOW)
-    assert read and read <= ratelimit._RATE_LIMIT_NAMES
+    assert read and all(name.startswith(headers_module._RATE_LIMIT_PREFIXES) for name in read)
 
 
 def test_requests_headers_without_ours_are_not_parsed() -> None:
@@ -398,9 +402,12 @@ def test_bad_values_are_ignored_not_raised(
     assert (info.remaining, info.reset_after) == expected
 
 
-def test_absurd_retry_after_is_ignored(caplog: pytest.LogCaptureFixture) -> None:
+def test_absurd_retry_after_is_read_as_a_year(caplog: pytest.LogCaptureFixture) -> None:
+    # Still the server's word ("not for a very long time"): the caller's
+    # max_retry_after makes it a long pause, never a burst of retries.
     with caplog.at_level(logging.DEBUG, logger="connmgr.ratelimit"):
-        assert parse_rate_limit_headers({"Retry-After": str(MAX_SANE_DELAY * 30)}) is None
+        info = parse_rate_limit_headers({"Retry-After": str(MAX_SANE_DELAY * 30)})
+    assert info is not None and info.retry_after == MAX_SANE_DELAY
     assert any("over a year" in r.getMessage() for r in caplog.records)
 
 
