@@ -1,23 +1,37 @@
-"""NetworkMonitor: cached, probing network status with captive-portal detection and events."""
+"""NetworkMonitor: cached, probing network status, epochs, OS change events, sleep.
+
+The monitor answers :meth:`~NetworkMonitor.is_online` from a cache (a clock
+read and a compare) and refreshes it with probe rounds
+(:class:`~connmgr.network.round.ProbeRound`). It keeps a *network epoch*: an
+integer that grows on every status change, every OS change hint
+(:meth:`~NetworkMonitor.hint_changed`: netlink, Qt's ``QNetworkInformation``)
+and every detected resume from sleep (:meth:`~NetworkMonitor.check_sleep`).
+Connections and cooldowns from an older epoch may belong to another network.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
 import threading
-import time
-from collections import deque
+import warnings
 from collections.abc import Iterable
 
-from connmgr import signals
 from connmgr.clock import SYSTEM_CLOCK, CancelToken, Clock
+from connmgr.network.decide import Conclusion
+from connmgr.network.events import EpochCause, EpochEvent, EventQueue, StatusEvent
+from connmgr.network.os_events import NetlinkListener
 from connmgr.network.probes import DEFAULT_PROBES, Probe, ProbeResult, TcpProbe
-from connmgr.network.round import ROUND_SLACK, ProbeRound
+from connmgr.network.round import ROUND_SLACK, ProbeRound, run_to_the_end
+from connmgr.network.sleep import SleepDetector
 from connmgr.network.status import NetworkStatus
 
-__all__ = ["NetworkMonitor"]
+__all__ = ["NO_LINK", "NetworkMonitor"]
 
 logger = logging.getLogger("connmgr.network")
+
+#: The reason when the operating system reports that no network link is up.
+NO_LINK = "no network link is up (cable unplugged or Wi-Fi off)"
 
 #: Offline probe rounds at ``offline_interval`` before the pace backs off.
 _STEADY_OFFLINE_ROUNDS = 6
@@ -26,6 +40,14 @@ _STEADY_OFFLINE_ROUNDS = 6
 # its clock says: a guard against a storm of probes from a tiny offline_interval or
 # from a fake clock that advances by itself.
 _MIN_WATCH_GAP = 0.01
+
+# The watcher looks for a resume from sleep at least this often (clock seconds):
+# its own waits run on the monotonic clock, which stood still while the machine slept.
+_SLEEP_CHECK_GAP = 5.0
+
+# A caller follows at most this many rounds that were superseded by OS hints
+# before it settles for the current status (a storm of hints must not hold it).
+_MAX_FOLLOW = 3
 
 
 def _check_seconds(name: str, value: object, *, positive: bool) -> None:
@@ -37,32 +59,37 @@ def _check_seconds(name: str, value: object, *, positive: bool) -> None:
 
 
 class _Watcher:
-    __slots__ = ("recheck", "stopping", "thread", "wake")
+    __slots__ = ("listener", "recheck", "stopping", "thread", "wake")
 
     def __init__(self) -> None:
         self.wake = threading.Event()
         self.stopping = False
         self.recheck = False
         self.thread: threading.Thread | None = None
+        self.listener: NetlinkListener | None = None
 
 
 class NetworkMonitor:
-    """Cached, probing network state with captive-portal detection and change events.
+    """Cached, probing network status with captive-portal detection, epochs and events.
 
     Args:
         probes: the probes to run (default :data:`DEFAULT_PROBES`, which contact
             Google and Cloudflare: see ``docs/network.md``).
         interval: seconds an ``ONLINE`` answer is trusted (and the watcher's pace
             while online).
-        offline_interval: seconds before re-probing after an ``OFFLINE`` or
-            ``CAPTIVE_PORTAL`` answer; after six such answers in a row it doubles
-            with each further one, up to ``interval``. Must not exceed ``interval``.
+        offline_interval: seconds before re-probing after any other answer; after
+            six such answers in a row it doubles with each further one, up to
+            ``interval``. Must not exceed ``interval``.
         timeout: seconds each probe may take; a round never takes much longer.
         clock: a :class:`~connmgr.clock.Clock` (default: the system clock).
         debounce: :meth:`report_failure` does not re-probe when a probe finished
             less than this many seconds ago.
-        portal_grace: seconds a TCP/DNS success waits for a still-running HTTP
-            probe to report a captive portal (0: never wait).
+        os_events: listen to the operating system's network changes (Linux
+            netlink) while the watcher runs; elsewhere the watcher polls.
+        sleep_detector: a :class:`~connmgr.network.SleepDetector` (default: the
+            system's clocks); tests inject a fake clock pair.
+        portal_grace: no longer has an effect (a TCP/DNS success never decides
+            while an HTTP probe runs); accepted with a ``DeprecationWarning``.
 
     Thread-safe. ``is_online()`` on a fresh cache takes no lock.
 
@@ -71,7 +98,7 @@ class NetworkMonitor:
         monitor = NetworkMonitor(probes=[HttpProbe("https://api.example.com/health",
                                                    expect_status=200)])
         if not monitor.is_online():
-            status_bar.show(monitor.status.label)   # "Offline" or "Sign-in required ..."
+            status_bar.show(monitor.status.label)   # "Offline", "No internet", ...
     """
 
     def __init__(
@@ -83,13 +110,22 @@ class NetworkMonitor:
         timeout: float = 3.0,
         clock: Clock | None = None,
         debounce: float = 1.0,
-        portal_grace: float = 0.3,
+        os_events: bool = True,
+        sleep_detector: SleepDetector | None = None,
+        portal_grace: float | None = None,
     ) -> None:
         _check_seconds("interval", interval, positive=True)
         _check_seconds("offline_interval", offline_interval, positive=True)
         _check_seconds("timeout", timeout, positive=True)
         _check_seconds("debounce", debounce, positive=False)
-        _check_seconds("portal_grace", portal_grace, positive=False)
+        if portal_grace is not None:
+            _check_seconds("portal_grace", portal_grace, positive=False)
+            warnings.warn(
+                "NetworkMonitor(portal_grace=...) has no effect: with an HTTP probe "
+                "configured, a TCP/DNS success never decides on its own",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         if offline_interval > interval:
             raise ValueError(
                 f"NetworkMonitor.offline_interval ({offline_interval!r}) must be <= "
@@ -106,19 +142,27 @@ class NetworkMonitor:
                 )
         if clock is not None and not isinstance(clock, Clock):
             raise ValueError(f"NetworkMonitor.clock must be a Clock, got {clock!r}")
+        if not isinstance(os_events, bool):
+            raise TypeError(f"os_events must be a bool, got {os_events!r}")
+        if sleep_detector is not None and not isinstance(sleep_detector, SleepDetector):
+            raise TypeError(f"sleep_detector must be a SleepDetector, got {sleep_detector!r}")
         self._probes: tuple[Probe, ...] = chosen
         self.interval = float(interval)
         self.offline_interval = float(offline_interval)
         self.timeout = float(timeout)
         self.debounce = float(debounce)
-        self.portal_grace = float(portal_grace)
+        self.os_events = os_events
         self._clock: Clock = clock if clock is not None else SYSTEM_CLOCK
         self._now = self._clock.now
+        self._sleep = sleep_detector if sleep_detector is not None else SleepDetector()
 
         self._lock = threading.Lock()
         # (valid until, online): one tuple so a lock-free reader sees a consistent pair.
         self._cache: tuple[float, bool] = (-math.inf, False)
         self._status = NetworkStatus.UNKNOWN
+        self._reason = "not checked yet"
+        self._epoch = 0
+        self._last_sleep = 0.0
         self._round: ProbeRound | None = None
         self._offline_delay = self.offline_interval
         self._offline_rounds = 0
@@ -129,8 +173,7 @@ class NetworkMonitor:
         self._last_results: tuple[ProbeResult, ...] = ()
         self._online_waiters: set[threading.Event] = set()
         self._watcher: _Watcher | None = None
-        self._pending_events: deque[tuple[NetworkStatus, NetworkStatus]] = deque()
-        self._emitting = False
+        self._events = EventQueue(self)
 
     # ------------------------------------------------------------------ reading
 
@@ -148,6 +191,32 @@ class NetworkMonitor:
     def status(self) -> NetworkStatus:
         """The latest known status (never probes; ``UNKNOWN`` before the first check)."""
         return self._status
+
+    @property
+    def reason(self) -> str:
+        """Plain words for why :attr:`status` is what it is, e.g. "name lookup (DNS) failing"."""
+        return self._reason
+
+    @property
+    def epoch(self) -> int:
+        """The network epoch: 0 at first, +1 on every status change, OS hint and resume.
+
+        A lock-free read; compare it with the epoch a pooled connection was
+        opened in.
+        """
+        return self._epoch
+
+    @property
+    def last_sleep(self) -> float:
+        """Seconds the machine slept before the latest detected resume (0.0 if none yet)."""
+        return self._last_sleep
+
+    @property
+    def os_events_source(self) -> str | None:
+        """``"netlink"`` while OS change events arrive without Qt; ``None`` when polling."""
+        watcher = self._watcher
+        listener = watcher.listener if watcher is not None else None
+        return "netlink" if listener is not None and listener.running else None
 
     @property
     def last_checked(self) -> float | None:
@@ -169,12 +238,12 @@ class NetworkMonitor:
         return watcher is not None and not watcher.stopping
 
     def is_online(self, force_check: bool = False) -> bool:
-        """Whether the internet is reachable; ``False`` offline and behind a captive portal.
+        """Whether the internet is reachable: ``True`` only for ``ONLINE``.
 
         Answers from the cache while it is fresh (a clock read and a compare, no
         lock); otherwise probes, sharing a round already running with other callers
         (``force_check=True`` also joins a running round rather than start another).
-        :attr:`status` says why the answer is ``False``.
+        :attr:`status` and :attr:`reason` say why the answer is ``False``.
 
         Example::
 
@@ -208,37 +277,10 @@ class NetworkMonitor:
     def diagnose(self) -> tuple[ProbeResult, ...]:
         """Run every probe to the end (no short cut) and return all results; for ``connmgr check``.
 
-        Does not change the monitor's status; :func:`decide_status` combines the
-        results.
+        Does not change the monitor's status; :func:`~connmgr.network.conclude`
+        combines the results into a status and a reason.
         """
-        results: list[ProbeResult | None] = [None] * len(self._probes)
-        started = time.perf_counter()
-
-        def run(index: int, probe: Probe) -> None:
-            try:
-                results[index] = probe.check(self.timeout)
-            except Exception as exc:
-                results[index] = ProbeResult(
-                    probe,
-                    NetworkStatus.OFFLINE,
-                    time.perf_counter() - started,
-                    f"the probe raised {type(exc).__name__}",
-                )
-
-        threads = [
-            threading.Thread(target=run, args=(i, p), name="connmgr-probe", daemon=True)
-            for i, p in enumerate(self._probes)
-        ]
-        for thread in threads:
-            thread.start()
-        end = started + self.timeout + ROUND_SLACK
-        for thread in threads:
-            thread.join(max(0.0, end - time.perf_counter()))
-        elapsed = time.perf_counter() - started
-        return tuple(
-            r or ProbeResult(p, NetworkStatus.OFFLINE, elapsed, "no answer in time")
-            for r, p in zip(results, self._probes, strict=True)
-        )
+        return run_to_the_end(self._probes, self.timeout)
 
     # ------------------------------------------------------------------ hints
 
@@ -267,16 +309,23 @@ class NetworkMonitor:
         return self._check(force=True, max_age=self.debounce)
 
     def report_success(self, *, url: str | None = None) -> None:
-        """A response arrived, so the network works: set ``ONLINE`` without probing.
+        """A response arrived: set ``ONLINE`` without probing, unless it proves too little.
 
         Extends the cache by ``interval`` (traffic makes probes unnecessary) and
-        sends ``network_changed`` if the status was not ``ONLINE``. Behind a captive
-        portal, a plain ``http://`` answer (``url``) proves nothing, since the
-        portal can answer it itself; it only makes the next check probe again.
+        sends ``network_changed`` if the status was not ``ONLINE``. A response
+        proves its own origin, not always the internet:
+
+        * while ``LIMITED`` it changes nothing (the app's server may be on the
+          intranet); the probes decide;
+        * behind a captive portal a plain ``http://`` answer (``url``) proves
+          nothing, since the portal can answer it itself; it only makes the next
+          check probe again.
         """
         with self._lock:
             now = self._now()
             old = self._status
+            if old is NetworkStatus.LIMITED:
+                return
             if (
                 old is NetworkStatus.CAPTIVE_PORTAL
                 and url is not None
@@ -288,35 +337,67 @@ class NetworkMonitor:
             self._cache = (now + self.interval, True)
             if old is NetworkStatus.ONLINE:
                 return
-            self._set_status(NetworkStatus.ONLINE)
-        self._drain_events()
+            self._set_status(NetworkStatus.ONLINE, "a response arrived")
+        self._events.drain()
 
     def request_recheck(self) -> None:
-        """Something may have changed (an OS hint): re-probe soon, without blocking.
+        """Something may have changed: re-probe now, without blocking.
 
-        Expires the cache; wakes the watcher if it runs, else starts a probe round
-        in the background. A round already running is followed by another, since
-        it may have started before the change. Any resulting change is sent as
-        ``network_changed`` from the thread that did the work.
+        Expires the cache and supersedes a round already running (it may have
+        started before the change: its verdict is dropped, its waiters follow
+        the new round). Wakes the watcher if it runs, else starts a round in the
+        background. A resulting change is sent from the thread that did the work.
         """
         with self._lock:
-            self._cache = (-math.inf, self._cache[1])
-            if self._round is not None:
-                self._round.recheck = True
-            watcher = self._watcher
-            if watcher is not None and not watcher.stopping:
+            watcher = self._supersede()
+            if watcher is not None:
                 watcher.recheck = True
                 watcher.wake.set()
                 return
         self._start_or_join(force=True, max_age=None)
 
-    def hint_changed(self, source: str = "os") -> None:
-        """An outside source (e.g. Qt's ``QNetworkInformation``) reports a change: a hint.
+    def hint_changed(self, source: str = "os", *, links_up: bool | None = None) -> None:
+        """The operating system reports a change: start a new epoch and re-probe now.
 
-        Never a verdict: it only triggers :meth:`request_recheck`.
+        ``source`` is plain words for the log and the epoch's reason (e.g.
+        ``"netlink: link eth0 down"``). ``links_up=False`` says the OS reports
+        no network link at all: that is proof, so the status becomes
+        ``OFFLINE`` at once (reason :data:`NO_LINK`) without probing. Otherwise
+        the hint is never a verdict (``QNetworkInformation`` says "Online"
+        whenever a default route exists): the probes decide. Returns at once;
+        safe to call from a GUI thread.
         """
-        logger.debug("network change hint from %s", source)
+        if not isinstance(source, str):
+            raise TypeError(f"source must be a string, got {source!r}")
+        if links_up is not None and not isinstance(links_up, bool):
+            raise TypeError(f"links_up must be a bool or None, got {links_up!r}")
+        logger.debug("network change hint from %s (links up: %s)", source, links_up)
+        with self._lock:
+            self._new_epoch(EpochCause.OS_EVENT, source)
+            if links_up is False:
+                self._supersede()
+                self._record(Conclusion(NetworkStatus.OFFLINE, NO_LINK), ())
+        self._events.drain()
+        if links_up is not False:
+            self.request_recheck()
+
+    def check_sleep(self) -> float:
+        """Look for a resume from sleep (two clock reads); return the seconds slept, else 0.0.
+
+        A detected sleep starts a new epoch (cause ``RESUME``, with ``slept``),
+        and re-probes at once: the network may be another one now, and sockets
+        pooled before the sleep are likely dead. The watcher calls this every
+        round and at least every 5 s; a manager may call it before a request.
+        """
+        slept = self._sleep.check()
+        if slept <= 0.0:
+            return 0.0
+        with self._lock:
+            self._last_sleep = slept
+            self._new_epoch(EpochCause.RESUME, f"resumed after sleeping {slept:.0f} s", slept)
+        self._events.drain()
         self.request_recheck()
+        return slept
 
     def wait_until_online(self, timeout: float | None, cancel: CancelToken | None = None) -> bool:
         """Block until the network is back; ``True`` if online, ``False`` on timeout or cancel.
@@ -373,11 +454,13 @@ class NetworkMonitor:
     # ------------------------------------------------------------------ watcher
 
     def start(self) -> None:
-        """Start the background watcher (a daemon thread); idempotent.
+        """Start the background watcher (a daemon thread) and OS change events; idempotent.
 
-        It probes whenever the cache runs out (every ``interval`` while online,
-        faster while offline) and on :meth:`request_recheck`, so
-        ``network_changed`` arrives without anyone asking.
+        The watcher probes whenever the cache runs out (every ``interval`` while
+        online, faster otherwise), on :meth:`request_recheck`, after a resume
+        from sleep, and (with ``os_events``, on Linux) within about 50 ms of a
+        link, address or route change, so ``network_changed`` arrives without
+        anyone asking.
         """
         with self._lock:
             if self._watcher is not None and not self._watcher.stopping:
@@ -387,10 +470,16 @@ class NetworkMonitor:
                 target=self._watch, args=(watcher,), name="connmgr-network-watcher", daemon=True
             )
             self._watcher = watcher
+        if self.os_events:
+            listener = NetlinkListener(self._on_os_change)
+            if listener.start():
+                watcher.listener = listener
+            else:
+                logger.debug("no OS network events here: polling every %g s", self.interval)
         watcher.thread.start()
 
     def stop(self, timeout: float = 1.0) -> None:
-        """Stop the watcher; returns within 100 ms, even mid-probe (idempotent).
+        """Stop the watcher and OS events; returns within 100 ms, even mid-probe (idempotent).
 
         A probe round the watcher was waiting for still finishes in the
         background and its verdict is applied.
@@ -401,6 +490,8 @@ class NetworkMonitor:
             return
         watcher.stopping = True
         watcher.wake.set()
+        if watcher.listener is not None:
+            watcher.listener.stop(timeout)
         thread = watcher.thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
@@ -408,6 +499,9 @@ class NetworkMonitor:
     def close(self) -> None:
         """Stop the watcher (for ``contextlib.closing`` and owners' ``close()``)."""
         self.stop()
+
+    def _on_os_change(self, reason: str, links_up: bool | None) -> None:
+        self.hint_changed(f"netlink: {reason}", links_up=links_up)
 
     def _watch(self, watcher: _Watcher) -> None:
         logger.debug("network watcher started")
@@ -417,6 +511,7 @@ class NetworkMonitor:
                 watcher.wake.clear()
                 if watcher.stopping:
                     return
+                self.check_sleep()
                 if watcher.recheck or self._now() >= self._cache[0]:
                     force, watcher.recheck = watcher.recheck, False
                     self._check(force=force, wake=watcher.wake)
@@ -425,7 +520,7 @@ class NetworkMonitor:
                     continue
                 delay = self._cache[0] - self._now()
                 if delay > 0:
-                    self._clock.sleep(delay, watcher.wake)
+                    self._clock.sleep(min(delay, _SLEEP_CHECK_GAP), watcher.wake)
         except Exception:
             logger.exception("network watcher failed")
         finally:
@@ -434,6 +529,8 @@ class NetworkMonitor:
             with self._lock:
                 if self._watcher is watcher:
                     self._watcher = None
+            if watcher.listener is not None:
+                watcher.listener.stop(0.0)
             logger.debug("network watcher stopped")
 
     # ------------------------------------------------------------------ probing
@@ -464,7 +561,6 @@ class NetworkMonitor:
                 current = self._round = ProbeRound(
                     self._probes,
                     timeout=self.timeout,
-                    grace=self.portal_grace,
                     started_at=now,
                     successes_before=self._successes,
                     on_verdict=self._apply,
@@ -486,116 +582,114 @@ class NetworkMonitor:
         """Probe (or join a round) and return the status; ``wake`` may cut the wait short.
 
         When ``wake`` ends the wait before the verdict, the current status is
-        returned and the round's verdict is applied by whoever finishes it.
+        returned and the round's verdict is applied by whoever finishes it. A
+        caller without ``wake`` whose round is superseded follows the new one.
         """
-        got = self._start_or_join(force=force, max_age=max_age, wait=True, wake=wake)
-        if isinstance(got, NetworkStatus):
-            return got
-        current = got
-        if wake is None:
-            if not current.done.wait(current.timeout + ROUND_SLACK + 1.0):
-                current.force_expire()  # a safety net: the deadline timer should have fired
-        else:
-            wake.wait()
-        if current.leave(wake) is None:
-            return self._status
-        return self._apply(current)
+        for _ in range(_MAX_FOLLOW + 1):
+            got = self._start_or_join(force=force, max_age=max_age, wait=True, wake=wake)
+            if isinstance(got, NetworkStatus):
+                return got
+            current = got
+            if wake is None:
+                if not current.done.wait(current.timeout + ROUND_SLACK + 1.0):
+                    current.force_expire()  # a safety net: the deadline timer should have fired
+            else:
+                wake.wait()
+            verdict = current.leave(wake)
+            if current.superseded:
+                if wake is not None:
+                    return self._status
+                force, max_age = True, None
+                continue
+            if verdict is None:
+                return self._status
+            return self._apply(current)
+        return self._status
+
+    def _supersede(self) -> _Watcher | None:
+        """Expire the cache and drop the running round; return the live watcher (lock held)."""
+        self._cache = (-math.inf, self._cache[1])
+        current, self._round = self._round, None
+        if current is not None:
+            current.superseded = True
+            current.abandon()
+        watcher = self._watcher
+        if watcher is None or watcher.stopping:
+            return None
+        watcher.wake.set()
+        return watcher
 
     def _apply(self, current: ProbeRound) -> NetworkStatus:
         """Make a concluded round's verdict the monitor's status (once)."""
-        followup = False
         with self._lock:
             if current.applied:
                 return current.effective
             current.applied = True
-            now = self._now()
-            verdict = current.verdict or NetworkStatus.OFFLINE
-            if verdict is not NetworkStatus.ONLINE and self._successes > current.successes_before:
+            if current.superseded:
+                current.effective = self._status
+                return self._status
+            conclusion = current.conclusion or Conclusion(NetworkStatus.OFFLINE, "no answer")
+            if (
+                conclusion.status is NetworkStatus.OFFLINE
+                and self._successes > current.successes_before
+            ):
                 # A response arrived while the probes ran: newer evidence than theirs.
-                verdict = NetworkStatus.ONLINE
-            self._last_checked = now
-            self._last_results = current.results()
-            if verdict is NetworkStatus.ONLINE:
-                self._offline_delay = self.offline_interval
-                self._offline_rounds = 0
-                valid = self.interval
-            else:
-                valid = self._offline_delay
-                self._offline_rounds += 1
-                # A short drop (a Wi-Fi hop) is noticed within one offline_interval;
-                # only a long outage backs the probing off toward interval.
-                if self._offline_rounds >= _STEADY_OFFLINE_ROUNDS:
-                    self._offline_delay = min(self._offline_delay * 2.0, self.interval)
-            if current.recheck:
-                valid = 0.0
-                watcher = self._watcher
-                followup = watcher is None or watcher.stopping
-            self._cache = (now + valid, verdict is NetworkStatus.ONLINE)
+                conclusion = Conclusion(NetworkStatus.ONLINE, "a response arrived")
+            self._record(conclusion, current.results())
             if self._round is current:
                 self._round = None
-            current.effective = verdict
-            self._set_status(verdict)
+            current.effective = conclusion.status
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
-                "network %s after %.1f ms: %s",
-                verdict.value,
+                "network %s after %.1f ms (%s): %s",
+                conclusion.status.value,
                 current.verdict_elapsed * 1000,
+                conclusion.reason,
                 "; ".join(str(r) for r in current.results()),
             )
-        self._drain_events()
-        if followup:
-            self._start_or_join(force=True, max_age=None)
-        return verdict
+        self._events.drain()
+        return conclusion.status
 
-    def _set_status(self, new: NetworkStatus) -> None:
-        # Caller holds self._lock.
+    def _record(self, conclusion: Conclusion, results: tuple[ProbeResult, ...]) -> None:
+        """Set status, reason, cache and the offline pace from a verdict (lock held)."""
+        now = self._now()
+        self._last_checked = now
+        self._last_results = results
+        online = conclusion.status is NetworkStatus.ONLINE
+        if online:
+            self._offline_delay = self.offline_interval
+            self._offline_rounds = 0
+            valid = self.interval
+        else:
+            valid = self._offline_delay
+            self._offline_rounds += 1
+            # A short drop (a Wi-Fi hop) is noticed within one offline_interval;
+            # only a long outage backs the probing off toward interval.
+            if self._offline_rounds >= _STEADY_OFFLINE_ROUNDS:
+                self._offline_delay = min(self._offline_delay * 2.0, self.interval)
+        self._cache = (now + valid, online)
+        self._set_status(conclusion.status, conclusion.reason)
+
+    def _set_status(self, new: NetworkStatus, reason: str) -> None:
+        # Caller holds self._lock. A change starts an epoch; its events go out in order.
         old = self._status
+        self._reason = reason
         if new is old:
             return
         self._status = new
-        self._pending_events.append((old, new))
+        self._new_epoch(EpochCause.STATUS, f"{old.value} -> {new.value}: {reason}")
+        self._events.push(StatusEvent(old, new, reason, self._epoch))
         if new is NetworkStatus.ONLINE:
             for waiter in self._online_waiters:
                 waiter.set()
 
-    def _drain_events(self) -> None:
-        """Send queued ``network_changed`` events in order, outside the lock.
-
-        One thread sends at a time, so receivers see the changes in the order they
-        happened; a thread that finds another sending leaves its events to it.
-        """
-        with self._lock:
-            if self._emitting:
-                return
-            self._emitting = True
-        try:
-            while True:
-                with self._lock:
-                    if not self._pending_events:
-                        self._emitting = False
-                        return
-                    old, new = self._pending_events.popleft()
-                logger.info("network: %s -> %s", old.value, new.value)
-                self._send(new)
-        except BaseException:
-            with self._lock:
-                self._emitting = False
-            raise
-
-    def _send(self, status: NetworkStatus) -> None:
-        # blinker's send() stops at the first receiver that raises; call each one
-        # here so a faulty status widget cannot keep the manager from hearing it.
-        signal = signals.network_changed
-        if signal.is_muted:
-            return
-        for receiver in signal.receivers_for(self):
-            try:
-                receiver(self, online=status.online, status=status)
-            except Exception:
-                logger.exception("a network_changed receiver raised")
+    def _new_epoch(self, cause: EpochCause, reason: str, slept: float = 0.0) -> None:
+        # Caller holds self._lock.
+        self._epoch += 1
+        self._events.push(EpochEvent(self._epoch, cause, reason, slept, self._status))
 
     def __repr__(self) -> str:
         return (
-            f"NetworkMonitor(status={self._status.value}, "
+            f"NetworkMonitor(status={self._status.value}, epoch={self._epoch}, "
             f"probes=[{', '.join(p.name for p in self._probes)}], interval={self.interval!r})"
         )

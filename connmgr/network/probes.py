@@ -1,21 +1,35 @@
 """Probes: small, real attempts to reach the internet (HTTP 204, TCP connect, DNS lookup).
 
 Each probe's ``check(timeout)`` returns a :class:`ProbeResult` and never raises.
-:class:`HttpProbe` is the only one that can see a captive portal.
+:class:`HttpProbe` is the only one that can see a captive portal, and the only
+one that *validates* the internet (``detects_portal``): with an HTTP probe
+configured, a TCP or DNS success alone says ``LIMITED``, not ``ONLINE``.
+
+Every probe takes an optional ``resolver`` (``getaddrinfo``'s shape), so a test
+can make name lookups fail or point names at loopback without a real DNS query.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
+import certifi
 import requests
 import urllib3
 
-from connmgr.network.sockets import connect, describe_failure, redact_url, resolve
-from connmgr.network.status import NetworkStatus
+from connmgr.network.sockets import (
+    Resolver,
+    connect,
+    describe_failure,
+    is_ip_literal,
+    redact_url,
+    resolve,
+)
+from connmgr.network.status import NetworkStatus, ProbeFailure
 
 __all__ = ["DEFAULT_PROBES", "DnsProbe", "HttpProbe", "Probe", "ProbeResult", "TcpProbe"]
 
@@ -23,6 +37,10 @@ _USER_AGENT = "connmgr/0.1 (connectivity check)"
 
 # The most an HttpProbe with ``expect_body`` reads to look for it.
 _MAX_EXPECTED_BODY = 65536
+
+
+class _Read(Protocol):
+    def __call__(self, amt: int, *, decode_content: bool) -> bytes: ...
 
 
 def _check_host(name: str, value: object) -> None:
@@ -43,8 +61,9 @@ class Probe(Protocol):
     ``ONLINE``, ``OFFLINE`` or (for probes that can tell) ``CAPTIVE_PORTAL``,
     within about ``timeout`` seconds, and should not raise. ``name`` is what
     logs and ``connmgr check`` show. ``detects_portal`` says whether the probe
-    can see a captive portal; a success from a probe that cannot is held back
-    briefly while probes that can are still running.
+    can see a captive portal; such a probe also *validates* the internet: while
+    one is configured, a success from a probe that cannot (TCP, DNS) says only
+    ``LIMITED``.
 
     Example (a probe for your own server's health endpoint)::
 
@@ -83,12 +102,16 @@ class ProbeResult:
         elapsed: seconds the probe took (wall time of the real I/O).
         detail: plain words, e.g. ``"connection refused"`` or
             ``"200 with a page instead of 204"``.
+        failure: why it failed (``None`` for a success or a portal answer);
+            :attr:`ProbeFailure.NAME_LOOKUP` is what makes a round say "name
+            lookup (DNS) failing".
     """
 
     probe: Probe
     status: NetworkStatus
     elapsed: float
     detail: str = ""
+    failure: ProbeFailure | None = None
 
     def __str__(self) -> str:
         return f"{self.probe.name}: {self.status.value} in {self.elapsed * 1000:.1f} ms" + (
@@ -102,7 +125,8 @@ class TcpProbe:
 
     Cheap and private (a handshake, no data), but it cannot see a captive
     portal: many portals let TCP through or answer it themselves. An IP address
-    avoids a DNS lookup; a host name is resolved within the timeout.
+    avoids a DNS lookup; a host name is resolved within the timeout, by
+    ``resolver`` when given (``getaddrinfo``'s shape) or the system's.
 
     Example::
 
@@ -111,6 +135,7 @@ class TcpProbe:
 
     host: str
     port: int
+    resolver: Resolver | None = field(default=None, kw_only=True, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         _check_host("TcpProbe.host", self.host)
@@ -131,13 +156,11 @@ class TcpProbe:
         """Connect and close at once; never raises."""
         started = time.perf_counter()
         try:
-            connect(self.host, self.port, timeout)
+            connect(self.host, self.port, timeout, self.resolver)
         except OSError as exc:
+            failure, detail = describe_failure(exc, timeout)
             return ProbeResult(
-                self,
-                NetworkStatus.OFFLINE,
-                time.perf_counter() - started,
-                describe_failure(exc, timeout),
+                self, NetworkStatus.OFFLINE, time.perf_counter() - started, detail, failure
             )
         return ProbeResult(self, NetworkStatus.ONLINE, time.perf_counter() - started, "connected")
 
@@ -157,7 +180,11 @@ class HttpProbe:
 
     Redirects are never followed. Proxies from the environment (``HTTP_PROXY``,
     ``HTTPS_PROXY``, ``NO_PROXY``) are honoured, as requests does, so a network
-    that only lets traffic out through a proxy is not taken for offline.
+    that only lets traffic out through a proxy is not taken for offline. Without
+    a proxy the probe resolves the host itself (``resolver``, or the system's)
+    and connects to the addresses it got, so a name that does not resolve is
+    reported as a name lookup failure, and a ``resolver`` in a test means no
+    real DNS query is made.
 
     Point it at your own server to avoid contacting third parties: use an
     ``https://`` URL (a portal cannot forge a TLS answer) and the status your
@@ -174,6 +201,7 @@ class HttpProbe:
     url: str
     expect_status: int = 204
     expect_body: str | None = field(default=None, kw_only=True)
+    resolver: Resolver | None = field(default=None, kw_only=True, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.url, str):
@@ -206,21 +234,23 @@ class HttpProbe:
     def check(self, timeout: float) -> ProbeResult:
         """Send one GET (no redirects, no cookies) and interpret the answer; never raises.
 
-        ``timeout`` bounds the connect and each read; a host name lookup is bounded
-        only by the resolver (the monitor's round deadline still caps it).
+        ``timeout`` bounds the name lookup, the connect and each read.
         """
         started = time.perf_counter()
         try:
-            status, body, location = self._fetch(timeout)
+            proxies = requests.utils.get_environ_proxies(self.url)
+            if proxies.get(urlsplit(self.url).scheme) or proxies.get("all"):
+                status, body, location = self._fetch_via_proxy(timeout, proxies)
+            else:
+                status, body, location = self._fetch_direct(timeout)
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            failure, detail = describe_failure(exc, timeout)
             return ProbeResult(
-                self,
-                NetworkStatus.OFFLINE,
-                time.perf_counter() - started,
-                describe_failure(exc, timeout),
+                self, NetworkStatus.OFFLINE, time.perf_counter() - started, detail, failure
             )
         verdict, detail = self.interpret(status, body, location)
-        return ProbeResult(self, verdict, time.perf_counter() - started, detail)
+        bad_status = ProbeFailure.STATUS if verdict is NetworkStatus.OFFLINE else None
+        return ProbeResult(self, verdict, time.perf_counter() - started, detail, bad_status)
 
     def interpret(
         self, status_code: int, body: bytes, location: str | None = None
@@ -251,13 +281,86 @@ class HttpProbe:
             return NetworkStatus.CAPTIVE_PORTAL, f"{status_code} with a page instead of {expected}"
         return NetworkStatus.OFFLINE, f"unexpected status {status_code} (blocked or moved?)"
 
-    def _fetch(self, timeout: float) -> tuple[int, bytes, str | None]:
-        # A fresh session per check: thread-safe, no cookies carried between checks,
-        # and no ~/.netrc credentials sent to a probe host (trust_env off, proxies
-        # from the environment passed explicitly).
+    def _fetch_direct(self, timeout: float) -> tuple[int, bytes, str | None]:
+        # Resolve here (bounded, injectable), then connect to each address in turn
+        # with the URL's host in the Host header and, for https, in SNI and the
+        # certificate check: the same request as through requests, one lookup.
+        started = time.perf_counter()
+        parts = urlsplit(self.url)
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        infos = resolve(host, port, timeout, self.resolver)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        headers = {
+            "Host": (f"[{host}]" if ":" in host else host)
+            + (f":{parts.port}" if parts.port else ""),
+            "User-Agent": _USER_AGENT,
+            "Accept": "*/*",
+            "Accept-Encoding": "gzip, deflate",
+            "Cache-Control": "no-cache",
+        }
+        error: Exception = OSError(f"no address for {host}")
+        for address in dict.fromkeys(str(info[4][0]) for info in infos):
+            remaining = timeout - (time.perf_counter() - started)
+            if remaining <= 0:
+                raise TimeoutError("timed out")
+            pool = self._pool(
+                parts.scheme, address, port, host, urllib3.Timeout(remaining, timeout)
+            )
+            try:
+                response = pool.urlopen(
+                    "GET",
+                    target,
+                    headers=headers,
+                    redirect=False,
+                    retries=False,
+                    preload_content=False,
+                    assert_same_host=False,
+                )
+            except (
+                urllib3.exceptions.NewConnectionError,
+                urllib3.exceptions.ConnectTimeoutError,
+            ) as exc:
+                pool.close()
+                error = exc  # this address does not connect: try the next one
+                continue
+            except BaseException:
+                pool.close()
+                raise
+            try:
+                body = self._sniff_body(response.status, response.headers, response.read)
+            finally:
+                response.release_conn()
+                pool.close()
+            return response.status, body, response.headers.get("Location")
+        raise error
+
+    @staticmethod
+    def _pool(
+        scheme: str, address: str, port: int, host: str, timeout: urllib3.Timeout
+    ) -> urllib3.HTTPConnectionPool:
+        if scheme == "https":
+            return urllib3.HTTPSConnectionPool(
+                address,
+                port,
+                timeout=timeout,
+                maxsize=1,
+                retries=False,
+                server_hostname=host if not is_ip_literal(host) else None,
+                assert_hostname=host,
+                cert_reqs="CERT_REQUIRED",
+                ca_certs=certifi.where(),
+            )
+        return urllib3.HTTPConnectionPool(address, port, timeout=timeout, maxsize=1, retries=False)
+
+    def _fetch_via_proxy(
+        self, timeout: float, proxies: dict[str, str]
+    ) -> tuple[int, bytes, str | None]:
+        # Through a proxy the proxy resolves the name. A fresh session per check:
+        # thread-safe, no cookies carried between checks, and no ~/.netrc credentials
+        # sent to a probe host (trust_env off, the environment's proxies passed in).
         with requests.Session() as session:
             session.trust_env = False
-            proxies = requests.utils.get_environ_proxies(self.url)
             response = session.get(
                 self.url,
                 timeout=(timeout, timeout),
@@ -267,23 +370,23 @@ class HttpProbe:
                 headers={"User-Agent": _USER_AGENT, "Cache-Control": "no-cache"},
             )
             try:
-                body = self._sniff_body(response)
+                body = self._sniff_body(response.status_code, response.headers, response.raw.read)
             finally:
                 response.close()
             return response.status_code, body, response.headers.get("Location")
 
-    def _sniff_body(self, response: requests.Response) -> bytes:
+    def _sniff_body(self, status: int, headers: Mapping[str, str], read: _Read) -> bytes:
         # Unless a body is expected, only whether there is content matters: take it
         # from Content-Length when given, so a portal page is never downloaded (and a
         # slow one cannot stall the probe), else read a single byte.
-        if response.status_code == 204:
+        if status == 204:
             return b""
         if self.expect_body is None:
-            length = response.headers.get("Content-Length", "")
+            length = headers.get("Content-Length", "")
             if length.strip().isdigit():
                 return b"?" if int(length) > 0 else b""
         limit = 1 if self.expect_body is None else _MAX_EXPECTED_BODY
-        return response.raw.read(limit, decode_content=True) or b""
+        return read(limit, decode_content=True) or b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,6 +403,7 @@ class DnsProbe:
     """
 
     hostname: str
+    resolver: Resolver | None = field(default=None, kw_only=True, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         _check_host("DnsProbe.hostname", self.hostname)
@@ -318,13 +422,11 @@ class DnsProbe:
         """Resolve within ``timeout``; never raises."""
         started = time.perf_counter()
         try:
-            infos = resolve(self.hostname, 443, timeout)
+            infos = resolve(self.hostname, 443, timeout, self.resolver)
         except OSError as exc:
+            failure, detail = describe_failure(exc, timeout)
             return ProbeResult(
-                self,
-                NetworkStatus.OFFLINE,
-                time.perf_counter() - started,
-                describe_failure(exc, timeout),
+                self, NetworkStatus.OFFLINE, time.perf_counter() - started, detail, failure
             )
         count = len({info[4][0] for info in infos})
         return ProbeResult(

@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import errno
 import http.client
 import ipaddress
 import socket
+import ssl
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 import urllib3
 
-__all__ = ["AddrInfo", "connect", "describe_failure", "is_ip_literal", "redact_url", "resolve"]
+from connmgr.network.status import ProbeFailure
+
+__all__ = [
+    "AddrInfo",
+    "NameLookupTimeoutError",
+    "Resolver",
+    "connect",
+    "describe_failure",
+    "is_ip_literal",
+    "redact_url",
+    "resolve",
+    "system_resolver",
+]
 
 
 def redact_url(url: str) -> str:
@@ -28,6 +42,7 @@ def redact_url(url: str) -> str:
 
 
 def is_ip_literal(host: str) -> bool:
+    """Whether ``host`` is an IPv4 or IPv6 address (no name lookup needed)."""
     try:
         ipaddress.ip_address(host)
     except ValueError:
@@ -38,34 +53,57 @@ def is_ip_literal(host: str) -> bool:
 AddrInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, Any]
 
 
-def resolve(host: str, port: int, timeout: float) -> Sequence[AddrInfo]:
-    """``getaddrinfo`` bounded by ``timeout`` (it cannot be interrupted, so it runs aside)."""
+#: A resolver in ``getaddrinfo``'s shape, ``(host, port) -> [(family, type, proto, _, addr)]``,
+#: raising ``socket.gaierror`` (or another ``OSError``) when the name does not resolve.
+Resolver = Callable[[str, int], Sequence[AddrInfo]]
+
+
+class NameLookupTimeoutError(TimeoutError):
+    """The resolver did not answer within the probe's timeout (a name lookup failure)."""
+
+
+def system_resolver(host: str, port: int) -> Sequence[AddrInfo]:
+    """The operating system's resolver (``socket.getaddrinfo``, TCP addresses)."""
+    return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+
+
+def resolve(
+    host: str, port: int, timeout: float, resolver: Resolver | None = None
+) -> Sequence[AddrInfo]:
+    """Resolve ``host`` within ``timeout`` with ``resolver`` (default: the system's).
+
+    An IP address is never looked up. A lookup cannot be interrupted, so it runs
+    in a thread of its own; one that takes too long raises :class:`NameLookupTimeoutError`.
+    """
     if is_ip_literal(host):
-        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    box: list[Sequence[AddrInfo] | OSError] = []
+        return system_resolver(host, port)
+    lookup = resolver if resolver is not None else system_resolver
+    box: list[Sequence[AddrInfo] | Exception] = []
     done = threading.Event()
 
-    def resolve() -> None:
+    def run() -> None:
         try:
-            box.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
-        except OSError as exc:
+            box.append(lookup(host, port))
+        except Exception as exc:  # an injected resolver's bug is re-raised to the caller
             box.append(exc)
         finally:
             done.set()
 
-    threading.Thread(target=resolve, name="connmgr-resolve", daemon=True).start()
+    threading.Thread(target=run, name="connmgr-resolve", daemon=True).start()
     if not done.wait(timeout):
-        raise TimeoutError(f"name lookup took longer than {timeout:g} s")
+        raise NameLookupTimeoutError(f"name lookup took longer than {timeout:g} s")
     answer = box[0]
-    if isinstance(answer, OSError):
+    if isinstance(answer, Exception):
         raise answer
+    if not answer:
+        raise socket.gaierror(socket.EAI_NONAME, "no address")
     return answer
 
 
-def connect(host: str, port: int, timeout: float) -> None:
+def connect(host: str, port: int, timeout: float, resolver: Resolver | None = None) -> None:
     """Open and close a TCP connection within ``timeout``; raise ``OSError`` otherwise."""
     started = time.perf_counter()
-    infos = resolve(host, port, timeout)
+    infos = resolve(host, port, timeout, resolver)
     error: OSError = OSError(f"no address for {host}")
     for family, kind, proto, _, address in infos:
         remaining = timeout - (time.perf_counter() - started)
@@ -83,8 +121,8 @@ def connect(host: str, port: int, timeout: float) -> None:
     raise error
 
 
-def describe_failure(exc: BaseException, timeout: float) -> str:
-    """Plain words for why a probe failed (no URLs: they may carry credentials).
+def describe_failure(exc: BaseException, timeout: float) -> tuple[ProbeFailure, str]:
+    """Why a probe failed: the kind, and plain words (no URLs: they may carry credentials).
 
     The whole cause chain is read before deciding, root causes first: urllib3's
     ``NewConnectionError`` is a ``TimeoutError`` subclass even when the connection
@@ -103,18 +141,31 @@ def describe_failure(exc: BaseException, timeout: float) -> str:
         )
     for cause in chain:
         if isinstance(cause, ConnectionRefusedError):
-            return "connection refused"
+            return ProbeFailure.REFUSED, "connection refused"
         if isinstance(cause, socket.gaierror):
-            return f"name lookup failed ({cause.strerror or cause})"
+            return ProbeFailure.NAME_LOOKUP, f"name lookup failed ({cause.strerror or cause})"
+        if isinstance(cause, NameLookupTimeoutError):
+            return ProbeFailure.NAME_LOOKUP, str(cause)
+        if isinstance(cause, OSError) and cause.errno in _UNREACHABLE:
+            return ProbeFailure.UNREACHABLE, _UNREACHABLE[cause.errno]
         if isinstance(cause, http.client.RemoteDisconnected):
-            return "closed without an answer"
+            return ProbeFailure.RESET, "closed without an answer"
         if isinstance(cause, ConnectionResetError):
-            return "connection reset"
+            return ProbeFailure.RESET, "connection reset"
     for cause in chain:
-        if isinstance(cause, requests.exceptions.SSLError):
-            return "TLS failed (a portal intercepting https?)"
+        if isinstance(
+            cause, ssl.SSLError | requests.exceptions.SSLError | urllib3.exceptions.SSLError
+        ):
+            return ProbeFailure.TLS, "TLS failed (a portal intercepting https?)"
         if isinstance(cause, TimeoutError | requests.Timeout | urllib3.exceptions.TimeoutError):
-            return f"no answer within {timeout:g} s"
+            return ProbeFailure.TIMEOUT, f"no answer within {timeout:g} s"
     if isinstance(exc, OSError) and exc.strerror:
-        return f"{type(exc).__name__}: {exc.strerror}"
-    return type(exc).__name__
+        return ProbeFailure.OTHER, f"{type(exc).__name__}: {exc.strerror}"
+    return ProbeFailure.OTHER, type(exc).__name__
+
+
+_UNREACHABLE = {
+    errno.ENETUNREACH: "network unreachable (no route)",
+    errno.EHOSTUNREACH: "host unreachable",
+    errno.ENETDOWN: "network is down",
+}

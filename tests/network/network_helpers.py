@@ -104,5 +104,11 @@ class Events:
 
 
 def monitor_for(*probes: Probe, clock=None, **kwargs) -> NetworkMonitor:
+    """A monitor on these probes, a fake clock, and no OS events (unless asked).
+
+    OS events are off by default here: a namespace another test creates would
+    otherwise send hints (and extra rounds) to monitors that count rounds.
+    """
     kwargs.setdefault("timeout", 0.5)
+    kwargs.setdefault("os_events", False)
     return NetworkMonitor(list(probes), clock=clock or FakeClock(), **kwargs)

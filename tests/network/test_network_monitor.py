@@ -27,6 +27,8 @@ from connmgr.network import (
     DEFAULT_PROBES,
     HttpProbe,
     NetworkMonitor,
+    NetworkStatus,
+    ProbeFailure,
     TcpProbe,
     decide_status,
 )
@@ -517,7 +519,6 @@ def test_portal_beats_a_tcp_success(server, listener, events):
     monitor = monitor_for(
         TcpProbe("127.0.0.1", listener.port),
         HttpProbe(server.url_for("/portal")),
-        portal_grace=1.0,
     )
     with signals.network_changed.connected_to(events, sender=monitor):
         assert monitor.is_online() is False
@@ -527,18 +528,20 @@ def test_portal_beats_a_tcp_success(server, listener, events):
     assert (tcp.status, http.status) == (ONLINE, PORTAL)
 
 
-def test_a_tcp_success_waits_only_the_grace_for_a_dead_http_probe(listener, blackholed_port):
+def test_a_tcp_success_with_a_dead_http_probe_is_limited_after_the_timeout(
+    listener, blackholed_port
+):
     monitor = monitor_for(
         TcpProbe("127.0.0.1", listener.port),
         HttpProbe(f"http://127.0.0.1:{blackholed_port}/generate_204"),
-        timeout=1.0,
-        portal_grace=0.05,
+        timeout=0.3,
         clock=SystemClock(),
     )
     started = time.perf_counter()
-    assert monitor.is_online() is True
-    assert 0.05 <= time.perf_counter() - started < 0.5  # not the 1 s timeout
-    assert monitor.last_results[1].status is UNKNOWN
+    assert monitor.is_online() is False
+    assert 0.3 <= time.perf_counter() - started < 1.0  # waited for the HTTP check
+    assert monitor.status is NetworkStatus.LIMITED
+    assert monitor.last_results[1].failure is ProbeFailure.TIMEOUT
 
 
 def test_a_blackholed_http_probe_does_not_slow_a_live_one(server, blackholed_port):

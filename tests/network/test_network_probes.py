@@ -20,6 +20,7 @@ from connmgr.network import (
     DnsProbe,
     HttpProbe,
     Probe,
+    ProbeFailure,
     ProbeResult,
     TcpProbe,
 )
@@ -69,28 +70,58 @@ def test_dns_probe_resolves_localhost():
     assert result.detail.startswith("resolved to ")
 
 
-def test_dns_probe_failure_and_timeout(monkeypatch):
-    def fail(*args, **kwargs):
-        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+def failing_resolver(host: str, port: int):
+    raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
-    monkeypatch.setattr(socket, "getaddrinfo", fail)
-    result = DnsProbe("no-such-host.invalid").check(1.0)
+
+def loopback_resolver(*addresses: str):
+    """A resolver that answers every name with these loopback addresses (no DNS query)."""
+
+    def resolve(host: str, port: int):
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in addresses]
+
+    return resolve
+
+
+def test_dns_probe_failure_and_timeout():
+    result = DnsProbe("no-such-host.invalid", resolver=failing_resolver).check(1.0)
     assert result.status is OFFLINE
     assert result.detail == "name lookup failed (Name or service not known)"
+    assert result.failure is ProbeFailure.NAME_LOOKUP
 
     release = threading.Event()
 
-    def hang(*args, **kwargs):
+    def hang(host: str, port: int):
         release.wait(2.0)
         raise socket.gaierror(socket.EAI_AGAIN, "late")
 
-    monkeypatch.setattr(socket, "getaddrinfo", hang)
     started = time.perf_counter()
-    result = DnsProbe("slow.invalid").check(0.05)
+    result = DnsProbe("slow.invalid", resolver=hang).check(0.05)
     release.set()
-    assert result.status is OFFLINE
-    assert result.detail == "no answer within 0.05 s"
+    assert (result.status, result.failure) == (OFFLINE, ProbeFailure.NAME_LOOKUP)
+    assert result.detail == "name lookup took longer than 0.05 s"
     assert time.perf_counter() - started < 0.5
+
+
+def test_a_resolver_with_no_answer_or_a_bug_is_a_failure_not_a_hang():
+    empty = DnsProbe("empty.test", resolver=lambda host, port: []).check(1.0)
+    assert (empty.status, empty.failure) == (OFFLINE, ProbeFailure.NAME_LOOKUP)
+
+    def buggy(host: str, port: int):
+        raise ValueError("resolver bug")
+
+    with pytest.raises(ValueError, match="resolver bug"):
+        TcpProbe("buggy.test", 80, resolver=buggy).check(1.0)
+
+
+def test_tcp_probe_uses_its_resolver(listener, closed_port):
+    probe = TcpProbe("internet.test", listener.port, resolver=loopback_resolver("127.0.0.1"))
+    assert probe.check(1.0).status is ONLINE
+    refused = TcpProbe("internet.test", closed_port, resolver=loopback_resolver("127.0.0.1"))
+    assert refused.check(1.0).failure is ProbeFailure.REFUSED
+    broken = TcpProbe("internet.test", listener.port, resolver=failing_resolver).check(1.0)
+    assert (broken.status, broken.failure) == (OFFLINE, ProbeFailure.NAME_LOOKUP)
+    assert probe == TcpProbe("internet.test", listener.port)  # the resolver is no identity
 
 
 @pytest.mark.parametrize(
@@ -211,3 +242,41 @@ def test_http_probe_for_your_own_server(server):
     assert probe.check(1.0).status is ONLINE
     probe = HttpProbe(server.url_for("/portal"), expect_status=200, expect_body="ok")
     assert probe.check(1.0).status is PORTAL
+
+
+def test_http_probe_resolves_with_its_resolver_and_sends_the_name(server):
+    url = server.url_for("/generate_204").replace("127.0.0.1", "connectivity.test")
+    probe = HttpProbe(url, resolver=loopback_resolver("127.0.0.1"))
+    result = probe.check(1.0)
+    assert (result.status, result.failure) == (ONLINE, None)
+    assert server.requests[-1].headers["Host"] == f"connectivity.test:{server.port}"
+
+
+def test_http_probe_tries_the_next_address_when_one_is_refused(server, closed_port):
+    # Two addresses for one name: the first refuses (a dead A record), the second answers.
+    def two(host: str, port: int):
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", closed_port)),
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", server.port)),
+        ]
+
+    url = server.url_for("/generate_204").replace("127.0.0.1", "two.test")
+    assert HttpProbe(url, resolver=two).check(1.0).status is ONLINE
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_http_probe_name_lookup_failure_is_reported_as_such(scheme):
+    result = HttpProbe(f"{scheme}://nowhere.test/generate_204", resolver=failing_resolver).check(
+        1.0
+    )
+    assert (result.status, result.failure) == (OFFLINE, ProbeFailure.NAME_LOOKUP)
+    assert result.detail == "name lookup failed (Name or service not known)"
+
+
+def test_http_probe_failure_kinds(server, closed_port):
+    refused = HttpProbe(f"http://127.0.0.1:{closed_port}/generate_204").check(1.0)
+    assert (refused.failure, refused.detail) == (ProbeFailure.REFUSED, "connection refused")
+    bad = HttpProbe(server.url_for("/status/500")).check(1.0)
+    assert (bad.status, bad.failure) == (OFFLINE, ProbeFailure.STATUS)
+    portal = HttpProbe(server.url_for("/portal")).check(1.0)
+    assert (portal.status, portal.failure) == (PORTAL, None)
