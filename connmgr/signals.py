@@ -1,7 +1,8 @@
 """Every signal connmgr sends, in one blinker namespace.
 
 Each signal is sent with the :class:`~connmgr.ConnectionManager` (or, for
-``network_changed``, the :class:`~connmgr.NetworkMonitor`) as sender and the
+``network_changed`` and ``network_epoch_changed``, the
+:class:`~connmgr.NetworkMonitor`) as sender and the
 keyword arguments documented on it. Signals are sent from whatever thread did
 the work, never while connmgr holds a lock; :mod:`connmgr.qt` moves them onto
 the GUI thread.
@@ -45,6 +46,7 @@ __all__ = [
     "SafeSignal",
     "namespace",
     "network_changed",
+    "network_epoch_changed",
     "rate_limited",
     "request_failed",
     "request_finished",
@@ -177,7 +179,27 @@ network_changed = namespace.signal(
     "network_changed",
     doc="""The network status changed (sent by the NetworkMonitor, only on change).
 
-    Keyword arguments: ``online`` (bool), ``status``
-    (:class:`~connmgr.NetworkStatus`).
+    Keyword arguments: ``online`` (bool, ``status is ONLINE``), ``status``
+    (:class:`~connmgr.NetworkStatus`: ``ONLINE``, ``LIMITED``,
+    ``CAPTIVE_PORTAL``, ``OFFLINE``), ``reason`` (str, plain words, e.g. "name
+    lookup (DNS) failing"), ``epoch`` (int, the network epoch the new status
+    starts; every status change starts one, see ``network_epoch_changed``).
+    """,
+)
+
+network_epoch_changed = namespace.signal(
+    "network_epoch_changed",
+    doc="""A new network epoch began (sent by the NetworkMonitor).
+
+    Sent on every status change (just before its ``network_changed``), every
+    OS change hint (netlink, ``QNetworkInformation``) and every detected resume
+    from sleep. Connections, proxy settings and cooldowns learned in an older
+    epoch may belong to another network: drop or re-check them.
+
+    Keyword arguments: ``epoch`` (int, increasing from 1), ``cause``
+    (:class:`~connmgr.network.EpochCause`: ``STATUS``, ``OS_EVENT``,
+    ``RESUME``), ``reason`` (str, plain words), ``slept`` (float, seconds the
+    machine slept; 0.0 unless ``cause`` is ``RESUME``), ``status`` (the
+    :class:`~connmgr.NetworkStatus` when the epoch began).
     """,
 )

@@ -1,340 +1,38 @@
-"""NetworkMonitor and probes, over real loopback sockets and on the fake clock."""
+"""NetworkMonitor: cache, rounds, hints, watcher and events, on loopback and the fake clock."""
 
 from __future__ import annotations
 
 import itertools
 import logging
 import math
-import socket
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
+from network_helpers import (
+    OFFLINE,
+    ONLINE,
+    PORTAL,
+    UNKNOWN,
+    CountingProbe,
+    RaisingProbe,
+    ScriptedProbe,
+    monitor_for,
+    wait_for,
+)
 
 from connmgr import signals
 from connmgr.clock import CancelToken, SystemClock
 from connmgr.network import (
     DEFAULT_PROBES,
-    DnsProbe,
     HttpProbe,
     NetworkMonitor,
-    NetworkState,
     NetworkStatus,
-    Probe,
-    ProbeResult,
+    ProbeFailure,
     TcpProbe,
     decide_status,
-    get_default_monitor,
-    set_default_monitor,
 )
-from connmgr.testing import FakeClock, ProbeTarget
-from connmgr.testing.server import FaultServer
-
-ONLINE = NetworkStatus.ONLINE
-OFFLINE = NetworkStatus.OFFLINE
-PORTAL = NetworkStatus.CAPTIVE_PORTAL
-UNKNOWN = NetworkStatus.UNKNOWN
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-class CountingProbe:
-    """Wraps a real probe and counts how often it runs."""
-
-    def __init__(self, inner: Probe) -> None:
-        self.inner = inner
-        self.calls = 0
-        self.name = inner.name
-        self.detects_portal = inner.detects_portal
-
-    def check(self, timeout: float) -> ProbeResult:
-        self.calls += 1
-        return self.inner.check(timeout)
-
-
-class ScriptedProbe:
-    """Answers from a script (the last answer repeats); can block until released."""
-
-    def __init__(
-        self,
-        *answers: NetworkStatus,
-        portal: bool = False,
-        gate: threading.Event | None = None,
-    ) -> None:
-        self.answers = list(answers) or [ONLINE]
-        self.calls = 0
-        self.name = "scripted"
-        self.detects_portal = portal
-        self.gate = gate
-        self.entered = threading.Event()
-
-    def check(self, timeout: float) -> ProbeResult:
-        self.calls += 1
-        self.entered.set()
-        if self.gate is not None:
-            self.gate.wait(5.0)
-        status = self.answers[min(self.calls - 1, len(self.answers) - 1)]
-        return ProbeResult(self, status, 0.0, "scripted")
-
-
-class RaisingProbe:
-    name = "raises"
-    detects_portal = False
-
-    def check(self, timeout: float) -> ProbeResult:
-        raise RuntimeError("boom")
-
-
-def wait_for(predicate, timeout: float = 2.0) -> bool:
-    """Poll ``predicate`` until true (a test-side wait, bounded)."""
-    end = time.monotonic() + timeout
-    pause = threading.Event()
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        pause.wait(0.002)
-    return predicate()
-
-
-class Events:
-    """Collects network_changed events from one monitor."""
-
-    def __init__(self) -> None:
-        self.seen: list[tuple[bool, NetworkStatus]] = []
-        self.arrived = threading.Condition()
-
-    def __call__(self, sender: object, **kwargs: object) -> None:
-        with self.arrived:
-            online = kwargs["online"]
-            status = kwargs["status"]
-            assert isinstance(online, bool) and isinstance(status, NetworkStatus)
-            self.seen.append((online, status))
-            self.arrived.notify_all()
-
-    def statuses(self) -> list[NetworkStatus]:
-        return [s for _, s in self.seen]
-
-    def wait_count(self, n: int, timeout: float = 2.0) -> bool:
-        with self.arrived:
-            return self.arrived.wait_for(lambda: len(self.seen) >= n, timeout)
-
-
-@pytest.fixture
-def listener() -> Iterator[ProbeTarget]:
-    with ProbeTarget() as target:
-        yield target
-
-
-@pytest.fixture
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def blackholed_port() -> Iterator[int]:
-    """A port whose connects hang until they time out.
-
-    A listener with backlog 0 that never accepts: once its accept queue is full
-    (one connection on Linux), the kernel drops further SYNs instead of refusing
-    them, so a connect waits for its timeout — like a firewall that drops packets.
-    """
-    with ProbeTarget() as target:
-        target.blackhole()
-        yield target.port
-
-
-@pytest.fixture
-def events() -> Iterator[Events]:
-    collector = Events()
-    with signals.network_changed.connected_to(collector):
-        yield collector
-
-
-def monitor_for(*probes: Probe, clock=None, **kwargs) -> NetworkMonitor:
-    kwargs.setdefault("timeout", 0.5)
-    return NetworkMonitor(list(probes), clock=clock or FakeClock(), **kwargs)
-
-
-# --------------------------------------------------------------------------- probes
-
-
-def test_tcp_probe_listening_port_is_online(listener):
-    result = TcpProbe("127.0.0.1", listener.port).check(1.0)
-    assert result.status is ONLINE
-    assert result.detail == "connected"
-    assert 0 <= result.elapsed < 0.5
-    assert wait_for(lambda: listener.accepted == 1)
-
-
-def test_tcp_probe_closed_port_is_offline_at_once(closed_port):
-    result = TcpProbe("127.0.0.1", closed_port).check(1.0)
-    assert result.status is OFFLINE
-    assert result.detail == "connection refused"
-    assert result.elapsed < 0.5
-
-
-def test_blackholed_port_really_hangs_until_the_timeout(blackholed_port):
-    # The fixture's premise, checked with a bare socket.
-    with socket.socket() as s:
-        s.settimeout(0.1)
-        started = time.perf_counter()
-        with pytest.raises(TimeoutError):
-            s.connect(("127.0.0.1", blackholed_port))
-        assert time.perf_counter() - started >= 0.09
-
-
-def test_tcp_probe_blackholed_port_times_out(blackholed_port):
-    result = TcpProbe("127.0.0.1", blackholed_port).check(0.1)
-    assert result.status is OFFLINE
-    assert result.detail == "no answer within 0.1 s"
-    assert 0.09 <= result.elapsed < 0.5
-
-
-def test_tcp_probe_resolves_a_host_name(listener):
-    assert TcpProbe("localhost", listener.port).check(1.0).status is ONLINE
-
-
-def test_dns_probe_resolves_localhost():
-    result = DnsProbe("localhost").check(1.0)
-    assert result.status is ONLINE
-    assert result.detail.startswith("resolved to ")
-
-
-def test_dns_probe_failure_and_timeout(monkeypatch):
-    def fail(*args, **kwargs):
-        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-
-    monkeypatch.setattr(socket, "getaddrinfo", fail)
-    result = DnsProbe("no-such-host.invalid").check(1.0)
-    assert result.status is OFFLINE
-    assert result.detail == "name lookup failed (Name or service not known)"
-
-    release = threading.Event()
-
-    def hang(*args, **kwargs):
-        release.wait(2.0)
-        raise socket.gaierror(socket.EAI_AGAIN, "late")
-
-    monkeypatch.setattr(socket, "getaddrinfo", hang)
-    started = time.perf_counter()
-    result = DnsProbe("slow.invalid").check(0.05)
-    release.set()
-    assert result.status is OFFLINE
-    assert result.detail == "no answer within 0.05 s"
-    assert time.perf_counter() - started < 0.5
-
-
-@pytest.mark.parametrize(
-    ("status", "body", "location", "expected", "detail"),
-    [
-        (204, b"", None, ONLINE, "204 as expected"),
-        (200, b"", None, ONLINE, "200 with an empty body (read as 204)"),
-        (200, b"<", None, PORTAL, "200 with a page instead of 204"),
-        (302, b"", "http://login.hotel.example/?mac=aa:bb", PORTAL, "redirected (302) to "),
-        (307, b"", None, PORTAL, "redirected (307)"),
-        (511, b"<html>", None, PORTAL, "511 Network Authentication Required"),
-        (403, b"blocked", None, OFFLINE, "unexpected status 403 (blocked or moved?)"),
-        (503, b"", None, OFFLINE, "unexpected status 503 (blocked or moved?)"),
-    ],
-)
-def test_http_probe_reads_answers(status, body, location, expected, detail):
-    verdict, text = HttpProbe("http://127.0.0.1/generate_204").interpret(status, body, location)
-    assert verdict is expected
-    assert text.startswith(detail)
-
-
-def test_http_probe_redirect_detail_names_only_the_host():
-    _, text = HttpProbe("http://x/generate_204").interpret(
-        302, b"", "http://login.hotel.example/portal?token=secret"
-    )
-    assert text == "redirected (302) to login.hotel.example"
-
-
-def test_http_probe_expected_status_and_body():
-    health = HttpProbe("https://api.example.com/health", expect_status=200)
-    assert health.interpret(200, b"{}")[0] is ONLINE
-    assert health.interpret(302, b"")[0] is PORTAL
-    apple = HttpProbe("http://captive.apple.com/", expect_status=200, expect_body="Success")
-    assert apple.interpret(200, b"<HTML>Success</HTML>")[0] is ONLINE
-    assert apple.interpret(200, b"<html>Please log in</html>") == (
-        PORTAL,
-        "200 without the expected content (a login page?)",
-    )
-
-
-def test_http_probe_closed_port_is_offline(closed_port):
-    result = HttpProbe(f"http://127.0.0.1:{closed_port}/generate_204").check(1.0)
-    assert result.status is OFFLINE
-    assert result.detail == "connection refused"
-
-
-def test_probe_names_carry_no_credentials():
-    probe = HttpProbe("https://user:pw@api.example.com:8443/health?token=abc")
-    assert probe.name == "https api.example.com:8443/health?…"
-    assert "pw" not in probe.name and "abc" not in probe.name
-    assert TcpProbe("::1", 80).name == "tcp [::1]:80"
-    assert DnsProbe("example.com").name == "dns example.com"
-    assert str(ProbeResult(TcpProbe("127.0.0.1", 1), OFFLINE, 0.0012, "connection refused")) == (
-        "tcp 127.0.0.1:1: offline in 1.2 ms (connection refused)"
-    )
-
-
-@pytest.mark.parametrize(
-    ("make", "message"),
-    [
-        (lambda: TcpProbe("", 80), "TcpProbe.host"),
-        (lambda: TcpProbe("127.0.0.1", 0), "TcpProbe.port"),
-        (lambda: TcpProbe("127.0.0.1", True), "TcpProbe.port"),
-        (lambda: TcpProbe("127.0.0.1", 70000), "TcpProbe.port"),
-        (lambda: HttpProbe("ftp://example.com/"), "HttpProbe.url"),
-        (lambda: HttpProbe("http:///nohost"), "HttpProbe.url"),
-        (lambda: HttpProbe("http://x/", expect_status=True), "HttpProbe.expect_status"),
-        (lambda: HttpProbe("http://x/", expect_status=99), "HttpProbe.expect_status"),
-        (lambda: DnsProbe(""), "DnsProbe.hostname"),
-    ],
-)
-def test_probe_validation_names_the_field(make, message):
-    with pytest.raises(ValueError, match=message):
-        make()
-
-
-def test_probes_satisfy_the_protocol():
-    for probe in (*DEFAULT_PROBES, DnsProbe("example.com"), ScriptedProbe()):
-        assert isinstance(probe, Probe)
-
-
-# --------------------------------------------------------------------------- the verdict
-
-
-def _r(status: NetworkStatus, *, portal: bool) -> ProbeResult:
-    probe: Probe = HttpProbe("http://x/generate_204") if portal else TcpProbe("127.0.0.1", 1)
-    return ProbeResult(probe, status, 0.0)
-
-
-def test_decide_status_rules():
-    http_ok, http_portal = _r(ONLINE, portal=True), _r(PORTAL, portal=True)
-    tcp_ok, tcp_down = _r(ONLINE, portal=False), _r(OFFLINE, portal=False)
-    http_down = _r(OFFLINE, portal=True)
-    # An HTTP 204 decides at once, even with others pending.
-    assert decide_status([http_ok], pending=2, portal_pending=1, grace_over=False) is ONLINE
-    # A portal decides at once and beats an earlier TCP success.
-    assert decide_status([tcp_ok, http_portal], pending=1, portal_pending=0) is PORTAL
-    # A TCP success waits for pending HTTP probes until the grace period is over...
-    assert decide_status([tcp_ok], pending=1, portal_pending=1, grace_over=False) is None
-    assert decide_status([tcp_ok], pending=1, portal_pending=1, grace_over=True) is ONLINE
-    # ...but not for pending probes that cannot see a portal.
-    assert decide_status([tcp_ok], pending=1, portal_pending=0, grace_over=False) is ONLINE
-    # HTTP blocked, TCP fine: online (nothing saw a portal).
-    assert decide_status([http_down, tcp_ok]) is ONLINE
-    # Offline only when every probe failed.
-    assert decide_status([tcp_down], pending=1, portal_pending=0) is None
-    assert decide_status([tcp_down, http_down]) is OFFLINE
-    assert decide_status([]) is OFFLINE
-
+from connmgr.testing import FakeClock
 
 # --------------------------------------------------------------------------- validation
 
@@ -805,45 +503,6 @@ def test_recheck_during_a_round_is_followed_by_another_round():
     assert probe.calls == 2
 
 
-# --------------------------------------------------------------------------- the plan's names
-
-
-def test_network_state_delegates_to_a_replaceable_default(listener, closed_port):
-    monitor = monitor_for(TcpProbe("127.0.0.1", listener.port))
-    previous = set_default_monitor(monitor)
-    try:
-        assert get_default_monitor() is monitor
-        assert NetworkState.get_default_monitor() is monitor
-        assert NetworkState.is_online() is True
-        assert NetworkState.is_online(force_check=True) is True
-        assert NetworkState.check_specific_host("127.0.0.1", listener.port, timeout=1.0) is True
-        assert NetworkState.check_specific_host("127.0.0.1", closed_port, 1.0) is False
-        assert monitor.status is ONLINE  # one unreachable host changes nothing
-    finally:
-        set_default_monitor(previous)
-
-
-def test_default_monitor_is_created_lazily_once():
-    previous = NetworkState.set_default_monitor(None)
-    try:
-        first = get_default_monitor()
-        assert first is get_default_monitor()
-        assert first.probes == DEFAULT_PROBES
-    finally:
-        set_default_monitor(previous)
-    with pytest.raises(ValueError, match="NetworkMonitor"):
-        set_default_monitor("monitor")  # type: ignore[arg-type]
-
-
-def test_network_state_has_no_class_level_state():
-    assert NetworkState.__slots__ == ()
-    assert not [
-        name
-        for name, value in vars(NetworkState).items()
-        if not name.startswith("__") and not isinstance(value, staticmethod)
-    ]
-
-
 def test_check_specific_host_blackholed_respects_timeout(blackholed_port):
     monitor = monitor_for(ScriptedProbe())
     started = time.perf_counter()
@@ -853,58 +512,13 @@ def test_check_specific_host_blackholed_respects_timeout(blackholed_port):
         monitor.check_specific_host("127.0.0.1", 80, timeout=0)
 
 
-# --------------------------------------------------------------------------- HTTP on FaultServer
-
-
-@pytest.fixture
-def server() -> Iterator[FaultServer]:
-    with FaultServer() as s:
-        yield s
-
-
-@pytest.mark.parametrize(
-    ("path", "expected", "detail"),
-    [
-        ("/generate_204", ONLINE, "204 as expected"),
-        ("/portal", PORTAL, "200 with a page instead of 204"),
-        ("/redirect?to=/portal", PORTAL, "redirected (302)"),
-        ("/status/511", PORTAL, "511 Network Authentication Required"),
-        ("/status/500", OFFLINE, "unexpected status 500 (blocked or moved?)"),
-        ("/reset", OFFLINE, "connection reset"),
-        ("/close", OFFLINE, "closed without an answer"),
-        ("/stall-headers?seconds=5", OFFLINE, "no answer within 0.1 s"),
-        ("/drip?bytes=100&interval=1", PORTAL, "200 with a page instead of 204"),
-    ],
-)
-def test_http_probe_against_fault_server(server, path, expected, detail):
-    result = HttpProbe(server.url_for(path)).check(0.1)
-    assert (result.status, result.detail) == (expected, detail)
-    assert result.elapsed < 0.5  # a dripping page is judged by its headers, not downloaded
-
-
-def test_http_probe_sends_a_plain_get_and_follows_no_redirect(server):
-    HttpProbe(server.url_for("/redirect?to=/portal")).check(1.0)
-    assert server.hits("/redirect") == 1
-    assert server.hits("/portal") == 0
-    request = server.requests[0]
-    assert request.method == "GET"
-    assert request.headers["User-Agent"].startswith("connmgr/")
-    assert "Cookie" not in request.headers and "Authorization" not in request.headers
-
-
-def test_http_probe_for_your_own_server(server):
-    assert HttpProbe(server.url_for("/ok"), expect_status=200).check(1.0).status is ONLINE
-    probe = HttpProbe(server.url_for("/ok"), expect_status=200, expect_body="ok")
-    assert probe.check(1.0).status is ONLINE
-    probe = HttpProbe(server.url_for("/portal"), expect_status=200, expect_body="ok")
-    assert probe.check(1.0).status is PORTAL
+# --------------------------------------------------------------------------- HTTP in the monitor
 
 
 def test_portal_beats_a_tcp_success(server, listener, events):
     monitor = monitor_for(
         TcpProbe("127.0.0.1", listener.port),
         HttpProbe(server.url_for("/portal")),
-        portal_grace=1.0,
     )
     with signals.network_changed.connected_to(events, sender=monitor):
         assert monitor.is_online() is False
@@ -914,18 +528,20 @@ def test_portal_beats_a_tcp_success(server, listener, events):
     assert (tcp.status, http.status) == (ONLINE, PORTAL)
 
 
-def test_a_tcp_success_waits_only_the_grace_for_a_dead_http_probe(listener, blackholed_port):
+def test_a_tcp_success_with_a_dead_http_probe_is_limited_after_the_timeout(
+    listener, blackholed_port
+):
     monitor = monitor_for(
         TcpProbe("127.0.0.1", listener.port),
         HttpProbe(f"http://127.0.0.1:{blackholed_port}/generate_204"),
-        timeout=1.0,
-        portal_grace=0.05,
+        timeout=0.3,
         clock=SystemClock(),
     )
     started = time.perf_counter()
-    assert monitor.is_online() is True
-    assert 0.05 <= time.perf_counter() - started < 0.5  # not the 1 s timeout
-    assert monitor.last_results[1].status is UNKNOWN
+    assert monitor.is_online() is False
+    assert 0.3 <= time.perf_counter() - started < 1.0  # waited for the HTTP check
+    assert monitor.status is NetworkStatus.LIMITED
+    assert monitor.last_results[1].failure is ProbeFailure.TIMEOUT
 
 
 def test_a_blackholed_http_probe_does_not_slow_a_live_one(server, blackholed_port):
