@@ -11,21 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from connmgr.cli import Terminal
-from connmgr.demo import (
-    CHAPTERS,
-    DemoEvent,
-    DemoReport,
-    DemoTimings,
-    DemoWorld,
-    TimelinePrinter,
-    chapter_names,
-    run_story,
-)
+from connmgr.demo.events import DemoEvent
+from connmgr.demo.printer import TimelinePrinter
+from connmgr.demo.report import DemoReport
+from connmgr.demo.runner import run_story
+from connmgr.demo.story import CHAPTERS, chapter_names
+from connmgr.demo.timings import DemoTimings
+from connmgr.demo.world import DemoWorld
 from connmgr.machine import ConnectionState
+from connmgr.terminal import Terminal
 
 S = ConnectionState
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def is_subsequence(wanted, seen) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 import io
 import os
 import re
@@ -19,7 +20,7 @@ from connmgr.cli import EXIT_CODES, EXIT_USAGE, Terminal, exit_code_for, parse_p
 from connmgr.network import HttpProbe, TcpProbe
 from connmgr.testing import FaultServer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ANSI = re.compile(r"\x1b\[")
 
 
@@ -309,9 +310,9 @@ def test_live_terminal_counts_down_and_clears(monkeypatch):
 
 
 def test_demo_gui_without_pyside6_names_the_extra(monkeypatch, capsys):
-    real = cli.importlib.util.find_spec
+    real = importlib.util.find_spec
     monkeypatch.setattr(
-        cli.importlib.util, "find_spec", lambda name, *a: None if name == "PySide6" else real(name)
+        importlib.util, "find_spec", lambda name, *a: None if name == "PySide6" else real(name)
     )
     assert cli.main(["demo", "--gui"]) == 1
     err = capsys.readouterr().err
