@@ -36,6 +36,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from connmgr.commands.exits import (
@@ -57,6 +58,7 @@ __all__ = [
     "EXIT_USAGE",
     "Terminal",
     "build_parser",
+    "docs_pointer",
     "exit_code_for",
     "main",
     "parse_probe",
@@ -72,6 +74,19 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
+def docs_pointer() -> str:
+    """Where the user's own copy of the documentation is, for ``--help``.
+
+    In a checkout (or an editable install) that is docs/cli.md beside the
+    package; the module's own documentation is always there through pydoc.
+    """
+    page = Path(__file__).resolve().parent.parent / "docs" / "cli.md"
+    pydoc = "python -m pydoc connmgr.cli"
+    if page.is_file():
+        return f"Documentation: {page} (and {pydoc!r})."
+    return f"Documentation: {pydoc!r} (the command), 'python -m pydoc connmgr' (the library)."
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``connmgr`` argument parser (every command and option)."""
     from connmgr import __version__
@@ -79,13 +94,18 @@ def build_parser() -> argparse.ArgumentParser:
     table = sorted([(0, "success (status below 400)"), (EXIT_USAGE, "bad arguments")]
                    + [(code, meaning) for _name, code, meaning in EXIT_CODES])  # fmt: skip
     codes = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in table)
+    check_codes = "\n".join(
+        f"  {code:>3}  {meaning}"
+        for code, meaning in [(c, m) for _n, c, m in CHECK_EXIT_CODES]
+        + [(EXIT_USAGE, "bad arguments")]
+    )
     parser = _Parser(
         prog="connmgr",
         description=(
             "A state-machine-driven HTTP connection manager for requests: "
             "fetch a URL through it, check connectivity, draw its statechart, watch the demo."
         ),
-        epilog="Run 'connmgr COMMAND --help' for a command's options. Docs: docs/cli.md",
+        epilog="Run 'connmgr COMMAND --help' for a command's options. " + docs_pointer(),
     )
     parser.add_argument("--version", action="version", version=f"connmgr {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -98,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
             "timing, retries and state changes go to stderr. On failure: the error in\n"
             "plain words and an exit code per error class."
         ),
-        epilog=f"exit codes:\n{codes}",
+        epilog=f"exit codes:\n{codes}\n\n{docs_pointer()}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     get.add_argument("url", help="the URL (http or https)")
@@ -117,6 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     get.add_argument(
         "--retries", type=int, metavar="N", help="retries after the first attempt (default 3)"
+    )
+    get.add_argument(
+        "--retry-delay",
+        type=float,
+        metavar="S",
+        help="the first retry's delay in seconds, doubling for each retry after it "
+        "(default 0.5); a server's Retry-After still wins when it is longer",
     )
     get.add_argument(
         "-H",
@@ -149,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Run every connectivity probe to the end and show each result and time, and "
             "whether a captive portal (a network login page) is in the way."
         ),
-        epilog=f"exit codes: 0 online, 1 offline, 2 captive portal, {EXIT_USAGE} bad arguments",
+        epilog=f"exit codes:\n{check_codes}\n\n{docs_pointer()}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     check.add_argument(
         "--probe",

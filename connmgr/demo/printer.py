@@ -14,6 +14,10 @@ from connmgr.terminal import Terminal, state_style
 
 __all__ = ["TimelinePrinter"]
 
+# Two waits that end this close together (seconds) are one wait: a retry's jitter
+# on top of the server's Retry-After.
+_SAME_WAIT = 0.5
+
 
 class TimelinePrinter:
     """The terminal view of the story: a live timeline, then a summary.
@@ -36,6 +40,7 @@ class TimelinePrinter:
         self._lock = threading.Lock()
         self._folded: dict[str, list[float]] = {}  # error class -> [first at, count, last µs]
         self._last_rate: float = -math.inf
+        self._pause_until: float = -math.inf  # story time when the last pause ends
 
     def __call__(self, event: DemoEvent) -> None:
         """Print one event (thread-safe)."""
@@ -54,13 +59,19 @@ class TimelinePrinter:
                     self.term.wait(event.key, "trial request", event.wait, announce=False)
             elif event.kind == "retry":
                 self.term.line(f"{stamp}    ↻ {event.text}", style="yellow")
-                self.term.wait(
-                    event.key, f"retrying search #{event.key}", event.wait or 0.0, announce=False
-                )
+                ends = event.at + (event.wait or 0.0)
+                # A retry that the server's pause (counting down already) holds until its
+                # end is the same wait: it gets no countdown of its own.
+                covered = event.at < self._pause_until and ends <= self._pause_until + _SAME_WAIT
+                if not covered:
+                    self.term.wait(
+                        event.key, f"retrying search #{event.key}", ends - event.at, announce=False
+                    )
             elif event.kind == "rate_limited":
                 # Every gated search reports the same pause; one line per pause.
                 if event.at - self._last_rate > 0.5:
                     self._last_rate = event.at
+                    self._pause_until = event.at + (event.wait or 0.0)
                     self.term.line(f"{stamp}    ⏸ {event.text}", style="magenta")
                     self.term.wait(
                         event.key, "the server's pause ends", event.wait or 0.0, announce=False

@@ -120,16 +120,28 @@ def run_story(
             text += f"; one trial request in {wait:.1f} s"
         emit("state", text, state=new, old=old, wait=wait, key=("cooldown", kw.get("origin")))
 
+    retries_of: Counter[object] = Counter()
+
     def on_retry(sender: object, **kw: Any) -> None:
-        attempt, most = kw.get("attempt"), kw.get("max_attempts")
+        # "retry k/R" counts retries: the first retry of three is 1/3. Counted here per
+        # search, so the words do not hang on how the signal numbers its attempts.
+        request_id = kw.get("request_id")
+        with events_lock:
+            retries_of[request_id] += 1
+            number = retries_of[request_id]
+        most = int(kw.get("max_attempts") or 1) - 1
         delay = float(kw.get("delay") or 0.0)
         emit(
             "retry",
-            f"search #{kw.get('request_id')}: {_short_reason(kw.get('error'))}; "
-            f"retry {attempt}/{most} in {delay:.1f} s",
+            f"search #{request_id}: {_short_reason(kw.get('error'))}; "
+            f"retry {number}/{most} in {delay:.1f} s",
             wait=delay,
-            key=kw.get("request_id"),
+            key=request_id,
         )
+
+    def on_finished(sender: object, **kw: Any) -> None:
+        with events_lock:
+            retries_of.pop(kw.get("request_id"), None)
 
     def on_rate_limited(sender: object, **kw: Any) -> None:
         wait = float(kw.get("wait") or 0.0)
@@ -203,6 +215,7 @@ def run_story(
         stack.enter_context(signals.state_changed.connected_to(on_state, sender=manager))
         stack.enter_context(signals.retry_scheduled.connected_to(on_retry, sender=manager))
         stack.enter_context(signals.rate_limited.connected_to(on_rate_limited, sender=manager))
+        stack.enter_context(signals.request_finished.connected_to(on_finished, sender=manager))
         monitor = getattr(manager, "monitor", None)
         if monitor is not None:
             stack.enter_context(signals.network_changed.connected_to(on_network, sender=monitor))
