@@ -2,63 +2,17 @@
 
 from __future__ import annotations
 
-import functools
-import io
-import os
+import importlib.util
 import re
-import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from cli_helpers import ROOT, run
 
-import connmgr.retry
 from connmgr import cli, errors
-from connmgr.cli import EXIT_CODES, EXIT_USAGE, Terminal, exit_code_for, parse_probe, parse_timeout
+from connmgr.cli import EXIT_CODES, EXIT_USAGE, exit_code_for, parse_probe, parse_timeout
 from connmgr.network import HttpProbe, TcpProbe
-from connmgr.testing import FaultServer
 
-ROOT = Path(__file__).resolve().parents[1]
 ANSI = re.compile(r"\x1b\[")
-
-
-def run(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
-    """``python -m connmgr ARGS`` with output piped (so: plain lines, no colours)."""
-    env = {**os.environ, "TERM": "dumb", "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "connmgr", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        cwd=ROOT,
-        check=False,
-    )
-
-
-@pytest.fixture(scope="module")
-def server():
-    with FaultServer() as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def listening_port():
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    yield sock.getsockname()[1]
-    sock.close()
-
-
-@pytest.fixture
-def closed_port():
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()  # nothing listens there now: connections are refused
-    return port
 
 
 # -- connmgr, --help, --version -----------------------------------------------------------
@@ -95,7 +49,8 @@ def test_get_prints_the_body_to_stdout_and_the_status_to_stderr(server):
     done = run("get", server.url_for("/ok?size=12"))
     assert done.returncode == 0, done.stderr
     assert done.stdout == "x" * 12
-    assert "200 OK" in done.stderr and "1 attempt" in done.stderr
+    assert done.stderr.startswith("200 OK · 12 bytes · ")
+    assert "attempt" not in done.stderr and "retr" not in done.stderr  # none were needed
     assert not ANSI.search(done.stderr)  # piped: plain lines only
 
 
@@ -161,20 +116,19 @@ def test_get_refuses_bad_options_in_words(server):
     assert done.returncode == EXIT_USAGE and "Name: value" in done.stderr
 
 
-def test_get_reports_retries_and_state_changes_on_stderr(server, monkeypatch, capsys):
-    # In-process with short retry delays, so the test does not wait 0.5 s per retry.
-    quick = functools.partial(
-        connmgr.retry.RetryConfig, base_delay=0.01, max_delay=0.01, jitter_range=0.0
-    )
-    monkeypatch.setattr(connmgr.retry, "RetryConfig", quick)
+def test_get_reports_retries_and_state_changes_on_stderr(server, capsys):
+    # In-process, with a short first retry delay so the test does not wait 0.5 s.
     server.reset()
-    code = cli.main(["get", server.url_for("/flaky/cli?fail=1"), "--retries", "2"])
+    code = cli.main(
+        ["get", server.url_for("/flaky/cli?fail=1"), "--retries", "2", "--retry-delay", "0.01"]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "attempt 1 failed" in captured.err
-    assert "retry 2/3" in captured.err
+    assert "retry 1/2 in " in captured.err
     assert "online → degraded" in captured.err
-    assert "2 attempts (1 retry)" in captured.err
+    assert captured.err.splitlines()[-1].endswith(" · 1 retry")
+    assert "attempt 2" not in captured.err  # the second attempt succeeded
     assert server.hits("/flaky/cli") == 2
 
 
@@ -188,39 +142,6 @@ def test_get_writes_the_body_to_a_file(server, tmp_path):
     done = run("get", server.url_for("/ok?size=5"), "-o", str(target))
     assert done.returncode == 0 and done.stdout == ""
     assert target.read_bytes() == b"xxxxx"
-
-
-# -- check ----------------------------------------------------------------------------------
-
-
-def test_check_a_listening_port_is_online(listening_port):
-    done = run("check", "--probe", f"127.0.0.1:{listening_port}")
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert f"tcp 127.0.0.1:{listening_port}" in done.stdout
-    assert re.search(r"online\s+\d+\.\d ms", done.stdout)
-    assert "Online" in done.stdout
-
-
-def test_check_a_closed_port_is_offline(closed_port):
-    done = run("check", "--probe", f"127.0.0.1:{closed_port}")
-    assert done.returncode == 1
-    assert "connection refused" in done.stdout and "Offline" in done.stdout
-
-
-def test_check_one_good_probe_is_enough(listening_port, closed_port):
-    done = run(
-        "check", "--probe", f"127.0.0.1:{closed_port}", "--probe", f"127.0.0.1:{listening_port}"
-    )
-    assert done.returncode == 0
-    assert done.stdout.count("ms") == 2  # both probes reported, with their times
-
-
-def test_check_sees_a_captive_portal(server):
-    done = run("check", "--probe", server.url_for("/generate_204"))
-    assert done.returncode == 0, done.stdout
-    done = run("check", "--probe", server.url_for("/portal"))
-    assert done.returncode == 2
-    assert "Captive portal" in done.stdout and "sign in" in done.stdout
 
 
 # -- pieces -----------------------------------------------------------------------------------
@@ -267,51 +188,10 @@ def test_parsing_timeouts_and_probes():
         parse_probe("localhost")
 
 
-def test_plain_terminal_prints_lines_and_announces_waits():
-    out = io.StringIO()
-    term = Terminal(out, live=False)
-    with term:
-        term.line("hello", style="bold")
-        term.wait("k", "retry 2/4", 1.5)
-        term.wait("k2", "silent", 1.5, announce=False)
-        term.table("T", ("a", "n"), [("x", "1"), ("longer", "22")])
-    assert out.getvalue().splitlines() == ["hello", "retry 2/4 in 1.5 s", "T", "  a        n",
-                                           "  x        1", "  longer  22"]  # fmt: skip
-
-
-def test_terminal_is_plain_when_piped_or_dumb(monkeypatch):
-    class Tty(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
-    monkeypatch.setenv("TERM", "xterm-256color")
-    assert Terminal(Tty()).live is True
-    assert Terminal(io.StringIO()).live is False
-    monkeypatch.setenv("TERM", "dumb")
-    assert Terminal(Tty()).live is False
-
-
-def test_live_terminal_counts_down_and_clears(monkeypatch):
-    class Tty(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
-    monkeypatch.setenv("TERM", "xterm-256color")
-    out = Tty()
-    with Terminal(out) as term:
-        term.wait("r", "retrying search #1", 2.0)
-        term.line("a line above the countdown")
-        rows = term._current()
-        assert [w.label for w in rows] == ["retrying search #1"]
-        term.done("r")
-        assert term._current() == []
-    assert "a line above the countdown" in out.getvalue()
-
-
 def test_demo_gui_without_pyside6_names_the_extra(monkeypatch, capsys):
-    real = cli.importlib.util.find_spec
+    real = importlib.util.find_spec
     monkeypatch.setattr(
-        cli.importlib.util, "find_spec", lambda name, *a: None if name == "PySide6" else real(name)
+        importlib.util, "find_spec", lambda name, *a: None if name == "PySide6" else real(name)
     )
     assert cli.main(["demo", "--gui"]) == 1
     err = capsys.readouterr().err
