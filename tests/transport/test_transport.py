@@ -32,16 +32,8 @@ from connmgr.errors import (
 from connmgr.testing.clock import FakeClock
 from connmgr.testing.server import FaultServer
 from connmgr.timeouts import Deadline, NetworkConfig, TimeoutConfig, TimeoutProfiles
-from connmgr.transport import (
-    _COMPACT_FLOOR,
-    _INBOX_LIMIT,
-    _WATCHDOG,
-    AttemptContext,
-    DeadlineSession,
-    TimeoutHTTPAdapter,
-    _Timer,
-    create_session,
-)
+from connmgr.transport import AttemptContext, DeadlineSession, TimeoutHTTPAdapter, create_session
+from connmgr.watchdog import COMPACT_FLOOR, INBOX_LIMIT, WATCHDOG, Timer
 
 TOTAL = 0.15
 SLACK = 0.15  # allowed overrun in a test (the benchmark measures the real figure)
@@ -311,7 +303,7 @@ def test_stream_iter_content_gets_data_then_the_deadline(
 
 
 def live_timers() -> int:
-    size, cancelled = _WATCHDOG.stats()
+    size, cancelled = WATCHDOG.stats()
     return size - cancelled
 
 
@@ -602,10 +594,10 @@ def test_one_watchdog_thread_and_bounded_memory(server: Faults) -> None:
     # finished requests behind it can only go by compaction.
     stream = session.get(server.url("/ok"), stream=True)
     sizes = []
-    for _ in range(3 * _INBOX_LIMIT):
+    for _ in range(3 * INBOX_LIMIT):
         session.get(server.url("/ok"))
-        sizes.append(_WATCHDOG.stats()[0])
-    assert max(sizes) <= _INBOX_LIMIT + 2 * _COMPACT_FLOOR + 2, max(sizes)
+        sizes.append(WATCHDOG.stats()[0])
+    assert max(sizes) <= INBOX_LIMIT + 2 * COMPACT_FLOOR + 2, max(sizes)
     stream.close()
     watchdogs = [t for t in threading.enumerate() if t.name == "connmgr-watchdog"]
     assert len(watchdogs) == 1
@@ -617,8 +609,8 @@ def test_finished_attempts_do_not_wait_in_the_watchdog_inbox(server: Faults) -> 
     session = create_session(TimeoutConfig(total=30))
     for _ in range(50):
         session.get(server.url("/ok"))
-    held, cancelled = _WATCHDOG.stats()
-    assert len(_WATCHDOG._inbox) == 0
+    held, cancelled = WATCHDOG.stats()
+    assert WATCHDOG.inbox_size() == 0
     assert held - cancelled == 0
     assert held <= 2  # at most the entries the thread drained while they were live
 
@@ -626,14 +618,14 @@ def test_finished_attempts_do_not_wait_in_the_watchdog_inbox(server: Faults) -> 
 def test_watchdog_fires_in_deadline_order_and_skips_cancelled() -> None:
     fired: list[str] = []
     done = threading.Event()
-    timers = {name: _Timer(lambda name=name: fired.append(name)) for name in "abcd"}
-    last = _Timer(done.set)
-    _WATCHDOG.schedule(0.06, timers["c"])
-    _WATCHDOG.schedule(0.02, timers["a"])
-    _WATCHDOG.schedule(0.04, timers["b"])
-    _WATCHDOG.schedule(0.03, timers["d"])
-    _WATCHDOG.cancel(timers["d"])
-    _WATCHDOG.schedule(0.08, last)
+    timers = {name: Timer(lambda name=name: fired.append(name)) for name in "abcd"}
+    last = Timer(done.set)
+    WATCHDOG.schedule(0.06, timers["c"])
+    WATCHDOG.schedule(0.02, timers["a"])
+    WATCHDOG.schedule(0.04, timers["b"])
+    WATCHDOG.schedule(0.03, timers["d"])
+    WATCHDOG.cancel(timers["d"])
+    WATCHDOG.schedule(0.08, last)
     assert done.wait(1.0)
     assert fired == ["a", "b", "c"]
 

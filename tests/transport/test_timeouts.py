@@ -245,6 +245,15 @@ def test_deadline_on_a_fake_clock() -> None:
     assert "2 s" in str(info.value)
 
 
+def test_a_deadline_can_start_at_a_given_instant() -> None:
+    # The lazy start: a caller notes the instant, and builds the object only if needed.
+    clock = FakeClock(start=50.0)
+    clock.advance(0.5)
+    deadline = Deadline(2.0, clock=clock, started_at=50.0)
+    assert deadline.started_at == 50.0 and deadline.expires_at == 52.0
+    assert deadline.remaining() == 1.5 and deadline.elapsed() == 0.5
+
+
 def test_unlimited_and_zero_deadlines() -> None:
     clock = FakeClock()
     unlimited = Deadline(None, clock=clock)
