@@ -42,7 +42,6 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -64,8 +63,8 @@ from connmgr.errors import (
 from connmgr.machine import STATE_EFFECTS, ConnectionState, MachinePolicy, StateChange
 from connmgr.network import NetworkMonitor, NetworkStatus, get_default_monitor
 from connmgr.origin_table import OriginEntry, OriginTable
-from connmgr.outgoing import prepare, send_settings
-from connmgr.ratelimit import OriginRateLimits, origin_of
+from connmgr.outgoing import BaseURL, prepare, send_settings
+from connmgr.ratelimit import OriginRateLimits
 from connmgr.retry import DEFAULT_CATCH, Decision, RetryBudget, RetryConfig, RetryNow, decide
 from connmgr.snapshot import ConnectionSnapshot, ManagerStats
 from connmgr.timeouts import Deadline, TimeoutConfig, TimeoutProfiles
@@ -182,14 +181,7 @@ class ConnectionManager:
         check_type("clock", clock, Clock)
         check_type("watch_network", watch_network, bool, optional=False)
         self.base_url = base_url
-        self._base_origin: str | None = None
-        self._base_root = ""
-        self._base_prefix = "\x00"  # matches no URL
-        if base_url:
-            base = urlsplit(check_url(base_url))
-            self._base_origin = origin_of(base_url)
-            self._base_root = f"{base.scheme}://{base.netloc}"
-            self._base_prefix = self._base_root + "/"
+        self._base = BaseURL(base_url)
         self.clock: Clock = SYSTEM_CLOCK if clock is None else clock
         self._rng = random.Random() if rng is None else rng
         if timeouts is None:
@@ -258,13 +250,13 @@ class ConnectionManager:
     @property
     def state(self) -> ConnectionState:
         """The base origin's state, or the worst across known origins without a base URL."""
-        if self._base_origin is not None:
-            return self.state_for(self._base_origin)
+        if self._base.origin is not None:
+            return self.state_for(self._base.origin)
         return self._origins.worst_state()
 
     def state_for(self, url: str) -> ConnectionState:
         """The state of ``url``'s origin (``online`` for an origin never contacted)."""
-        state, changes = self._origins.state(origin_of(self._absolute(url)))
+        state, changes = self._origins.state(self._base.origin_of(url))
         self._emit_changes(changes)
         return state
 
@@ -275,7 +267,7 @@ class ConnectionManager:
         The clock is applied first, so a rate-limit pause that has ended shows as
         ended even when no request has been sent since.
         """
-        origin = origin_of(self._absolute(url)) if url is not None else self._base_origin
+        origin = self._base.origin_of(url) if url is not None else self._base.origin
         snap, changes = self._origins.snapshot(origin, self.monitor.status)
         self._emit_changes(changes)
         return snap
@@ -402,12 +394,8 @@ class ConnectionManager:
         check_type("method", method, str, optional=False)
         check_type("url", url, str, optional=False)
         config = self.timeouts.get(operation)
-        url = check_url(self._absolute(url))
-        origin = (
-            self._base_origin
-            if self._base_origin is not None and url.startswith(self._base_prefix)
-            else origin_of(url)
-        )
+        url = check_url(self._base.absolute(url))
+        origin = self._base.origin_of(url)
         prepared = prepare(
             self.session, method, url, params=params, data=data, headers=headers,
             cookies=cookies, files=files, auth=auth, hooks=hooks, json=json,
@@ -791,14 +779,6 @@ class ConnectionManager:
         if self._watch_network and not self._watcher_started and not self._closed:
             self._watcher_started = True
             self.monitor.start()
-
-    def _absolute(self, url: str) -> str:
-        if not self.base_url or "://" in url:
-            return url
-        if url.startswith("/") and not url.startswith("//"):
-            # An absolute path replaces the base's path (RFC 3986 5.2.2): skip urljoin.
-            return self._base_root + url
-        return urljoin(self.base_url, url)
 
 
 def _outcome_name(error: NetworkError) -> str:

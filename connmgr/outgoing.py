@@ -17,12 +17,56 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from connmgr.errors import judge
+from connmgr.errors import check_url, judge
+from connmgr.ratelimit import origin_of
 
-__all__ = ["prepare", "send_settings"]
+__all__ = ["BaseURL", "prepare", "send_settings"]
+
+
+class BaseURL:
+    """A manager's ``base_url``: joins relative URLs and knows their origin.
+
+    Example::
+
+        base = BaseURL("https://api.example.com/v1/")
+        base.absolute("/search"), base.absolute("items/1")
+        # ('https://api.example.com/search', 'https://api.example.com/v1/items/1')
+        base.origin_of("/search")          # 'https://api.example.com:443'
+    """
+
+    __slots__ = ("_prefix", "_root", "origin", "url")
+
+    def __init__(self, url: str | None) -> None:
+        self.url = url
+        #: The base's origin (``scheme://host:port``), ``None`` without a base.
+        self.origin: str | None = None
+        self._root = ""
+        self._prefix = "\x00"  # matches no URL
+        if url:
+            parts = urlsplit(check_url(url))
+            self.origin = origin_of(url)
+            self._root = f"{parts.scheme}://{parts.netloc}"
+            self._prefix = self._root + "/"
+
+    def absolute(self, url: str) -> str:
+        """``url`` joined with the base (RFC 3986), or as it is when absolute."""
+        if not self.url or "://" in url:
+            return url
+        if url.startswith("/") and not url.startswith("//"):
+            # An absolute path replaces the base's path (RFC 3986 5.2.2): skip urljoin.
+            return self._root + url
+        return urljoin(self.url, url)
+
+    def origin_of(self, url: str) -> str:
+        """The origin of ``url`` (joined with the base first)."""
+        url = self.absolute(url)
+        if self.origin is not None and url.startswith(self._prefix):
+            return self.origin
+        return origin_of(url)
 
 
 def prepare(

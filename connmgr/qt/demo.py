@@ -478,7 +478,8 @@ def take_screenshots(directory: str | os.PathLike[str]) -> list[Path]:
         _save(window, out, "status-rate-limited.png", saved)
 
     # Server trouble: five transient failures in a row open the circuit.
-    policy = MachinePolicy(cooldown_base=8.0, cooldown_jitter=0.0, max_wait=0)
+    # max_wait bounds retry delays too: 0.5 s lets the 0.01-0.08 s retries run.
+    policy = MachinePolicy(cooldown_base=8.0, cooldown_jitter=0.0, max_wait=0.5)
     trip = RetryConfig(max_retries=4, base_delay=0.01, jitter_range=0.0)
     with _scene(app, retry=trip, policy=policy, results=history) as (lab, window):
         window.select_mode("outage")
