@@ -1,0 +1,191 @@
+"""Python snippets run in a child process inside a namespace, with a JSON result.
+
+The parent side is :class:`ClientProcess`: it starts
+``ip netns exec NS python -m connmgr.testing.labclient``, writes the snippet and
+its arguments to the child's stdin as JSON, and reads the child's stdout.
+The child side is :func:`main`: it runs the snippet as the body of a function
+in which ``args`` (the arguments) and ``ready()`` are defined, and prints the
+function's return value as JSON on a marked line. A child process gets the
+namespace's ``/etc/resolv.conf`` from ``ip netns exec``, so host names resolve
+through the lab's DNS, and nothing it does can reach the host's network.
+
+Example (what :meth:`NetLab.client_python` does)::
+
+    proc = ClientProcess(["ip", "netns", "exec", "ns1"], "return 6 * 7")
+    assert proc.wait(timeout=10) == 42
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["ClientCodeError", "ClientProcess", "main"]
+
+_RESULT = "\x00labclient-result "
+_ERROR = "\x00labclient-error "
+_READY = "\x00labclient-ready"
+# Proxy settings of the host mean nothing inside a namespace (and would send
+# HTTP probes to an address that is not there): the child gets none.
+_PROXY_VARS = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
+
+
+class ClientCodeError(RuntimeError):
+    """A snippet raised, or its process died or did not answer: the child's account of it.
+
+    Attributes:
+        type_name: the exception's class name in the child (``""`` if it died).
+        output: what the snippet printed before.
+    """
+
+    def __init__(self, message: str, type_name: str = "", output: str = "") -> None:
+        super().__init__(message)
+        self.type_name = type_name
+        self.output = output
+
+
+class ClientProcess:
+    """A snippet running in a child process started with ``prefix + [python, -m, ...]``.
+
+    Args:
+        prefix: the command that enters the namespace, e.g. ``["ip", "netns", "exec", NS]``.
+        code: the body of a function; ``args`` and ``ready()`` are defined in it,
+            and what it returns (JSON-serialisable) is the result.
+        args: JSON-serialisable arguments, available to the snippet as ``args``.
+
+    :meth:`wait_ready` returns once the snippet called ``ready()`` (for a test
+    that acts while the snippet runs); :meth:`wait` returns its result or raises
+    :class:`ClientCodeError`. :meth:`kill` ends it.
+    """
+
+    def __init__(self, prefix: Sequence[str], code: str, args: Any = None) -> None:
+        if not isinstance(code, str):
+            raise TypeError(f"code must be a string of Python, got {type(code).__name__}")
+        payload = json.dumps({"code": code, "args": args})
+        env = {k: v for k, v in os.environ.items() if k.lower() not in _PROXY_VARS}
+        self._proc = subprocess.Popen(
+            [*prefix, sys.executable, "-m", "connmgr.testing.labclient"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self._ready = threading.Event()
+        self._done = threading.Event()
+        self._lines: list[str] = []
+        self._answer: tuple[str, Any] | None = None
+        self._stderr = ""
+        assert self._proc.stdin is not None
+        with contextlib.suppress(BrokenPipeError):
+            self._proc.stdin.write(payload)
+            self._proc.stdin.close()
+        self._reader = threading.Thread(target=self._read, name="labclient-reader", daemon=True)
+        self._reader.start()
+
+    @property
+    def pid(self) -> int:
+        """The child's process id."""
+        return self._proc.pid
+
+    @property
+    def output(self) -> str:
+        """What the snippet printed so far."""
+        return "".join(self._lines)
+
+    def _read(self) -> None:
+        assert self._proc.stdout is not None and self._proc.stderr is not None
+        stderr_reader = threading.Thread(target=self._read_stderr, daemon=True)
+        stderr_reader.start()
+        for line in self._proc.stdout:
+            if line.startswith(_READY):
+                self._ready.set()
+            elif line.startswith(_RESULT):
+                self._answer = ("result", json.loads(line[len(_RESULT) :]))
+            elif line.startswith(_ERROR):
+                self._answer = ("error", json.loads(line[len(_ERROR) :]))
+            else:
+                self._lines.append(line)
+        self._proc.wait()
+        stderr_reader.join(5.0)
+        self._ready.set()  # a snippet that died is "ready" too: wait() tells what happened
+        self._done.set()
+
+    def _read_stderr(self) -> None:
+        assert self._proc.stderr is not None
+        self._stderr = self._proc.stderr.read()
+
+    def wait_ready(self, timeout: float) -> None:
+        """Block until the snippet calls ``ready()`` (or ends); ``TimeoutError`` after ``timeout``."""
+        if not self._ready.wait(timeout):
+            self.kill()
+            raise TimeoutError(f"client snippet did not call ready() within {timeout} s")
+
+    def wait(self, timeout: float) -> Any:
+        """The snippet's return value; :class:`ClientCodeError` if it raised or died.
+
+        After ``timeout`` seconds the child is killed and ``TimeoutError`` raised.
+        """
+        if not self._done.wait(timeout):
+            self.kill()
+            raise TimeoutError(f"client snippet still running after {timeout} s (killed)")
+        if self._answer is None:
+            raise ClientCodeError(
+                f"client process exited with {self._proc.returncode} and no result: "
+                f"{self._stderr.strip()[-2000:]}",
+                output=self.output,
+            )
+        kind, value = self._answer
+        if kind == "error":
+            raise ClientCodeError(
+                f"{value['type']}: {value['message']}\n--- in the client ---\n{value['traceback']}",
+                type_name=value["type"],
+                output=self.output,
+            )
+        return value
+
+    def kill(self) -> None:
+        """End the child at once (no-op once it has exited) and reap it."""
+        if self._proc.poll() is None:
+            self._proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._proc.wait(5.0)
+        self._done.wait(5.0)
+
+
+def _ready() -> None:
+    sys.stdout.write(_READY + "\n")
+    sys.stdout.flush()
+
+
+def main() -> int:
+    """The child: run the snippet read from stdin, print its result (or error) as JSON."""
+    request = json.loads(sys.stdin.read())
+    source = "def __labclient_main__(args, ready):\n" + textwrap.indent(
+        request["code"] or "pass", "    "
+    )
+    namespace: dict[str, Any] = {"__name__": "__labclient__"}
+    try:
+        exec(compile(source, "<client snippet>", "exec"), namespace)  # noqa: S102 - the point
+        value = namespace["__labclient_main__"](request["args"], _ready)
+        line = _RESULT + json.dumps(value)
+    except BaseException as exc:  # reported to the parent, which raises it there
+        line = _ERROR + json.dumps(
+            {"type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc()}
+        )
+    sys.stdout.flush()
+    sys.stdout.write("\n" + line + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
