@@ -2,10 +2,12 @@
 
 The parent side is :class:`ClientProcess`: it starts
 ``ip netns exec NS python -m connmgr.testing.labclient``, writes the snippet and
-its arguments to the child's stdin as JSON, and reads the child's stdout.
-The child side is :func:`main`: it runs the snippet as the body of a function
-in which ``args`` (the arguments) and ``ready()`` are defined, and prints the
-function's return value as JSON on a marked line. A child process gets the
+its arguments to the child's stdin as one JSON line, and reads the child's
+stdout. The child side is :func:`main`: it runs the snippet as the body of a
+function in which ``args`` (the arguments), ``ready()`` (tell the parent the
+snippet is set up) and ``wait_parent()`` (block until the parent calls
+:meth:`ClientProcess.release`) are defined, and prints the function's return
+value as JSON on a marked line. A child process gets the
 namespace's ``/etc/resolv.conf`` from ``ip netns exec``, so host names resolve
 through the lab's DNS, and nothing it does can reach the host's network.
 
@@ -30,9 +32,7 @@ from typing import Any
 
 __all__ = ["ClientCodeError", "ClientProcess", "main"]
 
-_RESULT = "\x00labclient-result "
-_ERROR = "\x00labclient-error "
-_READY = "\x00labclient-ready"
+_MARK = "\x00labclient-"
 # Proxy settings of the host mean nothing inside a namespace (and would send
 # HTTP probes to an address that is not there): the child gets none.
 _PROXY_VARS = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
@@ -57,12 +57,13 @@ class ClientProcess:
 
     Args:
         prefix: the command that enters the namespace, e.g. ``["ip", "netns", "exec", NS]``.
-        code: the body of a function; ``args`` and ``ready()`` are defined in it,
-            and what it returns (JSON-serialisable) is the result.
+        code: the body of a function; ``args``, ``ready()`` and ``wait_parent()``
+            are defined in it, and what it returns (JSON-serialisable) is the result.
         args: JSON-serialisable arguments, available to the snippet as ``args``.
 
     :meth:`wait_ready` returns once the snippet called ``ready()`` (for a test
-    that acts while the snippet runs); :meth:`wait` returns its result or raises
+    that acts while the snippet runs), :meth:`release` lets a snippet blocked in
+    ``wait_parent()`` go on; :meth:`wait` returns its result or raises
     :class:`ClientCodeError`. :meth:`kill` ends it.
     """
 
@@ -86,8 +87,8 @@ class ClientProcess:
         self._stderr = ""
         assert self._proc.stdin is not None
         with contextlib.suppress(BrokenPipeError):
-            self._proc.stdin.write(payload)
-            self._proc.stdin.close()
+            self._proc.stdin.write(payload + "\n")
+            self._proc.stdin.flush()
         self._reader = threading.Thread(target=self._read, name="labclient-reader", daemon=True)
         self._reader.start()
 
@@ -106,14 +107,17 @@ class ClientProcess:
         stderr_reader = threading.Thread(target=self._read_stderr, daemon=True)
         stderr_reader.start()
         for line in self._proc.stdout:
-            if line.startswith(_READY):
+            # A marker may follow output that did not end its line.
+            text, marker, rest = line.partition(_MARK)
+            if text:
+                self._lines.append(text)
+            if not marker:
+                continue
+            kind, _, value = rest.partition(" ")
+            if kind.strip() == "ready":
                 self._ready.set()
-            elif line.startswith(_RESULT):
-                self._answer = ("result", json.loads(line[len(_RESULT) :]))
-            elif line.startswith(_ERROR):
-                self._answer = ("error", json.loads(line[len(_ERROR) :]))
             else:
-                self._lines.append(line)
+                self._answer = (kind, json.loads(value))
         self._proc.wait()
         stderr_reader.join(5.0)
         self._ready.set()  # a snippet that died is "ready" too: wait() tells what happened
@@ -129,11 +133,18 @@ class ClientProcess:
             self.kill()
             raise TimeoutError(f"client snippet did not call ready() within {timeout} s")
 
+    def release(self) -> None:
+        """Let the snippet return from ``wait_parent()`` (closes its stdin)."""
+        assert self._proc.stdin is not None
+        with contextlib.suppress(OSError):
+            self._proc.stdin.close()
+
     def wait(self, timeout: float) -> Any:
         """The snippet's return value; :class:`ClientCodeError` if it raised or died.
 
         After ``timeout`` seconds the child is killed and ``TimeoutError`` raised.
         """
+        self.release()
         if not self._done.wait(timeout):
             self.kill()
             raise TimeoutError(f"client snippet still running after {timeout} s (killed)")
@@ -156,33 +167,38 @@ class ClientProcess:
         """End the child at once (no-op once it has exited) and reap it."""
         if self._proc.poll() is None:
             self._proc.kill()
+        self.release()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._proc.wait(5.0)
         self._done.wait(5.0)
 
 
 def _ready() -> None:
-    sys.stdout.write(_READY + "\n")
+    sys.stdout.write(_MARK + "ready\n")
     sys.stdout.flush()
+
+
+def _wait_parent() -> None:
+    sys.stdin.read()
 
 
 def main() -> int:
     """The child: run the snippet read from stdin, print its result (or error) as JSON."""
-    request = json.loads(sys.stdin.read())
-    source = "def __labclient_main__(args, ready):\n" + textwrap.indent(
+    request = json.loads(sys.stdin.readline())
+    source = "def __labclient_main__(args, ready, wait_parent):\n" + textwrap.indent(
         request["code"] or "pass", "    "
     )
     namespace: dict[str, Any] = {"__name__": "__labclient__"}
     try:
         exec(compile(source, "<client snippet>", "exec"), namespace)  # noqa: S102 - the point
-        value = namespace["__labclient_main__"](request["args"], _ready)
-        line = _RESULT + json.dumps(value)
+        value = namespace["__labclient_main__"](request["args"], _ready, _wait_parent)
+        line = _MARK + "result " + json.dumps(value)
     except BaseException as exc:  # reported to the parent, which raises it there
-        line = _ERROR + json.dumps(
+        line = _MARK + "error " + json.dumps(
             {"type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc()}
         )
     sys.stdout.flush()
-    sys.stdout.write("\n" + line + "\n")
+    sys.stdout.write(line + "\n")
     sys.stdout.flush()
     return 0
 

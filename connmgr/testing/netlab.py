@@ -204,10 +204,10 @@ class NetLab:
         if reason is not None:
             raise RuntimeError(reason)
         with self._lock:
-            if self._started:
-                return self
             if self._closed:
                 raise RuntimeError("a closed NetLab cannot be started again")
+            if self._started:
+                return self
             self._started = True
             netns.sweep(self.prefix)
             try:
@@ -339,12 +339,14 @@ class NetLab:
 
     def pull_cable(self) -> None:
         """Take the client's link down: its routes go, connects fail (network unreachable)."""
+        self._require_started()
         with self._lock:
             netns.ip("link", "set", self._network.interface, "down", netns=self.client_ns)
             self._cable = False
 
     def plug_cable(self) -> None:
         """Bring the link back up and restore the default route, as a DHCP client would."""
+        self._require_started()
         with self._lock:
             self._bring_up(self._network)
             self._cable = True
@@ -390,6 +392,7 @@ class NetLab:
         the internet hang until their timeout (no reset, no ICMP), like a
         Wi-Fi network whose uplink died.
         """
+        self._require_started()
         with self._lock:
             net = self._network
             router = self.router_ns[net.number - 1]
@@ -398,6 +401,7 @@ class NetLab:
 
     def unblackhole(self) -> None:
         """Restore the current network's route to the internet."""
+        self._require_started()
         with self._lock:
             net = self._network
             router = self.router_ns[net.number - 1]
@@ -412,6 +416,7 @@ class NetLab:
         DNS server, and the client's resolv.conf is rewritten in place, so
         running client processes see the new resolver too.
         """
+        self._require_started()
         with self._lock:
             if number is None:
                 number = 3 - self._network.number
@@ -430,7 +435,10 @@ class NetLab:
             return new
 
     def reset(self) -> None:
-        """Back to the start: network 1, cable in, DNS working, no portal, no blackhole."""
+        """Back to the start: network 1, cable in, DNS working, no portal, no blackhole.
+
+        Also clears the store's counters, request log and aliases.
+        """
         with self._lock:
             self._require_started()
             for number in sorted(self._blackholed):
@@ -442,6 +450,7 @@ class NetLab:
             self.plug_cable()
             self.fix_dns()
             self.portal(False)
+            self.store.reset()
 
     # -- running code in the client namespace ----------------------------------
 
@@ -449,8 +458,9 @@ class NetLab:
         """Start ``code`` in a child process inside the client namespace; see ``client_python``.
 
         Returns the :class:`ClientProcess` at once, so the test can act while it
-        runs: the snippet calls ``ready()`` when set up, the test calls
-        ``proc.wait_ready(t)``, pulls a cable, then ``proc.wait(t)``.
+        runs: the snippet calls ``ready()`` when set up and ``wait_parent()``;
+        the test calls ``proc.wait_ready(t)``, pulls a cable, ``proc.release()``,
+        then ``proc.wait(t)``.
         """
         self._require_started()
         proc = ClientProcess(["ip", "netns", "exec", self.client_ns], code, args)
@@ -461,7 +471,7 @@ class NetLab:
         """Run ``code`` in a child process in the client namespace; its return value.
 
         ``code`` is the body of a function with ``args`` (JSON-serialisable,
-        passed through) and ``ready()`` in scope; it returns a JSON-serialisable
+        passed through), ``ready()`` and ``wait_parent()`` in scope; it returns a JSON-serialisable
         value. Names resolve through the lab's DNS. An exception in it raises
         :class:`ClientCodeError` here, with the child's traceback; after
         ``timeout`` seconds the child is killed and ``TimeoutError`` raised.
