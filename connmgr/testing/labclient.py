@@ -128,7 +128,7 @@ class ClientProcess:
         self._stderr = self._proc.stderr.read()
 
     def wait_ready(self, timeout: float) -> None:
-        """Block until the snippet calls ``ready()`` (or ends); ``TimeoutError`` after ``timeout``."""
+        """Block until the snippet calls ``ready()`` (or ends); else ``TimeoutError`` (killed)."""
         if not self._ready.wait(timeout):
             self.kill()
             raise TimeoutError(f"client snippet did not call ready() within {timeout} s")
@@ -190,12 +190,20 @@ def main() -> int:
     )
     namespace: dict[str, Any] = {"__name__": "__labclient__"}
     try:
-        exec(compile(source, "<client snippet>", "exec"), namespace)  # noqa: S102 - the point
+        exec(compile(source, "<client snippet>", "exec"), namespace)
         value = namespace["__labclient_main__"](request["args"], _ready, _wait_parent)
         line = _MARK + "result " + json.dumps(value)
     except BaseException as exc:  # reported to the parent, which raises it there
-        line = _MARK + "error " + json.dumps(
-            {"type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc()}
+        line = (
+            _MARK
+            + "error "
+            + json.dumps(
+                {
+                    "type": type(exc).__name__,
+                    "message": str(exc),
+                    "traceback": traceback.format_exc(),
+                }
+            )
         )
     sys.stdout.flush()
     sys.stdout.write(line + "\n")

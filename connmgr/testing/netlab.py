@@ -49,6 +49,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import secrets
@@ -247,7 +248,7 @@ class NetLab:
     def _build(self) -> None:
         for name in self.namespaces:
             netns.ip("netns", "add", name)
-            self._closers.append(lambda name=name: netns.delete_netns(name))
+            self._closers.append(functools.partial(netns.delete_netns, name))
             netns.ip("link", "set", "lo", "up", netns=name)
         client, inet = self.client_ns, self.internet_ns
         for router, net in zip(self.router_ns, NETWORKS, strict=True):
@@ -483,9 +484,7 @@ class NetLab:
         """
         return self.start_client(code, args).wait(timeout)
 
-    def run_in_client(
-        self, fn: Callable[..., T], *args: Any, timeout: float | None = 30.0
-    ) -> T:
+    def run_in_client(self, fn: Callable[..., T], *args: Any, timeout: float | None = 30.0) -> T:
         """Call ``fn(*args)`` in this process, on a thread inside the client namespace.
 
         Sockets and threads ``fn`` creates live in the client namespace (a
@@ -529,4 +528,3 @@ def _udp_socket(host: str, port: int) -> socket.socket:
         sock.close()
         raise
     return sock
-

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 __all__ = [
-    "NETNS_DIR",
     "ETC_NETNS_DIR",
+    "NETNS_DIR",
     "NetnsError",
     "delete_netns",
     "ip",
@@ -147,9 +147,7 @@ def _setns(name: str) -> None:
         os.close(fd)
 
 
-def run_in_netns(
-    name: str, fn: Callable[..., T], *args: Any, timeout: float | None = None
-) -> T:
+def run_in_netns(name: str, fn: Callable[..., T], *args: Any, timeout: float | None = None) -> T:
     """Call ``fn(*args)`` on a new thread inside namespace ``name``; its value or its exception.
 
     Sockets ``fn`` creates belong to that namespace for their whole life, and

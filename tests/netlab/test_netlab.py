@@ -36,12 +36,17 @@ for key, host in (("name", "store.test"), ("ip", args["ip"])):
 return out
 """
 
+# GETs each URL in args (one URL, or a list: one answer each), redirects not followed.
 GET = """
 import requests
+answers = []
 with requests.Session() as s:
     s.trust_env = False
-    r = s.get(args, timeout=3, allow_redirects=False)
-    return {"status": r.status_code, "location": r.headers.get("Location"), "body": r.text}
+    for url in ([args] if isinstance(args, str) else args):
+        r = s.get(url, timeout=3, allow_redirects=False)
+        answers.append({"status": r.status_code, "location": r.headers.get("Location"),
+                        "body": r.text})
+return answers[0] if isinstance(args, str) else answers
 """
 
 
@@ -69,7 +74,9 @@ def test_two_labs_come_up_side_by_side_and_leave_nothing() -> None:
             [*first.namespaces, str(netns.ETC_NETNS_DIR / first.client_ns)]
         )
         # Nothing of the lab shows on the host: its links live inside the namespaces.
-        host_links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+        host_links = subprocess.run(
+            ["ip", "-o", "link"], capture_output=True, text=True, check=True
+        ).stdout
         assert "lan" not in host_links.split() and "up1" not in host_links
         assert second.client_python(GET, second.store_url("/ok"))["status"] == 200
     assert leftovers(first) == [] and leftovers(second) == []
@@ -192,15 +199,18 @@ except socket.gaierror:
 @pytest.mark.parametrize("redirect", [False, True], ids=["page", "redirect"])
 def test_portal_answers_the_connectivity_check(lab: NetLab, redirect: bool) -> None:
     lab.portal(True, redirect=redirect)
-    check = lab.client_python(GET, lab.check_url)
-    by_ip = lab.client_python(GET, "http://203.0.113.10/generate_204")
-    store = lab.client_python(GET, lab.store_url("/ok"))
-    store_by_ip = lab.client_python(GET, f"http://{STORE_IP}/ok")
+    urls = [
+        lab.check_url,
+        "http://203.0.113.10/generate_204",
+        lab.store_url("/ok"),
+        f"http://{STORE_IP}/ok",
+        "http://portal.test/login",
+    ]
+    check, by_ip, store, store_by_ip, login = lab.client_python(GET, urls)
+    assert login["status"] == 200 and "Sign in" in login["body"]
     if redirect:
-        assert check["status"] == by_ip["status"] == 302
+        assert check["status"] == by_ip["status"] == store["status"] == 302
         assert check["location"] == "http://portal.test/login"
-        login = lab.client_python(GET, "http://portal.test/login")
-        assert login["status"] == 200 and "Sign in" in login["body"]
     else:
         assert check["status"] == by_ip["status"] == store["status"] == 200
         assert "Sign in" in check["body"] and "Sign in" in store["body"]
@@ -299,4 +309,6 @@ def test_reset_undoes_every_knob(lab: NetLab) -> None:
 def test_resolv_conf_is_private_to_the_client(lab: NetLab) -> None:
     host = Path("/etc/resolv.conf").read_text() if Path("/etc/resolv.conf").exists() else ""
     assert "10.200.1.1" not in host
-    assert (netns.ETC_NETNS_DIR / lab.client_ns / "resolv.conf").read_text().count("nameserver") == 1
+    assert (netns.ETC_NETNS_DIR / lab.client_ns / "resolv.conf").read_text().count(
+        "nameserver"
+    ) == 1
