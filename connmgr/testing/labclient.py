@@ -1,7 +1,7 @@
 """Python snippets run in a child process inside a namespace, with a JSON result.
 
 The parent side is :class:`ClientProcess`: it starts
-``ip netns exec NS python -m connmgr.testing.labclient``, writes the snippet and
+``ip netns exec NS python .../connmgr/testing/labclient.py``, writes the snippet and
 its arguments to the child's stdin as one JSON line, and reads the child's
 stdout. The child side is :func:`main`: it runs the snippet as the body of a
 function in which ``args`` (the arguments), ``ready()`` (tell the parent the
@@ -72,8 +72,10 @@ class ClientProcess:
             raise TypeError(f"code must be a string of Python, got {type(code).__name__}")
         payload = json.dumps({"code": code, "args": args})
         env = {k: v for k, v in os.environ.items() if k.lower() not in _PROXY_VARS}
+        # Run by path, not with -m: -m would import the connmgr package first, which
+        # costs a snippet that does not use it most of its start-up time.
         self._proc = subprocess.Popen(
-            [*prefix, sys.executable, "-m", "connmgr.testing.labclient"],
+            [*prefix, sys.executable, os.path.abspath(__file__)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -212,4 +214,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    # As with -m, the working directory comes first on the path, not this file's
+    # folder (whose module names would shadow installed packages, e.g. `dns`).
+    sys.path[0] = os.getcwd()
     sys.exit(main())

@@ -36,16 +36,19 @@ for key, host in (("name", "store.test"), ("ip", args["ip"])):
 return out
 """
 
-# GETs each URL in args (one URL, or a list: one answer each), redirects not followed.
+# GETs each URL in args (one URL, or a list: one answer each), redirects not followed;
+# http.client rather than requests: a snippet starts in a third of the time.
 GET = """
-import requests
+import http.client, urllib.parse
 answers = []
-with requests.Session() as s:
-    s.trust_env = False
-    for url in ([args] if isinstance(args, str) else args):
-        r = s.get(url, timeout=3, allow_redirects=False)
-        answers.append({"status": r.status_code, "location": r.headers.get("Location"),
-                        "body": r.text})
+for url in ([args] if isinstance(args, str) else args):
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=3)
+    conn.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""))
+    r = conn.getresponse()
+    answers.append({"status": r.status, "location": r.getheader("Location"),
+                    "body": r.read().decode()})
+    conn.close()
 return answers[0] if isinstance(args, str) else answers
 """
 
