@@ -275,8 +275,12 @@ class NetLab:
         for address in HOSTS.values():
             netns.ip("addr", "add", f"{address}/32", "dev", "lo", netns=inet)
         self._write_resolv_conf()
+        # No closer refers to self, so a lab that is dropped unclosed is still collected
+        # (and its finalizer removes everything).
         self._closers.append(
-            lambda: shutil.rmtree(netns.ETC_NETNS_DIR / self.client_ns, ignore_errors=True)
+            functools.partial(
+                shutil.rmtree, netns.ETC_NETNS_DIR / self.client_ns, ignore_errors=True
+            )
         )
         self._bring_up(self._network)
         self._start_servers()

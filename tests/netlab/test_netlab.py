@@ -6,6 +6,7 @@ each), so each test asks several things in one snippet.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -137,6 +138,49 @@ def test_sweep_removes_namespaces_of_dead_processes_only() -> None:
     finally:
         for name in (stale, live):
             netns.delete_netns(name)
+
+
+def test_a_lab_dropped_without_close_is_removed_when_collected() -> None:
+    if NetLab.unavailable_reason():
+        pytest.skip(NetLab.unavailable_reason() or "")
+    import gc
+
+    lab = NetLab().start()
+    names = lab.namespaces
+    del lab
+    gc.collect()
+    assert [n for n in names if (netns.NETNS_DIR / n).exists()] == []
+
+
+def test_a_killed_run_leaves_namespaces_that_sweep_removes() -> None:
+    if NetLab.unavailable_reason():
+        pytest.skip(NetLab.unavailable_reason() or "")
+    crash = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json, os, sys\n"
+            "from connmgr.testing.netlab import NetLab\n"
+            "lab = NetLab(prefix='cmlabcrash').start()\n"
+            "print(json.dumps(lab.namespaces), flush=True)\n"
+            "os.kill(os.getpid(), 9)\n",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    assert crash.returncode == -9, crash.stderr
+    names = json.loads(crash.stdout)
+    client = names[0]
+    try:
+        assert all((netns.NETNS_DIR / n).exists() for n in names)
+        assert (netns.ETC_NETNS_DIR / client / "resolv.conf").exists()
+    finally:
+        removed = NetLab.sweep("cmlabcrash")
+    assert sorted(removed) == sorted(names)
+    assert not any((netns.NETNS_DIR / n).exists() for n in names)
+    assert not (netns.ETC_NETNS_DIR / client).exists()
 
 
 def test_the_store_answers_by_name_through_the_labs_dns(lab: NetLab) -> None:

@@ -144,3 +144,22 @@ with connmgr.ConnectionManager(monitor=monitor) as manager:
     ], answer
     assert first_took < 5.0 and second_took < 0.5, answer
     assert lab.store.hits("/ok") == 1
+
+
+def test_a_running_monitor_sees_the_cable_go(netlab: NetLab) -> None:
+    # The example of docs/testing.md, on the plugin's own `netlab` fixture.
+    proc = netlab.start_client(
+        """
+from connmgr import HttpProbe, NetworkMonitor
+monitor = NetworkMonitor([HttpProbe(args)], timeout=1.0)
+before = monitor.check().value
+ready()
+wait_parent()
+return [before, monitor.check().value]
+""",
+        netlab.check_url,
+    )
+    proc.wait_ready(10)
+    netlab.pull_cable()
+    proc.release()
+    assert proc.wait(10) == ["online", "offline"]
