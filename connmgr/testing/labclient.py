@@ -4,9 +4,10 @@ The parent side is :class:`ClientProcess`: it starts
 ``ip netns exec NS python .../connmgr/testing/labclient.py``, writes the snippet and
 its arguments to the child's stdin as one JSON line, and reads the child's
 stdout. The child side is :func:`main`: it runs the snippet as the body of a
-function in which ``args`` (the arguments), ``ready()`` (tell the parent the
-snippet is set up) and ``wait_parent()`` (block until the parent calls
-:meth:`ClientProcess.release`) are defined, and prints the function's return
+function in which ``args`` (the arguments), ``send(value)`` (hand the parent a
+JSON value now, e.g. an event as it happens), ``ready()`` (``send(None)``) and
+``wait_parent()`` (block until the parent calls :meth:`ClientProcess.release`;
+returns the value it passed) are defined, and prints the function's return
 value as JSON on a marked line. A child process gets the
 namespace's ``/etc/resolv.conf`` from ``ip netns exec``, so host names resolve
 through the lab's DNS, and nothing it does can reach the host's network.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import subprocess
 import sys
 import textwrap
@@ -57,14 +59,16 @@ class ClientProcess:
 
     Args:
         prefix: the command that enters the namespace, e.g. ``["ip", "netns", "exec", NS]``.
-        code: the body of a function; ``args``, ``ready()`` and ``wait_parent()``
-            are defined in it, and what it returns (JSON-serialisable) is the result.
+        code: the body of a function; ``args``, ``send(value)``, ``ready()`` and
+            ``wait_parent()`` are defined in it, and what it returns
+            (JSON-serialisable) is the result.
         args: JSON-serialisable arguments, available to the snippet as ``args``.
 
-    :meth:`wait_ready` returns once the snippet called ``ready()`` (for a test
-    that acts while the snippet runs), :meth:`release` lets a snippet blocked in
-    ``wait_parent()`` go on; :meth:`wait` returns its result or raises
-    :class:`ClientCodeError`. :meth:`kill` ends it.
+    For a test that acts while the snippet runs: :meth:`receive` returns the
+    next value the snippet sent (:meth:`wait_ready` the next ``ready()``), and
+    :meth:`release` lets a snippet blocked in ``wait_parent()`` go on, as often
+    as the two take turns. :meth:`wait` returns the snippet's result or raises
+    :class:`ClientCodeError`; :meth:`kill` ends it.
     """
 
     def __init__(self, prefix: Sequence[str], code: str, args: Any = None) -> None:
@@ -82,7 +86,7 @@ class ClientProcess:
             text=True,
             env=env,
         )
-        self._ready = threading.Event()
+        self._messages: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._done = threading.Event()
         self._lines: list[str] = []
         self._answer: tuple[str, Any] | None = None
@@ -116,27 +120,51 @@ class ClientProcess:
             if not marker:
                 continue
             kind, _, value = rest.partition(" ")
-            if kind.strip() == "ready":
-                self._ready.set()
+            if kind == "send":
+                self._messages.put(("send", json.loads(value)))
             else:
                 self._answer = (kind, json.loads(value))
         self._proc.wait()
         stderr_reader.join(5.0)
-        self._ready.set()  # a snippet that died is "ready" too: wait() tells what happened
         self._done.set()
+        self._messages.put(("end", None))
 
     def _read_stderr(self) -> None:
         assert self._proc.stderr is not None
         self._stderr = self._proc.stderr.read()
 
-    def wait_ready(self, timeout: float) -> None:
-        """Block until the snippet calls ``ready()`` (or ends); else ``TimeoutError`` (killed)."""
-        if not self._ready.wait(timeout):
-            self.kill()
-            raise TimeoutError(f"client snippet did not call ready() within {timeout} s")
+    def receive(self, timeout: float) -> Any:
+        """The next value the snippet sent with ``send(value)`` (``None`` for ``ready()``).
 
-    def release(self) -> None:
-        """Let the snippet return from ``wait_parent()`` (closes its stdin)."""
+        ``TimeoutError`` (and the child killed) when none comes within
+        ``timeout``; :class:`ClientCodeError` when the snippet ended first.
+        """
+        try:
+            kind, value = self._messages.get(timeout=timeout)
+        except queue.Empty:
+            self.kill()
+            raise TimeoutError(f"client snippet sent nothing within {timeout} s (killed)") from None
+        if kind == "end":
+            self._messages.put((kind, value))  # every later receive() ends the same way
+            self.wait(0)  # raises the snippet's own error, if it had one
+            raise ClientCodeError("client snippet returned without sending", output=self.output)
+        return value
+
+    def wait_ready(self, timeout: float) -> None:
+        """Block until the snippet calls ``ready()`` (see :meth:`receive`)."""
+        self.receive(timeout)
+
+    def release(self, value: Any = None) -> None:
+        """Let the snippet return from ``wait_parent()``, which returns ``value`` (JSON)."""
+        assert self._proc.stdin is not None
+        line = json.dumps(value) + "\n"
+        try:
+            self._proc.stdin.write(line)
+            self._proc.stdin.flush()
+        except (OSError, ValueError):
+            pass  # the snippet has ended: wait() tells how
+
+    def _close_stdin(self) -> None:
         assert self._proc.stdin is not None
         with contextlib.suppress(OSError):
             self._proc.stdin.close()
@@ -146,7 +174,7 @@ class ClientProcess:
 
         After ``timeout`` seconds the child is killed and ``TimeoutError`` raised.
         """
-        self.release()
+        self._close_stdin()
         if not self._done.wait(timeout):
             self.kill()
             raise TimeoutError(f"client snippet still running after {timeout} s (killed)")
@@ -169,31 +197,36 @@ class ClientProcess:
         """End the child at once (no-op once it has exited) and reap it."""
         if self._proc.poll() is None:
             self._proc.kill()
-        self.release()
+        self._close_stdin()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._proc.wait(5.0)
         self._done.wait(5.0)
 
 
-def _ready() -> None:
-    sys.stdout.write(_MARK + "ready\n")
+def _send(value: Any = None) -> None:
+    sys.stdout.write(_MARK + "send " + json.dumps(value) + "\n")
     sys.stdout.flush()
 
 
-def _wait_parent() -> None:
-    sys.stdin.read()
+def _ready() -> None:
+    _send(None)
+
+
+def _wait_parent() -> Any:
+    line = sys.stdin.readline()
+    return json.loads(line) if line.strip() else None
 
 
 def main() -> int:
     """The child: run the snippet read from stdin, print its result (or error) as JSON."""
     request = json.loads(sys.stdin.readline())
-    source = "def __labclient_main__(args, ready, wait_parent):\n" + textwrap.indent(
+    source = "def __labclient_main__(args, send, ready, wait_parent):\n" + textwrap.indent(
         request["code"] or "pass", "    "
     )
     namespace: dict[str, Any] = {"__name__": "__labclient__"}
     try:
         exec(compile(source, "<client snippet>", "exec"), namespace)
-        value = namespace["__labclient_main__"](request["args"], _ready, _wait_parent)
+        value = namespace["__labclient_main__"](request["args"], _send, _ready, _wait_parent)
         line = _MARK + "result " + json.dumps(value)
     except BaseException as exc:  # reported to the parent, which raises it there
         line = (

@@ -465,7 +465,8 @@ class NetLab:
         Returns the :class:`ClientProcess` at once, so the test can act while it
         runs: the snippet calls ``ready()`` when set up and ``wait_parent()``;
         the test calls ``proc.wait_ready(t)``, pulls a cable, ``proc.release()``,
-        then ``proc.wait(t)``.
+        then ``proc.wait(t)``. ``send(value)`` in the snippet and
+        ``proc.receive(t)`` pass values while it runs (see :class:`ClientProcess`).
         """
         self._require_started()
         proc = ClientProcess(["ip", "netns", "exec", self.client_ns], code, args)
@@ -476,9 +477,10 @@ class NetLab:
         """Run ``code`` in a child process in the client namespace; its return value.
 
         ``code`` is the body of a function with ``args`` (JSON-serialisable,
-        passed through), ``ready()`` and ``wait_parent()`` in scope; it returns a JSON-serialisable
-        value. Names resolve through the lab's DNS. An exception in it raises
-        :class:`ClientCodeError` here, with the child's traceback; after
+        passed through), ``send()``, ``ready()`` and ``wait_parent()`` in scope;
+        it returns a JSON-serialisable value. Names resolve through the lab's
+        DNS. An exception in it raises :class:`ClientCodeError` here, with the
+        child's traceback; after
         ``timeout`` seconds the child is killed and ``TimeoutError`` raised.
 
         Example::

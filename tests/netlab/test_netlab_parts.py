@@ -163,8 +163,33 @@ def test_client_process_ready_release_and_kill() -> None:
     with pytest.raises(TimeoutError, match="killed"):
         stuck.wait(0.5)
     assert time.monotonic() - started < 10
-    with pytest.raises(TimeoutError, match="ready"):
+    with pytest.raises(TimeoutError, match="sent nothing"):
         ClientProcess([], "import time\ntime.sleep(60)").wait_ready(0.3)
+
+
+def test_client_process_takes_turns_with_send_receive_and_release() -> None:
+    proc = ClientProcess(
+        [],
+        """
+total = 0
+while True:
+    value = wait_parent()
+    if value is None:
+        return total
+    total += value
+    send({"total": total})
+""",
+    )
+    for value, expected in ((2, 2), (3, 5)):
+        proc.release(value)
+        assert proc.receive(10) == {"total": expected}
+    assert proc.wait(10) == 5  # wait() closes stdin: wait_parent() returns None
+    with pytest.raises(ClientCodeError, match="returned without sending"):
+        proc.receive(1)
+    failing = ClientProcess([], "raise OSError('no route')")
+    with pytest.raises(ClientCodeError, match="OSError: no route"):
+        failing.receive(10)
+    failing.release(1)  # to a snippet that has ended: harmless
 
 
 def test_client_process_drops_the_hosts_proxy_settings(monkeypatch: pytest.MonkeyPatch) -> None:
