@@ -242,3 +242,18 @@ def test_unavailable_reason_is_a_sentence_or_none() -> None:
         assert reason is None
     else:
         assert isinstance(reason, str) and reason.startswith("NetLab needs")
+
+
+def test_unavailable_reason_names_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from connmgr.testing import netns
+
+    monkeypatch.setattr(netns.sys, "platform", "darwin")
+    assert "Linux" in (NetLab.unavailable_reason() or "")
+    monkeypatch.setattr(netns.sys, "platform", "linux")
+    monkeypatch.setattr(netns.os, "geteuid", lambda: 1000)
+    assert "root" in (NetLab.unavailable_reason() or "")
+    monkeypatch.setattr(netns.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(netns.shutil, "which", lambda name: None)
+    assert "iproute2" in (NetLab.unavailable_reason() or "")
+    with pytest.raises(RuntimeError, match="iproute2"):
+        NetLab().start()  # start() says the same, and builds nothing
