@@ -214,6 +214,7 @@ class NetLab:
             try:
                 self._build()
             except BaseException:
+                self._closed = True
                 _close_all(self._closers)
                 raise
         return self
@@ -313,6 +314,11 @@ class NetLab:
     def network(self) -> LabNetwork:
         """The network the client is on now."""
         return self._network
+
+    @property
+    def cable(self) -> bool:
+        """Whether the client's cable is in (``False`` after :meth:`pull_cable`)."""
+        return self._cable
 
     @property
     def store(self) -> FaultServer:

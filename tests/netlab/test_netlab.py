@@ -118,6 +118,8 @@ def test_a_build_that_fails_half_way_removes_what_it_built(
     with pytest.raises(netns.NetnsError, match="sysctl refused"):
         lab.start()
     assert leftovers(lab) == []
+    with pytest.raises(RuntimeError, match="not running"):
+        lab.pull_cable()
 
 
 def test_sweep_removes_namespaces_of_dead_processes_only() -> None:
@@ -213,9 +215,11 @@ def test_pull_cable_makes_every_connect_fail_and_plug_cable_brings_it_back(
     lab: NetLab,
 ) -> None:
     lab.pull_cable()
+    assert lab.cable is False
     down = probe(lab)
     assert down == {"name": "lookup failed", "ip": "OSError:101"}  # ENETUNREACH
     lab.plug_cable()
+    assert lab.cable is True
     assert probe(lab) == {"name": "connected", "ip": "connected"}
 
 
