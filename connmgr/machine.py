@@ -389,7 +389,6 @@ class OriginMachine:
     2 KB an origin: the transitions machine itself is built once, for all.
     """
 
-
     def __init__(
         self,
         origin: str,
@@ -510,6 +509,17 @@ class OriginMachine:
         if online:
             return self._fire("network_up", "the network is back")
         return self._fire("network_down", "the network is unreachable")
+
+    def new_epoch(self, now: float, slept: float) -> None:
+        """The network changed: a cooldown ends now; a server pause counts ``slept``.
+
+        ``slept`` is the time the machine was suspended, which a monotonic clock
+        does not count.
+        """
+        if self.cooldown_until is not None:
+            self.cooldown_until = now
+        if self.resume_at is not None and slept > 0:
+            self.resume_at = max(now, self.resume_at - slept)
 
     def poll(self) -> list[StateChange]:
         """Apply the clock: leave ``rate_limited`` once ``resume_at`` has passed."""

@@ -46,9 +46,11 @@ from typing import Any
 import requests
 
 from connmgr import signals
+from connmgr.call import Call
 from connmgr.clock import SYSTEM_CLOCK, CancelToken, Clock, interruptible_sleep
 from connmgr.errors import (
     BackoffError,
+    CaptivePortalError,
     DNSError,
     NetworkError,
     OfflineError,
@@ -61,7 +63,7 @@ from connmgr.errors import (
     redact_url,
 )
 from connmgr.machine import STATE_EFFECTS, ConnectionState, MachinePolicy, StateChange
-from connmgr.network import NetworkMonitor, NetworkStatus, get_default_monitor
+from connmgr.network import HttpProbe, NetworkMonitor, NetworkStatus, get_default_monitor
 from connmgr.origin_table import OriginEntry, OriginTable
 from connmgr.outgoing import BaseURL, prepare, send_settings
 from connmgr.ratelimit import OriginRateLimits
@@ -79,6 +81,11 @@ logger = logging.getLogger(__name__)
 #: How often a request waiting for the circuit's trial looks at its verdict (seconds).
 _TRIAL_POLL = 0.05
 
+#: Network statuses under which nothing can reach an origin: requests fail fast.
+_BLOCKED = frozenset({NetworkStatus.OFFLINE, NetworkStatus.CAPTIVE_PORTAL})
+
+_LIMITED_WORDS = "Connected to a network, but the internet can't be reached."
+
 
 class ManagerClosedError(RuntimeError):
     """The manager was used after :meth:`ConnectionManager.close`.
@@ -86,28 +93,6 @@ class ManagerClosedError(RuntimeError):
     A programming error, not a network outcome (as httpx does for a closed
     client): it is not a :class:`~connmgr.NetworkError`, and nothing was sent.
     """
-
-
-@dataclass(slots=True, kw_only=True)
-class _Call:
-    """One logical request as it goes through the loop."""
-
-    request_id: int
-    method: str
-    url: str
-    origin: str
-    operation: str
-    config: TimeoutConfig
-    deadline: Deadline
-    prepared: requests.PreparedRequest
-    send_kwargs: dict[str, Any]
-    #: The token waits and the transport watch. ``None`` until someone could cancel:
-    #: the caller passed one, a signal hands it out, or the call waits (so that
-    #: close() and cancel_all() can end the wait).
-    cancel: CancelToken | None
-    wait_for_network: bool
-    attempts: int = 0
-    shown_url: str = ""
 
 
 @dataclass(slots=True)
@@ -217,9 +202,13 @@ class ConnectionManager:
         self._watch_network = watch_network
         self._watcher_started = False
         self._closed = False
-        # blinker holds receivers weakly: keep the bound method alive on self.
+        self._origins.offline = self.monitor.status in _BLOCKED
+        self._network_seen = self.monitor.status is not NetworkStatus.UNKNOWN
+        # blinker holds receivers weakly: keep the bound methods alive on self.
         self._on_network_changed_ref = self._on_network_changed
+        self._on_new_epoch_ref = self._on_new_epoch
         signals.network_changed.connect(self._on_network_changed_ref, sender=self.monitor)
+        signals.network_epoch_changed.connect(self._on_new_epoch_ref, sender=self.monitor)
         self._configs: dict[tuple[TimeoutConfig, float], TimeoutConfig] = {}
         self._next_success_report = -math.inf
 
@@ -268,7 +257,7 @@ class ConnectionManager:
         ended even when no request has been sent since.
         """
         origin = self._base.origin_of(url) if url is not None else self._base.origin
-        snap, changes = self._origins.snapshot(origin, self.monitor.status)
+        snap, changes = self._origins.snapshot(origin, self.monitor.status, self.monitor.epoch)
         self._emit_changes(changes)
         return snap
 
@@ -318,6 +307,7 @@ class ConnectionManager:
         self._closed = True
         self._waits.close("the connection manager was closed")
         signals.network_changed.disconnect(self._on_network_changed_ref, sender=self.monitor)
+        signals.network_epoch_changed.disconnect(self._on_new_epoch_ref, sender=self.monitor)
         if self._watcher_started and self.monitor is not get_default_monitor():
             # The process-wide monitor's watcher may serve other managers: it stays
             # (a daemon thread); a monitor of this manager's own is stopped.
@@ -401,7 +391,7 @@ class ConnectionManager:
             cookies=cookies, files=files, auth=auth, hooks=hooks, json=json,
         )  # fmt: skip
         announce = bool(signals.request_started.receivers)
-        call = _Call(
+        call = Call(
             request_id=next(self._ids),
             method=prepared.method or method.upper(),
             url=url,
@@ -475,12 +465,12 @@ class ConnectionManager:
 
     # ------------------------------------------------------------------ the loop
 
-    def _run(self, call: _Call) -> requests.Response:
+    def _run(self, call: Call) -> requests.Response:
         last_cost = 0
         while True:
             call.attempts += 1
             attempt = call.attempts
-            self._raise_if_cancelled(call)
+            call.raise_if_cancelled()
             entry, trial, config = self._gate(call)
             try:
                 self._take_slot(call, entry)
@@ -508,12 +498,12 @@ class ConnectionManager:
             last_cost = decision.cost
             self._wait_to_retry(call, verdict, decision)
 
-    def _final_error(self, call: _Call, verdict: Verdict) -> NetworkError:
+    def _final_error(self, call: Call, verdict: Verdict) -> NetworkError:
         """The error the call ends with; a server pause that does not fit is a rate limit."""
         error = verdict.error
         assert error is not None
         pause = verdict.retry_after
-        if pause is None or pause <= min(self._cap(call), self._max_retry_after):
+        if pause is None or pause <= min(call.cap(self.policy.max_wait), self._max_retry_after):
             return error
         # The cap rule: fail fast, the same for a 429 and a 503, showing the pause as
         # the server asked, up to max_retry_after (what the origin remembers).
@@ -529,7 +519,7 @@ class ConnectionManager:
         limited.__cause__ = error
         return limited
 
-    def _gate(self, call: _Call) -> tuple[OriginEntry, bool, TimeoutConfig]:
+    def _gate(self, call: Call) -> tuple[OriginEntry, bool, TimeoutConfig]:
         """Pass the origin's gate, waiting when that fits the cap rule.
 
         Returns the origin's entry, whether this attempt is the circuit's trial,
@@ -538,25 +528,32 @@ class ConnectionManager:
         wait would not fit.
         """
         entry = self._origins.get(call.origin)
-        if entry is not None and entry.machine.state is ConnectionState.ONLINE:
+        network = self.monitor.status
+        if (
+            entry is not None
+            and entry.machine.state is ConnectionState.ONLINE
+            and network not in _BLOCKED
+        ):
             # The common case, read without the lock: a state change racing with this
             # read is no different from one that lands just after the request left.
             return entry, False, call.config
         trial_waited = 0.0
         while True:
+            self._refuse_behind_a_portal(call)
             entry, verdict, read_factor, changes = self._origins.gate(call.origin)
             self._emit_changes(changes)
-            if verdict.action == "pass":
+            if verdict.action == "pass" and self.monitor.status is not NetworkStatus.OFFLINE:
                 return entry, verdict.trial, self._effective_config(call.config, read_factor)
-            cap = self._cap(call)
-            if verdict.action == "fail":  # offline
+            cap = call.cap(self.policy.max_wait)
+            if verdict.action in ("fail", "pass"):  # offline (as the machine or the monitor says)
                 if call.wait_for_network and cap > 0:
                     self._ensure_watcher()
                     with self._waiting(call) as token:
                         back = self.monitor.wait_until_online(cap, cancel=token)
-                    self._raise_if_cancelled(call)
+                    call.raise_if_cancelled()
                     if back:
                         continue
+                self._refuse_behind_a_portal(call)
                 raise OfflineError(
                     "the network is unreachable", url=call.shown_url, operation=call.operation
                 )
@@ -564,10 +561,10 @@ class ConnectionManager:
                 # The trial is out and its verdict has no known time: look again
                 # shortly, for as long as the deadline and max_wait allow.
                 if cap <= 0 or trial_waited >= self.policy.max_wait:
-                    raise self._gate_error(call, verdict.state, None)
+                    raise call.gate_error(verdict.state, None)
                 wait = min(_TRIAL_POLL, cap)
             elif verdict.wait > cap:
-                raise self._gate_error(call, verdict.state, verdict.retry_in)
+                raise call.gate_error(verdict.state, verdict.retry_in)
             else:
                 wait = verdict.wait
             if verdict.state is ConnectionState.RATE_LIMITED:
@@ -577,10 +574,26 @@ class ConnectionManager:
             waited_from = self.clock.now()
             with self._waiting(call) as token:
                 interruptible_sleep(self.clock, wait, cancel=token)
-            self._raise_if_cancelled(call)
+            call.raise_if_cancelled()
             trial_waited += self.clock.now() - waited_from
 
-    def _take_slot(self, call: _Call, entry: OriginEntry) -> None:
+    def _refuse_behind_a_portal(self, call: Call) -> None:
+        """Behind a captive portal, an origin that has not answered since fails fast."""
+        monitor = self.monitor
+        if monitor.status is not NetworkStatus.CAPTIVE_PORTAL:
+            return
+        entry = self._origins.get(call.origin)
+        if entry is not None and entry.answered_epoch == monitor.epoch:
+            return  # it answered on this network: the portal lets it through
+        check = next((p.url for p in monitor.probes if isinstance(p, HttpProbe)), None)
+        raise CaptivePortalError(
+            "a captive portal answers instead of the internet: sign in to the network",
+            url=call.shown_url,
+            operation=call.operation,
+            portal_url=check,
+        )
+
+    def _take_slot(self, call: Call, entry: OriginEntry) -> None:
         """Take a slot from the origin's limiter, waiting when that fits the cap rule."""
         limiter = entry.limiter
         if limiter.acquire():  # a free slot needs no timeout or token
@@ -588,10 +601,10 @@ class ConnectionManager:
         # A server's pause follows the cap rule; pacing to a rate (one emission
         # interval per queued request) is bounded by the deadline alone.
         paused = limiter.paused_until is not None
-        timeout = self._cap(call) if paused else call.deadline.remaining()
+        timeout = call.cap(self.policy.max_wait) if paused else call.deadline.remaining()
         with self._waiting(call) as token:
             granted = limiter.wait(timeout=timeout, cancel=token)
-        self._raise_if_cancelled(call)
+        call.raise_if_cancelled()
         if not granted:
             raise RateLimitError(
                 "the rate limit leaves no slot within the deadline or max_wait",
@@ -601,7 +614,7 @@ class ConnectionManager:
                 operation=call.operation,
             )
 
-    def _send(self, call: _Call, config: TimeoutConfig) -> Verdict:
+    def _send(self, call: Call, config: TimeoutConfig) -> Verdict:
         """One attempt through the transport, judged."""
         started = self.clock.now()
         context = AttemptContext(config, call.deadline, call.cancel)
@@ -623,6 +636,7 @@ class ConnectionManager:
         """Feed one verdict to the limiter, the monitor, the machine and the counters."""
         outcome = verdict.outcome
         response = verdict.response
+        answered = self.monitor.epoch if response is not None else None
         if response is not None:
             entry.limiter.record_response(response.status_code, verdict.quota)
             now = self.clock.now()
@@ -635,7 +649,10 @@ class ConnectionManager:
             # A connect or DNS failure: this server, or the whole network? The monitor
             # decides; its network_changed event moves every origin to offline.
             status = self.monitor.report_failure(verdict.error)
-            if status in (NetworkStatus.ONLINE, NetworkStatus.UNKNOWN):
+            if status is NetworkStatus.LIMITED and verdict.error is not None:
+                # What is true: a network, but no way out (this server may be out there).
+                verdict.error.user_message = _LIMITED_WORDS
+            if status in (NetworkStatus.ONLINE, NetworkStatus.UNKNOWN, NetworkStatus.LIMITED):
                 # The network is fine: the server is down (transient), or the name
                 # does not exist (a typo says nothing about the link: fatal).
                 error = verdict.error
@@ -647,8 +664,9 @@ class ConnectionManager:
         with self._lock:
             self._totals.attempts += 1  # every attempt that went out is recorded once, here
         changes, resume_at = self._origins.record(
-            entry, outcome, trial=trial, retry_after=retry_after, error=verdict.error
-        )
+            entry, outcome, trial=trial, retry_after=retry_after, error=verdict.error,
+            answered_epoch=answered,
+        )  # fmt: skip
         if changes:
             self._emit_changes(changes)
         if resume_at is not None and outcome is Outcome.THROTTLED:
@@ -657,7 +675,7 @@ class ConnectionManager:
                 self, origin=entry.machine.origin, resume_at=resume_at, wait=wait
             )
 
-    def _wait_to_retry(self, call: _Call, verdict: Verdict, decision: Decision) -> None:
+    def _wait_to_retry(self, call: Call, verdict: Verdict, decision: Decision) -> None:
         with self._lock:
             self._totals.retries += 1
         with self._waiting(call) as token, self._retry_now.waiter() as woken:
@@ -671,51 +689,17 @@ class ConnectionManager:
             )  # fmt: skip
             if decision.delay > 0:
                 interruptible_sleep(self.clock, decision.delay, cancel=token, wake=woken)
-        self._raise_if_cancelled(call)
+        call.raise_if_cancelled()
 
     # ------------------------------------------------------------------ waiting
 
-    def _cap(self, call: _Call) -> float:
-        """The cap rule: the longest any wait of this call may take now."""
-        remaining = call.deadline.remaining()
-        cap = self.policy.max_wait
-        return cap if remaining is None else min(cap, remaining)
-
-    def _waiting(self, call: _Call) -> AbstractContextManager[CancelToken]:
-        """Register the call's token (made now if it has none) for one wait."""
-        if call.cancel is None:
-            call.cancel = CancelToken()
-        return self._waits.waiting(call.cancel)
-
-    def _raise_if_cancelled(self, call: _Call) -> None:
-        token = call.cancel
-        if token is not None and token.cancelled:
-            raise RequestCancelledError(
-                token.reason or "cancelled",
-                url=call.shown_url,
-                attempts=call.attempts,
-                operation=call.operation,
-            )
+    def _waiting(self, call: Call) -> AbstractContextManager[CancelToken]:
+        """Register the call's token for one wait, so close() and cancel_all() end it."""
+        return self._waits.waiting(call.token())
 
     def _release_trial(self, entry: OriginEntry, trial: bool) -> None:
         if trial:
             self._origins.release_trial(entry)
-
-    @staticmethod
-    def _gate_error(call: _Call, state: ConnectionState, retry_in: float | None) -> NetworkError:
-        if state is ConnectionState.RATE_LIMITED:
-            return RateLimitError(
-                "rate limited: waiting would pass the deadline or max_wait",
-                url=call.shown_url,
-                retry_after=retry_in,
-                operation=call.operation,
-            )
-        return BackoffError(
-            "the circuit is open: the server is failing",
-            url=call.shown_url,
-            retry_in=retry_in,
-            operation=call.operation,
-        )
 
     def _effective_config(self, config: TimeoutConfig, read_factor: float) -> TimeoutConfig:
         if read_factor == 1.0:
@@ -729,7 +713,7 @@ class ConnectionManager:
             cached = self._configs[key] = dataclasses.replace(config, read=read)
         return cached
 
-    def _finish_failed(self, call: _Call, error: NetworkError) -> None:
+    def _finish_failed(self, call: Call, error: NetworkError) -> None:
         name = type(error).__name__
         with self._lock:
             self._totals.logical_requests += 1
@@ -768,11 +752,25 @@ class ConnectionManager:
                 signals.state_changed.send(
                     self, origin=change.origin, old=change.old, new=change.new,
                     reason=change.reason,
-                    snapshot=self._origins.snapshot_as_is(change.origin, self.monitor.status),
+                    snapshot=self._origins.snapshot_as_is(
+                        change.origin, self.monitor.status, self.monitor.epoch
+                    ),
                 )  # fmt: skip
 
     def _on_network_changed(self, sender: object, **kwargs: Any) -> None:
-        self._emit_changes(self._origins.network_changed(bool(kwargs.get("online"))))
+        # LIMITED still sends (the app's server may be reachable); a portal does not.
+        blocked = kwargs.get("status") in _BLOCKED
+        self._emit_changes(self._origins.network_changed(not blocked))
+
+    def _on_new_epoch(self, sender: object, **kwargs: Any) -> None:
+        # Sockets of the old network may be dead or lead elsewhere: never reuse them.
+        # (The first verdict, from "unknown", is no new network: its sockets stay.)
+        if self._network_seen:
+            for adapter in self.session.adapters.values():
+                adapter.close()
+        self._network_seen = kwargs.get("status") not in (None, NetworkStatus.UNKNOWN)
+        slept = kwargs.get("slept", 0.0)
+        self._origins.new_epoch(slept if isinstance(slept, int | float) else 0.0)
 
     def _ensure_watcher(self) -> None:
         # While offline no request is sent, so only the monitor can notice the way back.

@@ -8,6 +8,7 @@ the manager can send signals *outside* the lock.
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 import threading
@@ -39,6 +40,9 @@ class OriginEntry:
     limiter: AdaptiveRateLimiter
     last_error: NetworkError | None = None
     time_in_state: dict[str, float] = field(default_factory=dict)
+    #: The network epoch of the origin's last response (-1: none yet). A response
+    #: in the current epoch proves the origin on this network.
+    answered_epoch: int = -1
 
 
 class OriginTable:
@@ -110,11 +114,19 @@ class OriginTable:
         trial: bool,
         retry_after: float | None,
         error: NetworkError | None,
+        answered_epoch: int | None = None,
     ) -> tuple[list[StateChange], float | None]:
-        """Record one attempt's outcome: (changes, the machine's ``resume_at``)."""
+        """Record one attempt's outcome: (changes, the machine's ``resume_at``).
+
+        ``answered_epoch`` is the network epoch when a response arrived.
+        """
         with self._lock:
+            if answered_epoch is not None:
+                entry.answered_epoch = answered_epoch
             if error is not None:
-                entry.last_error = error
+                # A copy, without traceback or cause: the frames would pin every
+                # local of the failed call for as long as the origin is known.
+                entry.last_error = copy.copy(error)
             changes = entry.machine.record(outcome, trial=trial, retry_after=retry_after)
             self._account(changes)
             return changes, entry.machine.resume_at
@@ -151,10 +163,25 @@ class OriginTable:
             self._account(changes)
         return changes
 
+    def new_epoch(self, slept: float) -> None:
+        """A new network: cooldowns learned on the old one end; pauses count the sleep.
+
+        A circuit opened on the old network does not hold on this one: its
+        cooldown ends now, so the next request is its trial. A server's own
+        pause (``Retry-After``) still holds; after a sleep of ``slept`` seconds,
+        which the monotonic clock did not count, it ends that much sooner.
+        """
+        with self._lock:
+            now = self._clock.now()
+            for entry in self._entries.values():
+                entry.machine.new_epoch(now, slept)
+                if slept > 0:
+                    entry.limiter.shorten_pause(slept)
+
     # ------------------------------------------------------------------ views
 
     def snapshot(
-        self, origin: str | None, network: NetworkStatus
+        self, origin: str | None, network: NetworkStatus, epoch: int = 0
     ) -> tuple[ConnectionSnapshot, list[StateChange]]:
         """A snapshot of ``origin`` (``None``: the worst origin) after applying the clock."""
         with self._lock:
@@ -167,12 +194,14 @@ class OriginTable:
                     default=None,
                 )
             changes = self._poll(entry) if entry is not None else []
-            return self._snapshot(entry, network), changes
+            return self._snapshot(entry, network, epoch), changes
 
-    def snapshot_as_is(self, origin: str, network: NetworkStatus) -> ConnectionSnapshot:
+    def snapshot_as_is(
+        self, origin: str, network: NetworkStatus, epoch: int = 0
+    ) -> ConnectionSnapshot:
         """A snapshot without applying the clock (for a state change's own payload)."""
         with self._lock:
-            return self._snapshot(self._entries.get(origin), network)
+            return self._snapshot(self._entries.get(origin), network, epoch)
 
     def time_in_state(self) -> dict[str, float]:
         """Seconds spent in each state, summed over origins, up to now."""
@@ -203,14 +232,16 @@ class OriginTable:
             spent = self._entries[change.origin].time_in_state
             spent[change.old.value] = spent.get(change.old.value, 0.0) + change.time_in_old
 
-    def _snapshot(self, entry: OriginEntry | None, network: NetworkStatus) -> ConnectionSnapshot:
+    def _snapshot(
+        self, entry: OriginEntry | None, network: NetworkStatus, epoch: int
+    ) -> ConnectionSnapshot:
         # Caller holds self._lock.
         now = self._clock.now()
         if entry is None:
             state = self._default_state()
             return ConnectionSnapshot(
                 None, state, now, None, None, None, 0, MappingProxyType({}),
-                None, STATE_EFFECTS[state].label, network, now,
+                None, _label(state, network, proven=False), network, now, epoch,
             )  # fmt: skip
         m = entry.machine
         resume_at = None
@@ -232,7 +263,22 @@ class OriginTable:
             attempts=m.counters.attempts,
             outcomes=MappingProxyType(dict(m.counters.by_outcome)),
             rate=rate if math.isfinite(rate := entry.limiter.rate) else None,
-            label=STATE_EFFECTS[m.state].label,
+            label=_label(m.state, network, proven=entry.answered_epoch == epoch),
             network=network,
             taken_at=now,
+            epoch=epoch,
         )
+
+
+def _label(state: ConnectionState, network: NetworkStatus, *, proven: bool) -> str:
+    """The words a status bar shows: the network's, where they say more than the state's.
+
+    Behind a captive portal an origin is offline *because* of the portal: "Sign in
+    to the network". While the network is limited, an origin that has not
+    answered on it is not known to be reachable: "No internet".
+    """
+    if network is NetworkStatus.CAPTIVE_PORTAL and state is ConnectionState.OFFLINE:
+        return network.label
+    if network is NetworkStatus.LIMITED and not proven and state is not ConnectionState.OFFLINE:
+        return network.label
+    return STATE_EFFECTS[state].label

@@ -37,6 +37,7 @@ from connmgr.errors.formatter import ErrorMessageFormatter
 from connmgr.errors.redact import redact_headers, redact_text, redact_url
 from connmgr.errors.tree import (
     BackoffError,
+    CaptivePortalError,
     ConnectionFailedError,
     DeadlineExceededError,
     DNSError,
@@ -63,6 +64,7 @@ from connmgr.errors.verdict import (
 __all__ = [
     "DEFAULT_RETRY_STATUS_CODES",
     "BackoffError",
+    "CaptivePortalError",
     "ConnectionFailedError",
     "DNSError",
     "DeadlineExceededError",

@@ -16,6 +16,7 @@ keeps working::
         ├── TLSError                     (also requests.exceptions.SSLError)
         ├── InvalidRequestError          (also ValueError)
         ├── OfflineError
+        │   └── CaptivePortalError
         ├── BackoffError
         └── RequestCancelledError
 
@@ -48,6 +49,7 @@ from connmgr.errors.redact import redact_text, redact_url
 
 __all__ = [
     "BackoffError",
+    "CaptivePortalError",
     "ConnectionFailedError",
     "DNSError",
     "DeadlineExceededError",
@@ -671,6 +673,27 @@ class OfflineError(NetworkError):
     )
     default_kind: ClassVar[str] = "offline"
     default_request_sent: ClassVar[bool] = False
+
+
+class CaptivePortalError(OfflineError):
+    """A sign-in page (a captive portal) answers in the internet's place; nothing was sent.
+
+    An :class:`OfflineError` because it behaves as one: nothing reaches the
+    server until the user signs in, so code that queues work or shows stale
+    answers while offline does the right thing. Only the words differ.
+    ``portal_url`` is the page the network redirected to, when it said.
+    """
+
+    default_user_message: ClassVar[str] = "This network needs you to sign in first."
+    default_suggestion: ClassVar[str] = (
+        "Open a web browser and sign in to the network (hotel, airport or café Wi-Fi "
+        "usually shows its sign-in page); requests will work again afterwards."
+    )
+    default_kind: ClassVar[str] = "captive_portal"
+
+    def __init__(self, message: str = "", *, portal_url: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.portal_url = redact_url(portal_url) if portal_url else None
 
 
 class BackoffError(NetworkError):
