@@ -35,7 +35,7 @@ import socket
 import threading
 from collections.abc import Mapping
 
-from dnslib import QTYPE, RCODE, RR, A, DNSError, DNSRecord  # type: ignore[import-untyped]
+from dnslib import QTYPE, RCODE, RR, A, DNSError, DNSRecord
 
 __all__ = ["DNS_MODES", "LabDns"]
 

@@ -183,7 +183,7 @@ class NetLab:
         reason = netns.netns_unavailable_reason()
         if reason is None:
             try:
-                import dnslib  # type: ignore[import-untyped]  # noqa: F401
+                import dnslib  # noqa: F401
             except ImportError:
                 reason = "NetLab needs dnslib (pip install dnslib, or the `dev` extra)"
         return reason
