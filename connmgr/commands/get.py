@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from connmgr.retry import RetryConfig
     from connmgr.timeouts import TimeoutProfiles
 
-__all__ = ["CHUNK_SIZE", "body_chunks", "cmd_get"]
+__all__ = ["CHUNK_SIZE", "body_chunks", "cmd_get", "expected_length"]
 
 #: Bytes read from the body at a time.
 CHUNK_SIZE = 64 * 1024
@@ -178,7 +178,7 @@ class _Run:
             # The body goes to the very terminal (or pipe) the live area draws on: no
             # bar, and nothing redrawn in the middle of the body.
             err.stop()
-        total = _expected_length(response)
+        total = expected_length(response)
         last = b"\n"
         failure: BaseException | None = None
         with contextlib.ExitStack() as stack:
@@ -272,7 +272,7 @@ def _retries_text(retries: int, joiner: str) -> str:
     return f"{joiner}{retries} retr{'y' if retries == 1 else 'ies'}"
 
 
-def _expected_length(response: requests.Response) -> int | None:
+def expected_length(response: requests.Response) -> int | None:
     """The body's length for the bar: Content-Length, unless a content coding changes it."""
     encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
     length = response.headers.get("Content-Length", "")
