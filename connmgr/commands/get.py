@@ -105,7 +105,8 @@ def cmd_get(args: argparse.Namespace, out: IO[bytes], err: Terminal) -> int:
     response: requests.Response | None = None
     failure: BaseException | None = None
     try:
-        with err:
+        # Quiet means nothing on stderr unless it fails: no live area, spinner or bar.
+        with contextlib.nullcontext() if quiet else err:
             if verbose:
                 profile = (profiles or TimeoutProfiles())[args.operation]
                 err.line(
@@ -113,11 +114,13 @@ def cmd_get(args: argparse.Namespace, out: IO[bytes], err: Terminal) -> int:
                     f"(connect {profile.connect:g} s, read {profile.read:g} s, total "
                     f"{'none' if profile.total is None else f'{profile.total:g} s'})"
                 )
+            spinner = (
+                contextlib.nullcontext()
+                if quiet
+                else err.working(f"GET {url_shown}: waiting for the response")
+            )
             try:
-                with (
-                    narrator.listening(manager),
-                    err.working(f"GET {url_shown}: waiting for the response"),
-                ):
+                with narrator.listening(manager), spinner:
                     response = manager.get(
                         args.url,
                         operation=args.operation,
@@ -186,7 +189,7 @@ class _Run:
                 stack.callback(sink.close)
             bar = (
                 Transfer(total)
-                if shared
+                if shared or args.quiet
                 else stack.enter_context(err.transfer(f"↓ {args.output or 'stdout'}", total))
             )
             try:

@@ -322,3 +322,10 @@ def test_a_reset_mid_request_is_a_connection_error_not_no_network(server, listen
     assert done.returncode == 7, done.stderr
     assert "no network" not in done.stderr.lower()
     assert "Traceback" not in done.stderr
+
+
+def test_quiet_on_a_terminal_shows_no_spinner_and_no_bar(server):
+    done = run_on_tty("get", server.url_for("/drip?bytes=10&interval=0.02"), "-q")
+    assert done.returncode == 0
+    assert done.stdout == b"x" * 10
+    assert "bytes" not in done.tty and "waiting" not in done.tty
