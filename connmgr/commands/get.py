@@ -133,8 +133,6 @@ def cmd_get(args: argparse.Namespace, out: IO[bytes], err: Terminal) -> int:
             except ValueError as exc:  # a bad argument to requests
                 fail(err, str(exc))
                 return EXIT_USAGE
-            except KeyboardInterrupt:
-                raise
             except Exception as exc:  # anything requests raised that the manager did not map
                 failure = classify_error(exc, url=args.url)
             run = _Run(args, err, narrator, started, monitor)

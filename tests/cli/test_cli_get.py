@@ -329,3 +329,13 @@ def test_quiet_on_a_terminal_shows_no_spinner_and_no_bar(server):
     assert done.returncode == 0
     assert done.stdout == b"x" * 10
     assert "bytes" not in done.tty and "waiting" not in done.tty
+
+
+def test_on_a_terminal_a_429_counts_down_once_as_the_retry(server, listening_port):
+    done = run_on_tty(
+        "get", server.url_for("/status/429?retry_after=0.6"), "--retries", "1",
+        "--probe", f"127.0.0.1:{listening_port}",
+    )  # fmt: skip
+    assert done.returncode == 10, done.tty
+    shown = set(re.findall(r"⏳ ([a-z ]+?\d*/?\d*) (?:in|now)", done.tty))
+    assert shown == {"retry 1/1"}, shown  # never a second countdown for the same pause
