@@ -2,29 +2,42 @@
 
 ::
 
-    connmgr get URL [--operation NAME] [--timeout C,R,T] [--retries N] [-H 'K: V'] [-v]
-    connmgr check [--probe HOST:PORT | --probe URL]...
+    connmgr get URL [--operation NAME] [--timeout C,R,T] [--retries N] [--retry-delay S]
+                    [-H 'K: V']... [--probe HOST:PORT|URL]... [-o FILE] [-v | -q]
+    connmgr check [--probe HOST:PORT | --probe URL]... [--expect STATUS] [--timeout S]
     connmgr statechart [--format mermaid|dot|svg] [-o PATH] [--highlight STATE]
-    connmgr demo [--scenario NAME] [--fast] [--gui]
+    connmgr demo [--scenario NAME] [--fast] [--workers N] [--gui]
     connmgr --version
 
-``get`` writes the body to stdout and everything else — status, timing,
-retries with their countdowns, state changes — to stderr, so ``connmgr get URL
-> file`` keeps the file clean. A failure prints the error's plain-words message
-and suggestion (never a traceback) and exits with the code of its class
-(:data:`EXIT_CODES`, also in ``docs/cli.md``).
+``get`` writes the body to stdout as it arrives and everything else (status,
+timing, retries with their countdowns, state changes) to stderr, so ``connmgr
+get URL > file`` keeps the file clean. ``retry k/R`` counts retries: with
+``--retries 3`` the first is 1/3. A failure prints the error in plain words and
+a suggestion (never a traceback) and exits with the code of its class
+(:data:`EXIT_CODES`). ``check`` exits 0 online, 1 offline, 2 captive portal,
+3 limited (a network, no internet), 4 unknown (:data:`CHECK_EXIT_CODES`).
+Bad arguments exit 64.
 
-On a terminal (stdout/stderr a TTY, ``TERM`` not ``dumb``, ``rich`` installed)
-countdowns update in place and long waits show a progress bar; otherwise every
-event is one plain line. :class:`Terminal` is that output, shared by the
-commands and the terminal demo.
+On a terminal (a TTY, ``TERM`` not ``dumb``, ``rich`` installed) stderr shows a
+spinner until the response's headers arrive, one countdown per wait, and a
+progress bar with bytes, rate and time left while the body downloads to a file
+or a pipe; piped, every event is one plain line.
+
+The pieces: :mod:`connmgr.commands` (one module per command, the exit codes,
+the words for failures), :mod:`connmgr.terminal` (the output). In a checkout,
+docs/cli.md has the whole story.
 
 Example::
 
-    $ connmgr get https://httpbin.org/status/503 --retries 2 --timeout 3,10,20
-    retry 2/3 in 0.6 s: The server is having trouble (HTTP 503). ...
-    error: The server is having trouble right now (HTTP 503).
+    $ connmgr get http://127.0.0.1:8080/status/503 --retries 2 --retry-delay 0.1
+    state http://127.0.0.1:8080: online → degraded (a request failed)
+    attempt 1 failed: The server is temporarily unavailable (busy or down for maintenance).
+    retry 1/2 in 0.1 s
+    attempt 2 failed: The server is temporarily unavailable (busy or down for maintenance).
+    retry 2/2 in 0.2 s
+    error: The server is temporarily unavailable (busy or down for maintenance).
       Try again in a few minutes.
+      (ServerError after 0.35 s and 2 retries; exit code 5)
     $ echo $?
     5
 """
@@ -173,8 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         help="check connectivity now (each probe, captive portal or not)",
         description=(
-            "Run every connectivity probe to the end and show each result and time, and "
-            "whether a captive portal (a network login page) is in the way."
+            "Run every connectivity probe to the end and show each result and time, and\n"
+            "whether a captive portal (a network login page) is in the way. The exit code\n"
+            "says which verdict it was, so a script can branch on it."
         ),
         epilog=f"exit codes:\n{check_codes}\n\n{docs_pointer()}",
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from connmgr.retry import RetryConfig
     from connmgr.timeouts import TimeoutProfiles
 
-__all__ = ["CHUNK_SIZE", "body_chunks", "cmd_get"]
+__all__ = ["CHUNK_SIZE", "body_chunks", "cmd_get", "expected_length"]
 
 #: Bytes read from the body at a time.
 CHUNK_SIZE = 64 * 1024
@@ -105,7 +105,8 @@ def cmd_get(args: argparse.Namespace, out: IO[bytes], err: Terminal) -> int:
     response: requests.Response | None = None
     failure: BaseException | None = None
     try:
-        with err:
+        # Quiet means nothing on stderr unless it fails: no live area, spinner or bar.
+        with contextlib.nullcontext() if quiet else err:
             if verbose:
                 profile = (profiles or TimeoutProfiles())[args.operation]
                 err.line(
@@ -113,11 +114,13 @@ def cmd_get(args: argparse.Namespace, out: IO[bytes], err: Terminal) -> int:
                     f"(connect {profile.connect:g} s, read {profile.read:g} s, total "
                     f"{'none' if profile.total is None else f'{profile.total:g} s'})"
                 )
+            spinner = (
+                contextlib.nullcontext()
+                if quiet
+                else err.working(f"GET {url_shown}: waiting for the response")
+            )
             try:
-                with (
-                    narrator.listening(manager),
-                    err.working(f"GET {url_shown}: waiting for the response"),
-                ):
+                with narrator.listening(manager), spinner:
                     response = manager.get(
                         args.url,
                         operation=args.operation,
@@ -130,8 +133,6 @@ def cmd_get(args: argparse.Namespace, out: IO[bytes], err: Terminal) -> int:
             except ValueError as exc:  # a bad argument to requests
                 fail(err, str(exc))
                 return EXIT_USAGE
-            except KeyboardInterrupt:
-                raise
             except Exception as exc:  # anything requests raised that the manager did not map
                 failure = classify_error(exc, url=args.url)
             run = _Run(args, err, narrator, started, monitor)
@@ -178,7 +179,7 @@ class _Run:
             # The body goes to the very terminal (or pipe) the live area draws on: no
             # bar, and nothing redrawn in the middle of the body.
             err.stop()
-        total = _expected_length(response)
+        total = expected_length(response)
         last = b"\n"
         failure: BaseException | None = None
         with contextlib.ExitStack() as stack:
@@ -186,7 +187,7 @@ class _Run:
                 stack.callback(sink.close)
             bar = (
                 Transfer(total)
-                if shared
+                if shared or args.quiet
                 else stack.enter_context(err.transfer(f"↓ {args.output or 'stdout'}", total))
             )
             try:
@@ -272,7 +273,7 @@ def _retries_text(retries: int, joiner: str) -> str:
     return f"{joiner}{retries} retr{'y' if retries == 1 else 'ies'}"
 
 
-def _expected_length(response: requests.Response) -> int | None:
+def expected_length(response: requests.Response) -> int | None:
     """The body's length for the bar: Content-Length, unless a content coding changes it."""
     encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
     length = response.headers.get("Content-Length", "")

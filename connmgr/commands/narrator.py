@@ -29,6 +29,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -112,15 +113,17 @@ class RequestNarrator:
         """``state_changed``: one coloured line."""
         if self.quiet:
             return
+        old, new = kw.get("old"), kw.get("new")
         self.term.line(
-            f"state {kw['origin']}: {kw['old'].value} → {kw['new'].value} ({kw['reason']})",
-            style=state_style(kw["new"]),
+            f"state {kw.get('origin')}: {getattr(old, 'value', old)} → "
+            f"{getattr(new, 'value', new)} ({kw.get('reason')})",
+            style=state_style(new),
         )
 
     def on_retry(self, sender: object, **kw: Any) -> None:
         """``retry_scheduled``: what failed, then the countdown to the retry."""
         error = kw.get("error")
-        delay = max(0.0, float(kw.get("delay") or 0.0))
+        delay = _seconds(kw.get("delay")) or 0.0
         now = time.monotonic()
         ends = now + delay
         with self._lock:
@@ -158,8 +161,8 @@ class RequestNarrator:
 
     def on_rate_limited(self, sender: object, **kw: Any) -> None:
         """``rate_limited``: held back for ``grace``; a retry that follows takes it over."""
-        wait = float(kw.get("wait") or 0.0)
-        if self.quiet or not wait > 0:  # also NaN
+        wait = _seconds(kw.get("wait"))
+        if self.quiet or wait is None or wait <= 0:
             return
         ends = time.monotonic() + wait
         with self._lock:
@@ -209,3 +212,13 @@ class RequestNarrator:
 def _covers(until: float | None, ends: float) -> bool:
     """Whether a countdown running until ``until`` also counts down a wait ending at ``ends``."""
     return until is not None and until >= ends - _SAME_WAIT and until > time.monotonic()
+
+
+def _seconds(value: object) -> float | None:
+    """A wait from a signal as finite seconds; ``None`` for anything else (never raises:
+    a receiver that raised would be the app's problem, not the user's)."""
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, seconds) if math.isfinite(seconds) else None

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from cli_helpers import run, run_merged, run_on_tty
+import requests
+from cli_helpers import ROOT, run, run_merged, run_on_tty
 
 from connmgr import cli
+from connmgr.commands.get import expected_length
 from connmgr.commands.messages import describe_failure, host_and_port
 from connmgr.errors import ConnectionFailedError, DNSError, OfflineError, ServerError
 
@@ -259,3 +265,77 @@ def test_a_body_to_the_same_terminal_gets_no_bar_and_its_own_line(server):
     assert done.returncode == 0
     assert "/2 bytes" not in done.tty
     assert re.search(r"ok\r?\n(\x1b\[[0-9;]*m)*200 OK", done.tty), repr(done.tty[-300:])
+
+
+# -- interruptions and odd bodies ---------------------------------------------------------
+
+
+def test_ctrl_c_while_waiting_cancels_and_exits_130(server):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "connmgr", "get", server.url_for("/stall-headers?seconds=20"),
+         "-v", "--retries", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        env={**os.environ, "TERM": "dumb", "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    try:
+        assert process.stderr is not None
+        first = process.stderr.readline()  # -v says what it is about to do, then waits
+        assert first.startswith("GET "), first
+        process.send_signal(signal.SIGINT)
+        _out, err = process.communicate(timeout=15)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    assert "error: cancelled" in err and "Traceback" not in err
+
+
+def test_the_bar_trusts_content_length_only_for_an_unencoded_body():
+    def response(**headers: str) -> requests.Response:
+        made = requests.Response()
+        made.headers.update(headers)
+        return made
+
+    assert expected_length(response(**{"Content-Length": "1234"})) == 1234
+    assert expected_length(response()) is None  # chunked, or until the connection closes
+    for garbage in ("", "-5", "12abc", "1e3", " "):
+        assert expected_length(response(**{"Content-Length": garbage})) is None
+    # gzip: the bar would count decoded bytes against the encoded length
+    gz = response(**{"Content-Length": "100", "Content-Encoding": "gzip"})
+    assert expected_length(gz) is None
+    same = response(**{"Content-Length": "100", "Content-Encoding": "identity"})
+    assert expected_length(same) == 100
+
+
+def test_a_large_body_arrives_whole_in_chunks(server, tmp_path):
+    target = tmp_path / "big.bin"
+    done = run("get", server.url_for("/ok?size=1000000"), "-o", str(target))
+    assert done.returncode == 0, done.stderr
+    assert target.stat().st_size == 1_000_000
+    assert "1.0 MB (1,000,000 bytes)" in done.stderr
+
+
+def test_a_reset_mid_request_is_a_connection_error_not_no_network(server, listening_port):
+    done = run(
+        "get", server.url_for("/reset"), "--retries", "0",
+        "--probe", f"127.0.0.1:{listening_port}",
+    )  # fmt: skip
+    assert done.returncode == 7, done.stderr
+    assert "no network" not in done.stderr.lower()
+    assert "Traceback" not in done.stderr
+
+
+def test_quiet_on_a_terminal_shows_no_spinner_and_no_bar(server):
+    done = run_on_tty("get", server.url_for("/drip?bytes=10&interval=0.02"), "-q")
+    assert done.returncode == 0
+    assert done.stdout == b"x" * 10
+    assert "bytes" not in done.tty and "waiting" not in done.tty
+
+
+def test_on_a_terminal_a_429_counts_down_once_as_the_retry(server, listening_port):
+    done = run_on_tty(
+        "get", server.url_for("/status/429?retry_after=0.6"), "--retries", "1",
+        "--probe", f"127.0.0.1:{listening_port}",
+    )  # fmt: skip
+    assert done.returncode == 10, done.tty
+    shown = set(re.findall(r"⏳ ([a-z ]+?\d*/?\d*) (?:in|now)", done.tty))
+    assert shown == {"retry 1/1"}, shown  # never a second countdown for the same pause

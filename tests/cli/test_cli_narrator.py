@@ -119,8 +119,10 @@ def test_live_there_is_one_countdown_row_and_it_is_the_retry(monkeypatch):
         assert term._current() == []
 
 
-@pytest.mark.parametrize("wait", [0.0, -1.0, float("nan"), None])
-def test_pauses_of_no_length_are_ignored(wait):
+@pytest.mark.parametrize(
+    "wait", [0.0, -1.0, float("nan"), float("inf"), None, "soon", object(), [2.0]]
+)
+def test_pauses_of_no_length_or_garbage_are_ignored_without_raising(wait):
     narrator, out = plain(grace=0.0)
     narrator.on_rate_limited(None, origin=ORIGIN, resume_at=0.0, wait=wait)
     assert narrator._pending is None and out.getvalue() == ""
@@ -159,3 +161,17 @@ def test_signals_from_many_threads_count_every_retry():
     for thread in threads:
         thread.join()
     assert narrator.retries == 100
+
+
+@pytest.mark.parametrize("delay", [None, "later", float("nan"), float("inf"), -3.0])
+def test_a_garbage_retry_delay_is_a_retry_now_not_an_exception(delay):
+    narrator, out = plain()
+    narrator.on_retry(None, request_id=1, delay=delay, error=None)
+    assert narrator.retries == 1
+    assert countdowns(out) == ["retry 1/3 in 0.0 s"]
+
+
+def test_a_state_change_missing_its_arguments_still_prints_a_line():
+    narrator, out = plain()
+    narrator.on_state(None, origin=ORIGIN)
+    assert out.getvalue() == f"state {ORIGIN}: None → None (None)\n"
