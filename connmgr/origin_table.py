@@ -43,15 +43,35 @@ class OriginEntry:
     #: The network epoch of the origin's last response (-1: none yet). A response
     #: in the current epoch proves the origin on this network.
     answered_epoch: int = -1
+    #: Clock time of the last request (idle origins are evicted, least recent first).
+    last_used: float = 0.0
+
+    def holds_a_wait(self, now: float) -> bool:
+        """Whether evicting it would forget a pause, a cooldown or a trial under way."""
+        m = self.machine
+        return (
+            (m.resume_at is not None and m.resume_at > now)
+            or (m.cooldown_until is not None and m.cooldown_until > now)
+            or m.trial_in_flight
+            or self.limiter.paused_until is not None
+        )
 
 
 class OriginTable:
     """Thread-safe registry of :class:`OriginEntry`, one per ``scheme://host:port``.
 
+    Memory stays bounded: when more than ``max_origins`` are known, or an origin
+    has been idle for ``idle_ttl`` seconds, idle origins are forgotten, least
+    recently used first (an app that talks to thousands of hosts keeps the
+    ones it uses). An origin whose server pause or circuit cooldown is still
+    running is never forgotten: that would undo what the server said.
+
     Args:
         policy: the machines' thresholds.
         rate_limits: where each origin's limiter comes from.
         clock, rng: passed to every machine.
+        max_origins: how many origins to keep at most (beyond those that hold a wait).
+        idle_ttl: seconds after which an unused origin is forgotten.
     """
 
     def __init__(
@@ -61,13 +81,26 @@ class OriginTable:
         *,
         clock: Clock,
         rng: random.Random,
+        max_origins: int = 1024,
+        idle_ttl: float = 3600.0,
     ) -> None:
+        if isinstance(max_origins, bool) or not isinstance(max_origins, int) or max_origins < 1:
+            raise ValueError(f"max_origins must be an integer >= 1, got {max_origins!r}")
+        if (
+            isinstance(idle_ttl, bool)
+            or not isinstance(idle_ttl, int | float)
+            or not (0 < idle_ttl < math.inf)
+        ):
+            raise ValueError(f"idle_ttl must be a finite number of seconds > 0, got {idle_ttl!r}")
         self.policy = policy
         self.rate_limits = rate_limits
+        self.max_origins = max_origins
+        self.idle_ttl = float(idle_ttl)
         self._clock = clock
         self._rng = rng
         self._lock = threading.Lock()
         self._entries: dict[str, OriginEntry] = {}
+        self._next_sweep = clock.now() + self.idle_ttl
         #: Whether the monitor last said the network is gone (new origins start offline).
         self.offline = False
 
@@ -87,14 +120,32 @@ class OriginTable:
         # Caller holds self._lock.
         entry = self._entries.get(origin)
         if entry is None:
+            now = self._clock.now()
+            if len(self._entries) >= self.max_origins or now >= self._next_sweep:
+                self._evict(now)
             initial = ConnectionState.OFFLINE if self.offline else ConnectionState.ONLINE
             machine = OriginMachine(
                 origin, self.policy, clock=self._clock, rng=self._rng, initial=initial
             )
             entry = self._entries[origin] = OriginEntry(
-                machine, self.rate_limits.for_origin(origin)
+                machine, self.rate_limits.for_origin(origin), last_used=now
             )
         return entry
+
+    def _evict(self, now: float) -> None:
+        # Caller holds self._lock. Idle origins go first; then, over the cap, the least
+        # recently used down to 90% of it, so that the sort is paid once per batch.
+        self._next_sweep = now + self.idle_ttl / 4
+        idle = [e for e in self._entries.values() if not e.holds_a_wait(now)]
+        idle.sort(key=lambda e: e.last_used)
+        excess = len(self._entries) - (self.max_origins * 9) // 10
+        for entry in idle:
+            if excess <= 0 and now - entry.last_used < self.idle_ttl:
+                break
+            origin = entry.machine.origin
+            del self._entries[origin]
+            self.rate_limits.forget(origin)
+            excess -= 1
 
     # ------------------------------------------------------------------ steps
 
@@ -121,6 +172,7 @@ class OriginTable:
         ``answered_epoch`` is the network epoch when a response arrived.
         """
         with self._lock:
+            entry.last_used = self._clock.now()
             if answered_epoch is not None:
                 entry.answered_epoch = answered_epoch
             if error is not None:
@@ -229,7 +281,10 @@ class OriginTable:
     def _account(self, changes: list[StateChange]) -> None:
         # Caller holds self._lock: book the time spent in the state just left.
         for change in changes:
-            spent = self._entries[change.origin].time_in_state
+            entry = self._entries.get(change.origin)
+            if entry is None:
+                continue  # evicted while a request to it was still under way
+            spent = entry.time_in_state
             spent[change.old.value] = spent.get(change.old.value, 0.0) + change.time_in_old
 
     def _snapshot(
