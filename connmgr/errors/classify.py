@@ -28,7 +28,7 @@ from connmgr.errors.tree import (
 )
 
 if TYPE_CHECKING:
-    from connmgr.ratelimit import RateLimitInfo
+    from connmgr.ratelimit.headers import RateLimitInfo
 
 __all__ = ["classify_error", "classify_response"]
 

@@ -21,7 +21,7 @@ from connmgr.errors.tree import (
     ServerError,
     _one_line,
 )
-from connmgr.ratelimit import RateLimitInfo, parse_rate_limit_headers
+from connmgr.ratelimit.headers import RateLimitInfo, parse_rate_limit_headers
 
 _DETAIL_HEADERS: Final = (
     "content-type",

@@ -78,10 +78,18 @@ def _duration(seconds: float) -> str:
     minutes = math.ceil(whole / 60)
     if minutes < 120:
         return f"{minutes} minutes"
-    hours = math.ceil(minutes / 60)
-    if hours < 48:
-        return f"{hours} hours"
-    return f"{math.ceil(hours / 24)} days"
+    return f"{math.ceil(minutes / 60)} hours"
+
+
+#: Past a day, a number is no help to a person: "later" is the honest word.
+_LONGEST_SHOWN_WAIT: Final = 86400.0
+
+
+def _wait_then_retry(seconds: float) -> str:
+    """The suggestion for a known wait: "Wait 12 seconds, then try again." or "later"."""
+    if seconds > _LONGEST_SHOWN_WAIT:
+        return "Try again later."
+    return f"Wait {_duration(seconds)}, then try again."
 
 
 def _limit(seconds: float) -> str:
@@ -453,12 +461,13 @@ class RateLimitError(NetworkError):
         super().__init__(message, **kwargs)
 
     def _messages(self) -> tuple[str, str]:
+        user = self.default_user_message
+        if self.status == 503:
+            # A 503 with a long Retry-After: unavailable, not "too many requests".
+            user = "The server is temporarily unavailable and asked us to come back later."
         if self.retry_after is not None:
-            return (
-                self.default_user_message,
-                f"Wait {_duration(self.retry_after)}, then try again.",
-            )
-        return (self.default_user_message, self.default_suggestion)
+            return (user, _wait_then_retry(self.retry_after))
+        return (user, self.default_suggestion)
 
 
 _STATUS_MESSAGES: Final[dict[int, tuple[str, str]]] = {
@@ -546,7 +555,11 @@ class HTTPStatusError(NetworkError, requests.HTTPError):
         if known is not None:
             user, suggestion = known
             if self.retry_after is not None and status >= 500:
-                suggestion = f"Try again in {_duration(self.retry_after)}."
+                suggestion = (
+                    "Try again later."
+                    if self.retry_after > _LONGEST_SHOWN_WAIT
+                    else f"Try again in {_duration(self.retry_after)}."
+                )
             return (user, suggestion)
         if status >= 500:
             return (
@@ -684,7 +697,7 @@ class BackoffError(NetworkError):
             else self.default_user_message
         )
         if self.retry_in is not None:
-            return (user, f"Wait {_duration(self.retry_in)}, then try again.")
+            return (user, _wait_then_retry(self.retry_in))
         return (user, self.default_suggestion)
 
 

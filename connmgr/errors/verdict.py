@@ -38,7 +38,7 @@ from connmgr.errors.tree import (
     ServerError,
     TLSError,
 )
-from connmgr.ratelimit import RateLimitInfo
+from connmgr.ratelimit.headers import RateLimitInfo
 
 __all__ = [
     "DEFAULT_RETRY_STATUS_CODES",

@@ -210,11 +210,17 @@ def test_rate_limit_wording_in_a_dialog_and_in_a_retry_banner() -> None:
         (119, "119 seconds"),
         (150, "3 minutes"),
         (7200, "2 hours"),
-        (3 * 86400, "3 days"),
+        (86400, "24 hours"),
     ],
 )
 def test_waits_are_worded_rounding_up(seconds: float, words: str) -> None:
     assert RateLimitError(retry_after=seconds).suggestion == f"Wait {words}, then try again."
+
+
+@pytest.mark.parametrize("seconds", [86401, 3 * 86400, 999999999])
+def test_past_a_day_the_words_are_try_again_later(seconds: float) -> None:
+    assert RateLimitError(retry_after=seconds).suggestion == "Try again later."
+    assert "day" not in ServerError(status=503, retry_after=seconds).suggestion
 
 
 def test_gate_rate_limit_was_never_sent_but_a_429_was() -> None:
