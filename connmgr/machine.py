@@ -389,7 +389,6 @@ class OriginMachine:
     2 KB an origin: the transitions machine itself is built once, for all.
     """
 
-
     def __init__(
         self,
         origin: str,
