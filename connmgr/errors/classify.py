@@ -22,10 +22,9 @@ from connmgr.errors.tree import (
     NetworkError,
     RequestTimeoutError,
     TLSError,
-    _finite_or_none,
-    _one_line,
     _url_of,
 )
+from connmgr.errors.words import finite_or_none, one_line
 
 if TYPE_CHECKING:
     from connmgr.ratelimit.headers import RateLimitInfo
@@ -181,7 +180,7 @@ def _host_hint(text: str) -> str | None:
 def _timeout_value(text: str, phase: str) -> float | None:
     for found_phase, value in _TIMEOUT_VALUE_RE.findall(text):
         if found_phase == phase:
-            return _finite_or_none(value)
+            return finite_or_none(value)
     return None
 
 
@@ -407,7 +406,7 @@ def _from_exception(exc: BaseException) -> NetworkError:
         found = _HTTP_ERROR_STATUS_RE.match(_text_of(exc))
         if found is not None:
             return error_from_status(int(found.group(1)), None, None, details=details)
-        return HTTPStatusError(_one_line(_text_of(exc)), details=details)
+        return HTTPStatusError(one_line(_text_of(exc)), details=details)
     return make(NetworkError, "error")
 
 

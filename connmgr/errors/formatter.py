@@ -8,7 +8,7 @@ import requests
 
 from connmgr.errors.classify import classify_error
 from connmgr.errors.redact import redact_headers, redact_text
-from connmgr.errors.tree import _duration
+from connmgr.errors.words import wait_words
 
 __all__ = ["ErrorMessageFormatter"]
 
@@ -49,7 +49,7 @@ class ErrorMessageFormatter:
         ``attempt`` is the attempt about to be made (2 for the first retry).
         """
         err = classify_error(error)
-        when = "now" if delay <= 0 else f"in {_duration(delay)}"
+        when = "now" if delay <= 0 else f"in {wait_words(delay)}"
         counter = (
             f" (attempt {attempt} of {max_attempts})"
             if attempt is not None and max_attempts is not None

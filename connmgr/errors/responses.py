@@ -19,8 +19,8 @@ from connmgr.errors.tree import (
     NetworkError,
     RateLimitError,
     ServerError,
-    _one_line,
 )
+from connmgr.errors.words import one_line
 from connmgr.ratelimit.headers import RateLimitInfo, parse_rate_limit_headers
 
 _DETAIL_HEADERS: Final = (
@@ -105,7 +105,7 @@ def _response_details(response: requests.Response) -> str:
     content = response.__dict__.get("_content")
     if isinstance(content, bytes) and content:
         snippet = content[:300].decode("utf-8", "replace")
-        lines.append("body: " + _one_line(snippet, 300))
+        lines.append("body: " + one_line(snippet, 300))
     return "\n".join(lines)  # redacted once, by NetworkError.__init__
 
 

@@ -39,13 +39,21 @@ proves the request never left this machine, so even a POST may be resent).
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any, ClassVar, Final, Protocol
 
 import requests
 
 from connmgr.errors.redact import redact_text, redact_url
+from connmgr.errors.words import (
+    LONGEST_SHOWN_WAIT,
+    STATUS_MESSAGES,
+    finite_or_none,
+    limit_words,
+    one_line,
+    wait_then_retry,
+    wait_words,
+)
 
 __all__ = [
     "BackoffError",
@@ -63,59 +71,6 @@ __all__ = [
     "ServerError",
     "TLSError",
 ]
-
-#: The mask redaction leaves (so an already-redacted value is not redacted again).
-_MASK: Final = "***"
-#: ``str(err)`` is cut to this many characters: a log line, not a dump.
-_MAX_LINE: Final = 400
-
-# --------------------------------------------------------------------------- wording helpers
-
-
-def _duration(seconds: float) -> str:
-    """A wait in plain words, rounded up: never tell someone to come back too early."""
-    whole = max(1, math.ceil(seconds - 1e-9))
-    if whole < 120:
-        return f"{whole} second{'s' if whole != 1 else ''}"
-    minutes = math.ceil(whole / 60)
-    if minutes < 120:
-        return f"{minutes} minutes"
-    return f"{math.ceil(minutes / 60)} hours"
-
-
-#: Past a day, a number is no help to a person: "later" is the honest word.
-_LONGEST_SHOWN_WAIT: Final = 86400.0
-
-
-def _wait_then_retry(seconds: float) -> str:
-    """The suggestion for a known wait: "Wait 12 seconds, then try again." or "later"."""
-    if seconds > _LONGEST_SHOWN_WAIT:
-        return "Try again later."
-    return f"Wait {_duration(seconds)}, then try again."
-
-
-def _limit(seconds: float) -> str:
-    """A configured limit in plain words, as written (0.5 s stays 0.5 s)."""
-    if seconds >= 10 or float(seconds).is_integer():
-        whole = round(seconds)
-        return f"{whole} second{'s' if whole != 1 else ''}"
-    return f"{seconds:.2g} seconds"
-
-
-def _one_line(text: str, limit: int = _MAX_LINE) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _finite_or_none(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) and number >= 0 else None
-
 
 # --------------------------------------------------------------------------- the tree
 
@@ -190,7 +145,7 @@ class NetworkError(requests.RequestException):
         kind: str | None = None,
         request_sent: bool | None = None,
     ) -> None:
-        text = _one_line(redact_text(str(message))) if message else ""
+        text = one_line(redact_text(str(message))) if message else ""
         super().__init__(text, response=response, request=request)
         if url is None:
             url = _url_of(self.request, response)
@@ -198,7 +153,7 @@ class NetworkError(requests.RequestException):
         self.details: str = redact_text(str(details)) if details else text
         self._user_message = redact_text(user_message) if user_message else None
         self._suggestion = redact_text(suggestion) if suggestion else None
-        self.retry_after: float | None = _finite_or_none(retry_after)
+        self.retry_after: float | None = finite_or_none(retry_after)
         self.attempts: int = attempts
         self.operation: str | None = operation
         if status is None and response is not None:
@@ -272,7 +227,7 @@ class NetworkError(requests.RequestException):
         if self.operation:
             context.append(f"operation {self.operation}")
         line = f"{head} ({'; '.join(context)})" if context else head
-        return _one_line(line)
+        return one_line(line)
 
 
 #: Kinds of failure that prove the request never left this machine: they all
@@ -403,17 +358,17 @@ class RequestTimeoutError(NetworkError, requests.Timeout):
 
     def __init__(self, message: str = "", *, timeout: float | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
-        self.timeout: float | None = _finite_or_none(timeout)
+        self.timeout: float | None = finite_or_none(timeout)
 
     def _messages(self) -> tuple[str, str]:
         server = self._server()
         if self.kind == "connect_timeout":
-            within = f" within {_limit(self.timeout)}" if self.timeout else ""
+            within = f" within {limit_words(self.timeout)}" if self.timeout else ""
             return (
                 f"Could not connect to {server}: it did not answer{within}.",
                 "Check your internet connection and try again.",
             )
-        waited = f" (waited {_limit(self.timeout)})" if self.timeout else ""
+        waited = f" (waited {limit_words(self.timeout)})" if self.timeout else ""
         subject = f"The server {self.host}" if self.host else "The server"
         return (f"{subject} did not reply in time{waited}.", self.default_suggestion)
 
@@ -433,7 +388,7 @@ class DeadlineExceededError(RequestTimeoutError):
     def _messages(self) -> tuple[str, str]:
         if self.timeout:
             return (
-                f"The request was stopped because it took longer than {_limit(self.timeout)}.",
+                f"The request was stopped because it took longer than {limit_words(self.timeout)}.",
                 self.default_suggestion,
             )
         return (self.default_user_message, self.default_suggestion)
@@ -468,72 +423,8 @@ class RateLimitError(NetworkError):
             # A 503 with a long Retry-After: unavailable, not "too many requests".
             user = "The server is temporarily unavailable and asked us to come back later."
         if self.retry_after is not None:
-            return (user, _wait_then_retry(self.retry_after))
+            return (user, wait_then_retry(self.retry_after))
         return (user, self.default_suggestion)
-
-
-_STATUS_MESSAGES: Final[dict[int, tuple[str, str]]] = {
-    400: (
-        "The server could not understand the request.",
-        "This is probably a problem in the application; report it if it keeps happening.",
-    ),
-    401: (
-        "You need to sign in to do this.",
-        "Sign in (or check your password or API key), then try again.",
-    ),
-    403: (
-        "The server refused access to this.",
-        "Check that your account is allowed to do this; signing in again may help.",
-    ),
-    404: (
-        "The page or item was not found on the server.",
-        "Check the address or search terms; it may have been moved or removed.",
-    ),
-    405: (
-        "The server does not allow this kind of request here.",
-        "This is probably a problem in the application; report it if it keeps happening.",
-    ),
-    408: ("The server stopped waiting for the request.", "Try again."),
-    409: (
-        "The request conflicts with the current state on the server.",
-        "Refresh, then try again.",
-    ),
-    410: (
-        "This item has been removed from the server and is no longer available.",
-        "Remove or update any links or bookmarks that point to it.",
-    ),
-    413: ("What was sent is too large for the server.", "Try something smaller."),
-    414: ("The address is too long for the server.", "Try a shorter search or fewer filters."),
-    415: (
-        "The server could not accept the data that was sent.",
-        "Check what you entered, then try again.",
-    ),
-    422: (
-        "The server could not accept the data that was sent.",
-        "Check what you entered, then try again.",
-    ),
-    451: ("This is not available here for legal reasons.", "It cannot be accessed from here."),
-    500: (
-        "The server ran into a problem.",
-        "Try again later; the problem is on the server's side, not yours.",
-    ),
-    501: (
-        "The server does not support this request.",
-        "Sending it again will not help; report it if it keeps happening.",
-    ),
-    502: (
-        "The server is having trouble (bad gateway).",
-        "Try again in a moment; the problem is on the server's side.",
-    ),
-    503: (
-        "The server is temporarily unavailable (busy or down for maintenance).",
-        "Try again in a few minutes.",
-    ),
-    504: (
-        "The server took too long to respond (gateway timeout).",
-        "Try again in a moment; the problem is on the server's side.",
-    ),
-}
 
 
 class HTTPStatusError(NetworkError, requests.HTTPError):
@@ -553,14 +444,14 @@ class HTTPStatusError(NetworkError, requests.HTTPError):
         status = self.status
         if status is None:
             return (self.default_user_message, self.default_suggestion)
-        known = _STATUS_MESSAGES.get(status)
+        known = STATUS_MESSAGES.get(status)
         if known is not None:
             user, suggestion = known
             if self.retry_after is not None and status >= 500:
                 suggestion = (
                     "Try again later."
-                    if self.retry_after > _LONGEST_SHOWN_WAIT
-                    else f"Try again in {_duration(self.retry_after)}."
+                    if self.retry_after > LONGEST_SHOWN_WAIT
+                    else f"Try again in {wait_words(self.retry_after)}."
                 )
             return (user, suggestion)
         if status >= 500:
@@ -720,7 +611,7 @@ class BackoffError(NetworkError):
             else self.default_user_message
         )
         if self.retry_in is not None:
-            return (user, _wait_then_retry(self.retry_in))
+            return (user, wait_then_retry(self.retry_in))
         return (user, self.default_suggestion)
 
 

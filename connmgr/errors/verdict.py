@@ -154,16 +154,27 @@ def judge(
         (<Outcome.FATAL: 'fatal'>, False)
     """
     if isinstance(result, requests.Response):
-        return _judge_response(
-            result,
-            quota_of(result.headers),
-            retry_status_codes,
-            url=url,
-            attempts=attempts,
-            operation=operation,
-            elapsed=elapsed,
-            slow_after=slow_after,
+        quota = quota_of(result.headers)
+        status = result.status_code
+        outcome = _response_outcome(status, quota, retry_status_codes)
+        error = (
+            classify_response(result, quota, url=url, attempts=attempts, operation=operation)
+            if _status_fails(status, retry_status_codes)
+            else None
         )
+        if outcome is Outcome.THROTTLED:
+            retry_after = throttle_wait(quota)
+        else:
+            retry_after = error.retry_after if error is not None else None
+            if (
+                outcome is Outcome.SUCCESS
+                and elapsed is not None
+                and slow_after is not None
+                and elapsed > slow_after
+            ):
+                outcome = Outcome.SLOW
+        # An answer came back, so the request arrived: request_sent is True.
+        return Verdict(outcome, result, error, error is not None, retry_after, quota, True)
     given: object = result
     if not isinstance(given, BaseException):
         raise TypeError(f"result must be a requests.Response or an exception, got {given!r}")
@@ -253,46 +264,6 @@ def outcome_of(
 
 
 # --------------------------------------------------------------------------- the rules
-
-
-def _judge_response(
-    response: requests.Response,
-    quota: RateLimitInfo | None,
-    retry_status_codes: AbstractSet[int],
-    *,
-    url: str | None,
-    attempts: int,
-    operation: str | None,
-    elapsed: float | None,
-    slow_after: float | None,
-) -> Verdict:
-    status = response.status_code
-    outcome = _response_outcome(status, quota, retry_status_codes)
-    error = (
-        classify_response(response, quota, url=url, attempts=attempts, operation=operation)
-        if _status_fails(status, retry_status_codes)
-        else None
-    )
-    if outcome is Outcome.THROTTLED:
-        retry_after = throttle_wait(quota)
-    else:
-        retry_after = error.retry_after if error is not None else None
-        if (
-            outcome is Outcome.SUCCESS
-            and elapsed is not None
-            and slow_after is not None
-            and elapsed > slow_after
-        ):
-            outcome = Outcome.SLOW
-    return Verdict(
-        outcome=outcome,
-        response=response,
-        error=error,
-        retryable=error is not None,
-        retry_after=retry_after,
-        quota=quota,
-        request_sent=True,  # an answer came back: the request arrived
-    )
 
 
 def _status_fails(status: int, retry_status_codes: AbstractSet[int]) -> bool:

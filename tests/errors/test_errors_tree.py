@@ -8,6 +8,7 @@ import importlib
 import pickle
 import pkgutil
 import re
+from pathlib import Path
 
 import pytest
 import requests
@@ -16,8 +17,10 @@ from errors_helpers import (
     response,
 )
 
+import connmgr.clock as clock_module
 import connmgr.errors as errors_module
 import connmgr.errors.tree as tree_module
+from connmgr.clock import CancelToken
 from connmgr.errors import (
     BackoffError,
     ConnectionFailedError,
@@ -265,3 +268,30 @@ def test_every_class_has_plain_words_defaults() -> None:
         for text in (err.user_message, err.suggestion):
             assert text and text.endswith("."), (cls, text)
             assert not jargon.search(text), (cls, text)
+
+
+def test_from_token_carries_the_reason_and_the_context_and_does_not_raise() -> None:
+    token = CancelToken()
+    token.cancel("the user closed the window")
+    err = RequestCancelledError.from_token(token, url="https://u:p@x.test/a?token=t", attempts=2)
+    assert type(err) is RequestCancelledError and err.kind == "cancelled"
+    assert err.url == "https://***@x.test/a?token=***" and err.attempts == 2
+    assert str(err) == "the user closed the window (https://***@x.test/a?token=***; 2 attempts)"
+    assert err.user_message == "The request was cancelled."
+    assert not is_retryable(err)
+    untouched = CancelToken()  # not cancelled: no reason, the generic message
+    assert str(RequestCancelledError.from_token(untouched)) == "cancelled"
+
+
+def test_clock_imports_nothing_of_connmgr() -> None:
+    import ast
+
+    source = Path(clock_module.__file__).read_text(encoding="utf-8")
+    imported = [
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    ]
+    assert not [name for name in imported if name and name.startswith("connmgr")]
+    assert not hasattr(CancelToken, "raise_if_cancelled")
