@@ -45,7 +45,7 @@ from typing import Any
 
 import requests
 
-from connmgr import signals
+from connmgr import forksafe, signals
 from connmgr.call import Call
 from connmgr.clock import SYSTEM_CLOCK, CancelToken, Clock, interruptible_sleep
 from connmgr.errors import (
@@ -211,6 +211,12 @@ class ConnectionManager:
         signals.network_epoch_changed.connect(self._on_new_epoch_ref, sender=self.monitor)
         self._configs: dict[tuple[TimeoutConfig, float], TimeoutConfig] = {}
         self._next_success_report = -math.inf
+        forksafe.register(self)
+
+    def _after_fork(self) -> None:
+        # In a forked child: the parent's threads, and the monitor's watcher, are gone.
+        self._lock = threading.Lock()
+        self._watcher_started = False
 
     # ------------------------------------------------------------------ setup
 

@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from connmgr import forksafe
 from connmgr.clock import Clock
 from connmgr.errors import NetworkError, Outcome
 from connmgr.machine import (
@@ -103,6 +104,13 @@ class OriginTable:
         self._next_sweep = clock.now() + self.idle_ttl
         #: Whether the monitor last said the network is gone (new origins start offline).
         self.offline = False
+        forksafe.register(self)
+
+    def _after_fork(self) -> None:
+        # In a forked child: a trial sent by a parent's thread never reports back.
+        self._lock = threading.Lock()
+        for entry in self._entries.values():
+            entry.machine.release_trial()
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -44,6 +44,7 @@ from typing import Any, Final
 import requests
 import urllib3.exceptions
 
+from connmgr import forksafe
 from connmgr.errors import (
     DEFAULT_RETRY_STATUS_CODES,
     NetworkError,
@@ -375,6 +376,7 @@ class RetryBudget:
     """
 
     __slots__ = (
+        "__weakref__",
         "_available",
         "_capacity",
         "_lock",
@@ -396,6 +398,11 @@ class RetryBudget:
         self.timeout_retry_cost = _count("timeout_retry_cost", timeout_retry_cost, minimum=0)
         self.success_refund = _count("success_refund", success_refund, minimum=0)
         self._available = self._capacity
+        self._lock = threading.Lock()
+        forksafe.register(self)
+
+    def _after_fork(self) -> None:
+        # A lock a parent's thread held at the fork stays held in the child.
         self._lock = threading.Lock()
 
     @property
@@ -522,11 +529,17 @@ class RetryNow:
         hub.retry_now()                    # in the GUI thread: returns how many waits it cut
     """
 
-    __slots__ = ("_lock", "_waiting")
+    __slots__ = ("__weakref__", "_lock", "_waiting")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._waiting: set[threading.Event] = set()
+        forksafe.register(self)
+
+    def _after_fork(self) -> None:
+        # In a forked child the waiting threads are gone, and a lock they held stays held.
+        self._lock = threading.Lock()
+        self._waiting = set()
 
     @property
     def waiting(self) -> int:

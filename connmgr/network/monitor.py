@@ -17,6 +17,7 @@ import threading
 import warnings
 from collections.abc import Iterable
 
+from connmgr import forksafe
 from connmgr.clock import SYSTEM_CLOCK, CancelToken, Clock
 from connmgr.network.decide import Conclusion
 from connmgr.network.events import EpochCause, EpochEvent, EventQueue, StatusEvent
@@ -173,6 +174,17 @@ class NetworkMonitor:
         self._last_results: tuple[ProbeResult, ...] = ()
         self._online_waiters: set[threading.Event] = set()
         self._watcher: _Watcher | None = None
+        self._events = EventQueue(self)
+        forksafe.register(self)
+
+    def _after_fork(self) -> None:
+        # A forked child has no thread but the forking one: no watcher (start() makes
+        # a new one), no probe round's threads (its verdict would never come), no
+        # waiters, no emitter; and a lock any of them held stays held.
+        self._lock = threading.Lock()
+        self._watcher = None
+        self._round = None
+        self._online_waiters = set()
         self._events = EventQueue(self)
 
     # ------------------------------------------------------------------ reading

@@ -18,6 +18,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Final
 
+from connmgr import forksafe
 from connmgr.clock import SYSTEM_CLOCK, CancelToken, Clock, interruptible_sleep
 
 __all__ = ["DEFAULT_MAX_PAUSE", "LimiterStatus", "RateLimiter"]
@@ -245,6 +246,13 @@ class RateLimiter:
         self._reason: str | None = None
         with self._lock:
             self._update_rate_locked(self._clock.now())
+        forksafe.register(self)
+
+    def _after_fork(self) -> None:
+        # In a forked child the queued callers' threads are gone: their places would
+        # block the queue for ever, as would a lock one of them held.
+        self._lock = threading.Lock()
+        self._queue = deque()
 
     # -- configuration -----------------------------------------------------
 

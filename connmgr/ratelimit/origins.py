@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
 
+from connmgr import forksafe
 from connmgr.clock import SYSTEM_CLOCK, Clock
 from connmgr.ratelimit.adaptive import AdaptivePolicy, AdaptiveRateLimiter
 from connmgr.ratelimit.limiter import LimiterStatus, check_burst, check_number
@@ -125,6 +126,11 @@ class OriginRateLimits:
         self._limiters: dict[str, AdaptiveRateLimiter] = {}
         for key, limit in (overrides or {}).items():
             self._set_override(key, limit)
+        forksafe.register(self)
+
+    def _after_fork(self) -> None:
+        # A lock a parent's thread held at the fork stays held in the child.
+        self._lock = threading.Lock()
 
     def _set_override(self, key: str, limit: RateLimit | None) -> None:
         if limit is not None and not isinstance(limit, RateLimit):
