@@ -6,9 +6,10 @@ this file adds what only connmgr's own tests need.
 
 The socket guard keeps the suite off the internet: from ``pytest_configure``
 on, a connect or datagram to anything but loopback (127.0.0.0/8, ::1) fails,
-unless the calling thread has entered a network namespace (those are the
-namespaces tests create: the process starts in the host's), and a name lookup
-of anything but ``localhost`` or an IP literal fails. Each refusal is recorded
+unless the socket lives in another network namespace than the one the suite
+started in (those are the namespaces tests create), and a name lookup of
+anything but ``localhost`` or an IP literal fails (names under ``.invalid``
+fail at once as "not found", as a resolver would answer, without a query). Each refusal is recorded
 and fails the test it happened in, so a test cannot pass by treating it as an
 outage. Child processes (``subprocess``, ``ip netns exec``) are not guarded.
 """
@@ -91,11 +92,29 @@ _ORIGINAL: dict[str, Any] = {}
 _violations: list[str] = []
 
 
+#: ioctl(2) SIOCGSKNS: a file descriptor of the network namespace a socket lives in.
+_SIOCGSKNS = 0x894C
+
+
 def _thread_netns() -> int | None:
     try:
         return os.stat("/proc/thread-self/ns/net").st_ino
     except OSError:
         return None
+
+
+def _socket_netns(sock: socket.socket) -> int | None:
+    """The namespace ``sock`` was made in (whichever thread uses it), else the thread's."""
+    try:
+        import fcntl  # POSIX only
+
+        fd = fcntl.ioctl(sock.fileno(), _SIOCGSKNS)
+    except (ImportError, OSError, ValueError):
+        return _thread_netns()
+    try:
+        return os.fstat(fd).st_ino
+    finally:
+        os.close(fd)
 
 
 #: The network namespace the suite starts in (conftest is imported on the main thread).
@@ -130,8 +149,8 @@ def _check_address(sock: socket.socket, address: Any, verb: str) -> str | None:
         host = host.decode("ascii", "replace")
     if isinstance(host, str) and (_local_ip(host) or host in _LOCAL_NAMES):
         return None
-    if _HOST_NETNS is not None and _thread_netns() != _HOST_NETNS:
-        return None  # a thread inside a network namespace that a test made
+    if _HOST_NETNS is not None and _socket_netns(sock) != _HOST_NETNS:
+        return None  # a socket inside a network namespace that a test made
     return _refuse(f"{verb} to {address!r} is not loopback")
 
 
@@ -172,6 +191,10 @@ def _check_name(host: Any, call: str) -> None:
     name = host.decode("ascii", "replace") if isinstance(host, bytes) else str(host)
     if name.lower() in _LOCAL_NAMES or _local_ip(name) is not None:
         return
+    if name.lower().rstrip(".").endswith(".invalid"):
+        # RFC 6761 reserves .invalid: it never resolves, so it fails here, at once,
+        # as "not found", without a query leaving the machine.
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
     raise socket.gaierror(socket.EAI_NONAME, _refuse(f"{call}({name!r}) is a DNS lookup"))
 
 

@@ -45,11 +45,19 @@ def test_a_name_lookup_is_refused_but_localhost_and_literals_resolve(socket_guar
     assert socket_guard.take() == []
 
 
+def test_an_invalid_name_fails_as_not_found_without_a_query(socket_guard):
+    # RFC 6761: .invalid never resolves; tests use it for "a name that does not exist".
+    with pytest.raises(socket.gaierror) as info:
+        socket.getaddrinfo("no-such-host.invalid", 80)
+    assert info.value.errno == socket.EAI_NONAME
+    assert socket_guard.take() == []
+
+
 def test_requests_to_the_internet_fail_and_are_recorded(socket_guard):
     with pytest.raises(requests.ConnectionError):
         requests.get("http://192.0.2.1:9/", timeout=1)
     with pytest.raises(requests.ConnectionError):
-        requests.get("http://example.invalid/", timeout=1)
+        requests.get("http://example.com/", timeout=1)
     assert len(socket_guard.take()) == 2
 
 
