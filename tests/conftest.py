@@ -17,6 +17,7 @@ outage. Child processes (``subprocess``, ``ip netns exec``) are not guarded.
 from __future__ import annotations
 
 import errno
+import functools
 import ipaddress
 import os
 import socket
@@ -121,6 +122,7 @@ def _socket_netns(sock: socket.socket) -> int | None:
 _HOST_NETNS = _thread_netns()
 
 
+@functools.lru_cache(maxsize=4096)  # guarded calls stay cheap, even under tracemalloc
 def _local_ip(host: str) -> bool | None:
     """True for loopback (or "any", which connects to this host); None if not an IP literal."""
     try:

@@ -32,9 +32,7 @@ def test_eleven_hundred_failed_circuit_trials_do_not_overflow():
     assert machine.cooldown_until - clock.now() == pytest.approx(60.0)  # cooldown_max
 
 
-def test_a_manager_whose_origin_tripped_1100_times_still_fails_cleanly(
-    fault_server, probe_target
-):
+def test_a_manager_whose_origin_tripped_1100_times_still_fails_cleanly(fault_server, probe_target):
     # Sending 1,100 real trials takes seconds: the machine test above drives them
     # all; here the counter is set past 1,024 and real trials follow over loopback.
     clock = FakeClock(start=0.0)  # gate waits advance it: no real waiting

@@ -51,13 +51,13 @@ def test_an_absurd_retry_after_fails_fast_after_one_request(
 
 
 @pytest.mark.parametrize("status", [429, 503])
-def test_past_a_day_the_message_says_later_not_a_number_of_days(
-    status, fault_server, probe_target
-):
+def test_past_a_day_the_message_says_later_not_a_number_of_days(status, fault_server, probe_target):
     clock = FakeClock(start=0.0)
-    with manager(probe_target, clock, max_retry_after=30 * DAY) as mgr:
-        with pytest.raises(RateLimitError) as info:
-            mgr.get(fault_server.url_for(f"/status/{status}?retry_after=999999999"))
+    with (
+        manager(probe_target, clock, max_retry_after=30 * DAY) as mgr,
+        pytest.raises(RateLimitError) as info,
+    ):
+        mgr.get(fault_server.url_for(f"/status/{status}?retry_after=999999999"))
     error = info.value
     assert error.retry_after == pytest.approx(30 * DAY)
     text = f"{error.user_message} {error.suggestion} {error}"
