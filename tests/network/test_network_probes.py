@@ -12,6 +12,8 @@ from network_helpers import (
     ONLINE,
     PORTAL,
     ScriptedProbe,
+    failing_resolver,
+    loopback_resolver,
     wait_for,
 )
 
@@ -68,19 +70,6 @@ def test_dns_probe_resolves_localhost():
     result = DnsProbe("localhost").check(1.0)
     assert result.status is ONLINE
     assert result.detail.startswith("resolved to ")
-
-
-def failing_resolver(host: str, port: int):
-    raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-
-
-def loopback_resolver(*addresses: str):
-    """A resolver that answers every name with these loopback addresses (no DNS query)."""
-
-    def resolve(host: str, port: int):
-        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in addresses]
-
-    return resolve
 
 
 def test_dns_probe_failure_and_timeout():
