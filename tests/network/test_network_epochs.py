@@ -203,3 +203,18 @@ def test_monitor_arguments_are_checked():
         monitor_for(ScriptedProbe(), sleep_detector=object())
     with pytest.warns(DeprecationWarning, match="portal_grace"):
         monitor_for(ScriptedProbe(), portal_grace=0.3)
+
+
+def test_a_caller_on_a_superseded_round_takes_the_no_link_verdict_without_probing(listener):
+    gate = threading.Event()
+    probe = ScriptedProbe(ONLINE, gate=gate)
+    monitor = monitor_for(probe, timeout=5.0)
+    answer: list[bool] = []
+    caller = threading.Thread(target=lambda: answer.append(monitor.is_online()))
+    caller.start()
+    assert probe.entered.wait(2.0)
+    monitor.hint_changed("netlink: link eth0 down", links_up=False)
+    caller.join(2.0)
+    assert answer == [False]
+    assert probe.calls == 1  # the OS's word was enough: no second round
+    gate.set()

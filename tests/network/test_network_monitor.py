@@ -7,6 +7,7 @@ import logging
 import math
 import threading
 import time
+import timeit
 
 import pytest
 from network_helpers import (
@@ -643,3 +644,11 @@ def test_a_result_naming_another_object_is_read_as_this_probes(listener):
     monitor = monitor_for(wrong)
     assert monitor.check() is NetworkStatus.ONLINE
     assert monitor.last_results[0].probe is wrong
+
+
+def test_a_cached_is_online_takes_at_most_5_microseconds(listener):
+    monitor = monitor_for(TcpProbe("127.0.0.1", listener.port), clock=SystemClock())
+    assert monitor.is_online() is True
+    n = 20000
+    best = min(timeit.repeat(monitor.is_online, number=n, repeat=7)) / n
+    assert best <= 5e-6, f"{best * 1e6:.2f} µs per cached call"
