@@ -308,3 +308,80 @@ def test_a_pulled_link_is_noticed_within_200_ms_and_its_return_within_1_s(lab, p
     assert back <= 1.0, f"online again after {back * 1000:.0f} ms"
     assert int(online["epoch"]) > int(offline["epoch"])  # type: ignore[call-overload]
     print(f"{pulled}: offline in {noticed * 1000:.0f} ms, online in {back * 1000:.0f} ms")
+
+
+# --------------------------------------------------------------------------- the listener loop
+
+
+class LoopHarness:
+    """The listener's loop on a datagram socketpair standing in for the netlink socket."""
+
+    def __init__(self, on_change, debounce: float = 0.05) -> None:
+        self.listener = NetlinkListener(on_change, debounce=debounce)
+        self.kernel, sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        wake_r, self.wake_w = socket.socketpair()
+        self.thread = threading.Thread(
+            target=self.listener._run, args=(sock, wake_r, self.wake_w), daemon=True
+        )
+        self.thread.start()
+
+    def send(self, *messages: bytes) -> None:
+        self.kernel.send(b"".join(messages))
+
+    def stop(self) -> None:
+        self.wake_w.send(b"x")
+        self.thread.join(2.0)
+        self.kernel.close()
+
+
+def test_a_burst_is_reported_once_and_repeats_not_at_all():
+    reports: queue.Queue[tuple[str, bool | None]] = queue.Queue()
+    harness = LoopHarness(lambda reason, up: reports.put((reason, up)))
+    try:
+        harness.send(
+            nlmsg(RTM_NEWLINK, link(2, "eth0", UP)),
+            nlmsg(RTM_NEWADDR, address(2, "10.0.0.2")),
+            nlmsg(RTM_NEWROUTE, route(2)),
+        )
+        assert reports.get(timeout=2.0) == (
+            "link eth0 up; address added on eth0; default route added via eth0",
+            True,
+        )
+        harness.send(nlmsg(RTM_NEWADDR, address(2, "10.0.0.2")))  # a lifetime refresh
+        harness.send(nlmsg(RTM_NEWLINK, link(2, "eth0", IFF_UP)))  # carrier lost
+        assert reports.get(timeout=2.0) == ("link eth0 down", False)
+        assert reports.empty()
+    finally:
+        harness.stop()
+    assert not harness.thread.is_alive()
+
+
+def test_a_receiver_that_raises_is_logged_and_the_listener_goes_on(caplog):
+    reports: queue.Queue[str] = queue.Queue()
+
+    def flaky(reason: str, up: bool | None) -> None:
+        reports.put(reason)
+        if reports.qsize() == 1:
+            raise RuntimeError("receiver bug")
+
+    harness = LoopHarness(flaky, debounce=0.0)
+    try:
+        harness.send(nlmsg(RTM_NEWLINK, link(3, "wlan0", UP)))
+        assert reports.get(timeout=2.0) == "link wlan0 up"
+        harness.send(b"\xff" * 40)  # garbage from the "kernel": ignored
+        harness.send(nlmsg(RTM_DELLINK, link(3, "wlan0", 0)))
+        assert reports.get(timeout=2.0) == "link wlan0 removed"
+    finally:
+        harness.stop()
+    assert "a netlink change receiver raised" in caplog.text
+
+
+def test_many_changes_make_one_short_reason():
+    reports: queue.Queue[str] = queue.Queue()
+    harness = LoopHarness(lambda reason, up: reports.put(reason), debounce=0.1)
+    try:
+        harness.send(*(nlmsg(RTM_NEWLINK, link(i, f"veth{i}", UP)) for i in range(2, 9)))
+        reason = reports.get(timeout=2.0)
+    finally:
+        harness.stop()
+    assert reason == "link veth2 up; link veth3 up; link veth4 up; link veth5 up (+3 more)"
