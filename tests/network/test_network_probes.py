@@ -287,8 +287,8 @@ def test_through_a_proxy_from_the_environment_the_proxy_resolves_the_name(server
     # answers; the probe's own resolver is never asked (the proxy resolves names).
     monkeypatch.setenv("HTTP_PROXY", server.url)
     monkeypatch.setenv("NO_PROXY", "")
-    result = HttpProbe(
-        "http://connectivity.test/generate_204", resolver=failing_resolver
-    ).check(1.0)
+    result = HttpProbe("http://connectivity.test/generate_204", resolver=failing_resolver).check(
+        1.0
+    )
     assert result.status is ONLINE, result
     assert server.requests[-1].headers["Host"] == "connectivity.test"
