@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
-EXTRAS := dev,cli,qt,diagrams,docs
+EXTRAS := dev,cli,qt,diagrams,docs,cache
 
 export QT_QPA_PLATFORM ?= offscreen
 
