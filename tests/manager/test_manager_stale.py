@@ -40,7 +40,7 @@ def make(store, probe_target, tmp_path, **kw):
 
 def expire_everything(mgr):
     """Age every cached answer past its expiry, without waiting."""
-    mgr.session.cache.reset_expiration(dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=5))
+    mgr.session.cache.reset_expiration(dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5))
 
 
 def test_offline_an_expired_answer_is_served_marked_and_aged(
