@@ -74,7 +74,7 @@ def test_offline_an_expired_answer_is_served_marked_and_aged(
 
 
 def test_without_serve_stale_nothing_changes(store, probe_target, tmp_path):
-    mgr, monitor = make(store, probe_target, tmp_path)
+    mgr, _ = make(store, probe_target, tmp_path)
     with mgr:
         mgr.get("/echo")
         expire_everything(mgr)
