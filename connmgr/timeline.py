@@ -91,7 +91,9 @@ def format_rate(per_second: float | None) -> str:
         return "no limit"
     if per_second < 1:
         per_minute = per_second * 60
-        count = f"{per_minute:.1f}".rstrip("0").rstrip(".") if per_minute < 10 else f"{per_minute:.0f}"
+        count = (
+            f"{per_minute:.1f}".rstrip("0").rstrip(".") if per_minute < 10 else f"{per_minute:.0f}"
+        )
         return f"{count} request/min" if count == "1" else f"{count} requests/min"
     count = f"{per_second:.1f}".rstrip("0").rstrip(".") if per_second < 10 else f"{per_second:.0f}"
     return f"{count} request/s" if count == "1" else f"{count} requests/s"
@@ -393,11 +395,10 @@ class TimelineRecorder:
             if pause is not None and not server:
                 server = "the server asked us to slow down"
             why = [server] if server else ["backoff"]
-            if budget is not None:
-                try:
-                    why.append(f"budget {budget.available}/{budget.capacity}")
-                except Exception:  # a budget without counters: leave the figure out
-                    pass
+            available = getattr(budget, "available", None)
+            capacity = getattr(budget, "capacity", None)
+            if isinstance(available, int) and isinstance(capacity, int):
+                why.append(f"budget {available}/{capacity}")
             cause = ", ".join(why)
             live.steps.append(
                 TimelineStep(
