@@ -51,8 +51,8 @@ if TYPE_CHECKING:
         SignalBridge,
         StateChangedEvent,
     )
-    from connmgr.qt.indicator import NetworkStatusIndicator
     from connmgr.qt.fonts import use_bundled_fonts
+    from connmgr.qt.indicator import NetworkStatusIndicator
     from connmgr.qt.netinfo import NetworkInformationHint
     from connmgr.qt.runner import RequestHandle, RequestRunner
     from connmgr.qt.statechart_view import StatechartView

@@ -176,8 +176,7 @@ class _Inbox:
         self.active: dict[int, RequestHandle] = {}
         self.by_token: dict[int, RequestHandle] = {}
 
-    @property
-    def closed(self) -> bool:
+    def is_closed(self) -> bool:
         return self._target is None
 
     def add(self, handle: RequestHandle) -> None:
@@ -329,7 +328,7 @@ class RequestRunner(QObject):
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` ran (or the runner was destroyed)."""
-        return self._inbox.closed
+        return self._inbox.is_closed()
 
     def active(self) -> list[RequestHandle]:
         """The requests queued or running (their end not yet taken by the GUI)."""
@@ -447,7 +446,7 @@ class RequestRunner(QObject):
         if event.type() != _DELIVER_EVENT:
             super().customEvent(event)
             return
-        if self._inbox.closed:
+        if self._inbox.is_closed():
             return
         batch = self._inbox.take()
         # Progress first: a request's last progress comes before its end.
@@ -455,7 +454,7 @@ class RequestRunner(QObject):
             self.progress.emit(handle, done, total)
         for handle, response, error in batch.ends:
             self._futures.pop(handle.id, None)
-            if self._inbox.closed:  # a receiver closed the runner
+            if self._inbox.is_closed():  # a receiver closed the runner
                 return
             if error is not None:
                 self.failed.emit(handle, error)

@@ -55,9 +55,7 @@ class Seen:
         self.finished: list[tuple[RequestHandle, object, int]] = []
         self.failed: list[tuple[RequestHandle, BaseException, int, float]] = []
         self.progress: list[tuple[int, int]] = []
-        runner.finished.connect(
-            lambda h, r: self.finished.append((h, r, threading.get_ident()))
-        )
+        runner.finished.connect(lambda h, r: self.finished.append((h, r, threading.get_ident())))
         runner.failed.connect(
             lambda h, e: self.failed.append((h, e, threading.get_ident(), time.monotonic()))
         )
