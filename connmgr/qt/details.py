@@ -39,12 +39,20 @@ from connmgr.machine import ConnectionState
 from connmgr.qt._text import redact
 from connmgr.qt.fonts import monospace_font
 from connmgr.qt.statechart_view import StatechartView
-from connmgr.timeline import RequestTimeline, format_duration
+from connmgr.timeline import RequestTimeline, TimelineStep, format_duration
 
 __all__ = ["DetailsDialog", "timeline_text"]
 
 #: Requests whose steps are shown unfolded when the dialog opens (the newest).
 _EXPANDED = 3
+# Where a request row keeps its record's index (its steps are made on unfold).
+_RECORD_ROLE = Qt.ItemDataRole.UserRole
+
+
+def _shown(text: str) -> str:
+    # Only a URL can carry a credential here (the steps' other words are ours), and
+    # redacting every step would cost most of the dialog's opening time.
+    return redact(text) if "://" in text else text
 
 
 def timeline_text(records: Sequence[RequestTimeline]) -> str:
@@ -52,7 +60,7 @@ def timeline_text(records: Sequence[RequestTimeline]) -> str:
     lines: list[str] = []
     for record in reversed(records):
         lines.append(redact(record.summary))
-        lines += [f"  {redact(step.text)}" for step in record.steps]
+        lines += [f"  {_shown(step.text)}" for step in record.steps]
     return "\n".join(lines)
 
 
@@ -62,6 +70,11 @@ def _result(record: RequestTimeline) -> str:
     if record.outcome in ("success", "slow"):
         return str(record.status) if record.status is not None else "done"
     return record.outcome
+
+
+def _step_item(step: TimelineStep) -> QTreeWidgetItem:
+    took = format_duration(step.duration) if step.duration else ""
+    return QTreeWidgetItem([_shown(step.text), "", took])
 
 
 class DetailsDialog(QDialog):
@@ -177,8 +190,9 @@ class DetailsDialog(QDialog):
         if not records:
             tree.addTopLevelItem(QTreeWidgetItem(["No requests yet", "", ""]))
             return tree
+        ordered = list(reversed(records))
         items: list[QTreeWidgetItem] = []
-        for record in reversed(records):
+        for index, record in enumerate(ordered):
             item = QTreeWidgetItem(
                 [
                     redact(f"{record.method} {record.url}"),
@@ -187,20 +201,19 @@ class DetailsDialog(QDialog):
                 ]
             )
             item.setToolTip(0, redact(record.summary))
-            item.addChildren(
-                [
-                    QTreeWidgetItem(
-                        [
-                            redact(step.text),
-                            "",
-                            format_duration(step.duration) if step.duration else "",
-                        ]
-                    )
-                    for step in record.steps
-                ]
-            )
+            item.setData(0, _RECORD_ROLE, index)
+            if record.steps:
+                # Steps are made when the row is unfolded: most rows never are.
+                item.setChildIndicatorPolicy(QTreeWidgetItem.ChildIndicatorPolicy.ShowIndicator)
             items.append(item)
         tree.addTopLevelItems(items)
+
+        def unfold(item: QTreeWidgetItem) -> None:
+            index = item.data(0, _RECORD_ROLE)
+            if isinstance(index, int) and item.childCount() == 0:
+                item.addChildren([_step_item(step) for step in ordered[index].steps])
+
+        tree.itemExpanded.connect(unfold)
         for item in items[:_EXPANDED]:
             item.setExpanded(True)
         return tree

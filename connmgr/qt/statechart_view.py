@@ -430,9 +430,8 @@ class StatechartView(QWidget):
         y = anchor.y() - height / 2 + ny * height / 2
         box = QRectF(x, y, width, height)
         painter.save()
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(QColor(255, 255, 255, 235))
-        painter.drawRoundedRect(box, 3, 3)
+        # An opaque plain rectangle: a translucent rounded one costs ~0.3 ms each.
+        painter.fillRect(box, QColor("#ffffff"))
         painter.setFont(font)
         painter.setPen(QColor(_LAST_EDGE_COLOR) if last else QColor(_INK))
         for index, line in enumerate(lines):
