@@ -229,6 +229,8 @@ def _message(error: Any) -> str:
 
 # --------------------------------------------------------------------------- the recorder
 
+# Steps that start at the same instant: in the order they can cause one another.
+_ORDER = {"gate_wait": 0, "attempt": 1, "state": 2, "retry": 3, "failed": 4}
 # A gate "wait" shorter than this is the pause ending as the request arrived: not a step.
 _SHORTEST_WAIT_SHOWN = 0.01
 
@@ -246,6 +248,9 @@ class _Live:
     attempt_from: float
     attempt: int = 1
     steps: list[TimelineStep] = field(default_factory=list)
+    # Indexes of state steps that happen before the attempt they share a time with:
+    # leaving rate_limited is the clock's doing at the gate, never an attempt's.
+    early: set[int] = field(default_factory=set)
     # The last rate_limited seen while no attempt had ended since: a gate wait,
     # unless the next step is this attempt's retry (then the server's own pause).
     pending_pause: tuple[float, float] | None = None
@@ -423,6 +428,8 @@ class TimelineRecorder:
             if live is None or str(kw.get("origin", "")) != live.origin:
                 return
             self._settle_pause(live, None)
+            if old_name == "rate_limited":
+                live.early.add(len(live.steps))
             live.steps.append(
                 TimelineStep(
                     "state",
@@ -516,21 +523,25 @@ class TimelineRecorder:
 
 
 def _freeze(live: _Live) -> RequestTimeline:
-    steps = list(live.steps)
+    ranked = [
+        (step.at, 0.5 if index in live.early else _ORDER.get(step.kind, 9), index, step)
+        for index, step in enumerate(live.steps)
+    ]
     if live.pending_pause is not None and live.pending_pause[1] >= _SHORTEST_WAIT_SHOWN:
         at, wait = live.pending_pause
-        steps.append(
-            TimelineStep(
-                "gate_wait",
-                at,
-                f"gate wait {format_duration(wait)} (rate_limited)",
-                cause="rate_limited",
-                duration=wait,
-            )
+        pending = TimelineStep(
+            "gate_wait",
+            at,
+            f"gate wait {format_duration(wait)} (rate_limited)",
+            cause="rate_limited",
+            duration=wait,
         )
+        ranked.append((at, 0, len(ranked), pending))
     # By start time: an attempt's step is written when its verdict is known, after
-    # the state change the verdict caused. sorted() is stable for equal times.
-    steps.sort(key=lambda step: step.at)
+    # the state change the verdict caused. At equal times (a clock that did not
+    # move), an attempt comes before what it caused.
+    ranked.sort(key=lambda item: item[:3])
+    steps = [step for *_key, step in ranked]
     return RequestTimeline(
         request_id=live.request_id,
         method=live.method,
