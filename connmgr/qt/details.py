@@ -65,11 +65,12 @@ def timeline_text(records: Sequence[RequestTimeline]) -> str:
 
 
 def _result(record: RequestTimeline) -> str:
+    """The Result column: a status such as ``"200"``, or running/cancelled/not sent/failed."""
     if record.running:
         return "running"
     if record.outcome in ("success", "slow"):
         return str(record.status) if record.status is not None else "done"
-    return record.outcome
+    return {"cancelled": "cancelled", "gated": "not sent"}.get(record.outcome, "failed")
 
 
 def _step_item(step: TimelineStep) -> QTreeWidgetItem:

@@ -165,7 +165,7 @@ def test_timeline_shows_each_request_newest_first_with_its_steps(qtbot):
     newest = tree.topLevelItem(0)
     assert "q=2" in newest.text(0)
     assert "hunter2" not in newest.text(0)
-    assert newest.text(1) == "transient"
+    assert newest.text(1) == "failed"
     assert newest.text(2) == "2.6 s"
     steps = [newest.child(i).text(0) for i in range(newest.childCount())]
     assert steps[0] == "gate wait 2.0 s (rate_limited: Retry-After: 2 from the server)"
