@@ -69,10 +69,16 @@ def load_bundled_fonts() -> list[str]:
         if not files:
             logger.warning("font package %s is not installed: %s not loaded", module_name, family)
             continue
+        found: set[str] = set()
         for path in files:
-            if QFontDatabase.addApplicationFont(str(path)) < 0:
+            font_id = QFontDatabase.addApplicationFont(str(path))
+            if font_id < 0:
                 logger.warning("Qt could not load the font file %s", path)
-        if family in QFontDatabase.families():
+                continue
+            found.update(QFontDatabase.applicationFontFamilies(font_id))
+        # Not QFontDatabase.families(): a family the system also has is listed there
+        # with its foundry ("Roboto Mono [GOOG]"), yet QFont("Roboto Mono") finds it.
+        if family in found:
             _loaded.append(family)
     return list(_loaded)
 
@@ -91,7 +97,7 @@ def use_bundled_fonts(app: QGuiApplication) -> bool:
 
 def monospace_font() -> QFont:
     """Roboto Mono when it is loaded, else the system's fixed-pitch font."""
-    if "Roboto Mono" in QFontDatabase.families():
+    if "Roboto Mono" in _loaded:
         font = QFont("Roboto Mono")
         font.setStyleHint(QFont.StyleHint.Monospace)
         return font
