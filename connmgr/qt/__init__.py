@@ -51,12 +51,13 @@ if TYPE_CHECKING:
         SignalBridge,
         StateChangedEvent,
     )
+    from connmgr.qt.details import DetailsDialog
     from connmgr.qt.fonts import use_bundled_fonts
     from connmgr.qt.indicator import NetworkStatusIndicator
     from connmgr.qt.netinfo import NetworkInformationHint
     from connmgr.qt.runner import RequestHandle, RequestRunner
     from connmgr.qt.statechart_view import StatechartView
-    from connmgr.qt.status import ConnectionStatusWidget, DetailsDialog
+    from connmgr.qt.status import ConnectionStatusWidget
 
 __all__ = [
     "ConnectionStatusWidget",
@@ -79,7 +80,7 @@ __all__ = [
 
 _EXPORTS: dict[str, str] = {
     "ConnectionStatusWidget": "connmgr.qt.status",
-    "DetailsDialog": "connmgr.qt.status",
+    "DetailsDialog": "connmgr.qt.details",
     "NetworkChangedEvent": "connmgr.qt.bridge",
     "NetworkInformationHint": "connmgr.qt.netinfo",
     "NetworkStatusIndicator": "connmgr.qt.indicator",

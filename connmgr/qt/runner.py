@@ -276,6 +276,9 @@ class RequestRunner(QObject):
     ``progress(handle, done, total)`` for requests made with ``progress=True``
     (bytes of the body so far; ``total`` is -1 when the server sent no length).
 
+    Create it, send and cancel on the GUI thread (the handles may be read and
+    cancelled from any thread).
+
     Example::
 
         runner = RequestRunner(mgr, parent=window)
