@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from connmgr.errors import redact_url
 from connmgr.machine import ConnectionState
 from connmgr.qt._text import redact
 from connmgr.qt.fonts import monospace_font
@@ -49,6 +50,11 @@ _EXPANDED = 3
 _RECORD_ROLE = Qt.ItemDataRole.UserRole
 
 
+def _summary(record: RequestTimeline) -> str:
+    """The record's one line, its URL redacted (the URL is the one place a secret can be)."""
+    return record.summary.replace(record.url, redact_url(record.url))
+
+
 def _shown(text: str) -> str:
     # Only a URL can carry a credential here (the steps' other words are ours), and
     # redacting every step would cost most of the dialog's opening time.
@@ -59,7 +65,7 @@ def timeline_text(records: Sequence[RequestTimeline]) -> str:
     """The records as plain text (newest first), as Copy puts them on the clipboard."""
     lines: list[str] = []
     for record in reversed(records):
-        lines.append(redact(record.summary))
+        lines.append(_summary(record))
         lines += [f"  {_shown(step.text)}" for step in record.steps]
     return "\n".join(lines)
 
@@ -194,14 +200,11 @@ class DetailsDialog(QDialog):
         ordered = list(reversed(records))
         items: list[QTreeWidgetItem] = []
         for index, record in enumerate(ordered):
+            shown_url = redact_url(record.url)
             item = QTreeWidgetItem(
-                [
-                    redact(f"{record.method} {record.url}"),
-                    _result(record),
-                    format_duration(record.elapsed),
-                ]
+                [f"{record.method} {shown_url}", _result(record), format_duration(record.elapsed)]
             )
-            item.setToolTip(0, redact(record.summary))
+            item.setToolTip(0, record.summary.replace(record.url, shown_url))
             item.setData(0, _RECORD_ROLE, index)
             if record.steps:
                 # Steps are made when the row is unfolded: most rows never are.
