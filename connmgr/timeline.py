@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connmgr import signals
+from connmgr.ratelimit import origin_of
 
 logger = logging.getLogger(__name__)
 
@@ -262,13 +263,11 @@ class _Live:
 
 
 def _origin_of(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    if not sep:
+    """The URL's origin as the manager names it (``scheme://host:port``), or ``""``."""
+    try:
+        return origin_of(url)
+    except (ValueError, TypeError, AttributeError):  # not an absolute URL: no origin
         return ""
-    host = rest.split("/", 1)[0].split("?", 1)[0].rpartition("@")[2]
-    if ":" not in host.rsplit("]", 1)[-1]:
-        host = f"{host}:{443 if scheme == 'https' else 80}"
-    return f"{scheme}://{host}"
 
 
 class TimelineRecorder:

@@ -62,6 +62,7 @@ from connmgr.qt.bridge import (
     StateChangedEvent,
 )
 from connmgr.qt.details import DetailsDialog
+from connmgr.ratelimit import origin_of
 
 __all__ = ["BANNER_COLORS", "BANNER_WORDS", "RetryBanner"]
 
@@ -107,14 +108,11 @@ def _is_cancellation(error: Any) -> bool:
 
 
 def _origin(url: str) -> str:
-    """``scheme://host:port`` of a URL (default ports filled in), or ``""``."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
+    """The URL's origin as the manager names it (``scheme://host:port``), or ``""``."""
+    try:
+        return origin_of(url)
+    except (ValueError, TypeError, AttributeError):  # not an absolute URL: no origin
         return ""
-    host = rest.split("/", 1)[0].split("?", 1)[0].rpartition("@")[2]
-    if ":" not in host.rsplit("]", 1)[-1]:
-        host = f"{host}:{443 if scheme == 'https' else 80}"
-    return f"{scheme}://{host}"
 
 
 def portal_url(monitor: Any) -> str | None:
