@@ -128,6 +128,8 @@ class DetailsDialog(QDialog):
 
         #: The drawing, or ``None`` when ``show_statechart`` is false.
         self.statechart_view: StatechartView | None = None
+        #: ``"drawn"`` (a native QPainter drawing, never diagram source text) or ``None``.
+        self.statechart_kind: str | None = "drawn" if show_statechart else None
         #: The request timeline, or ``None`` when ``show_statechart`` is false.
         self.timeline_view: QTreeWidget | None = None
         if show_statechart:

@@ -246,3 +246,51 @@ def test_every_state_can_be_drawn(qtbot, state):
     qtbot.addWidget(view)
     view.resize(view.sizeHint())
     assert not view.grab().isNull()
+
+
+def test_the_status_widgets_popup_shows_a_real_requests_steps(qtbot, monkeypatch):
+    """End to end: a 503 retried through a RequestRunner appears, step by step, in the popup."""
+    import random
+
+    from connmgr.clock import SystemClock
+    from connmgr.manager import ConnectionManager
+    from connmgr.network import NetworkMonitor, TcpProbe
+    from connmgr.qt import ConnectionStatusWidget, RequestRunner
+    from connmgr.retry import RetryConfig
+    from connmgr.testing import FaultServer
+
+    monkeypatch.setitem(sys.modules, "pygraphviz", None)
+    with FaultServer() as server:
+        monitor = NetworkMonitor(probes=[TcpProbe("127.0.0.1", server.port)], timeout=0.2)
+        mgr = ConnectionManager(
+            server.url, retry=RetryConfig(max_retries=2, base_delay=0.05, jitter_range=0.0),
+            monitor=monitor, clock=SystemClock(), rng=random.Random(4), watch_network=False,
+        )  # fmt: skip
+        with mgr:
+            status = ConnectionStatusWidget(mgr)
+            qtbot.addWidget(status)
+            runner = RequestRunner(mgr, parent=status)
+            done: list[object] = []
+            runner.finished.connect(lambda h, r: done.append(r))
+            runner.get("/flaky/pop?fail=1&status=503&token=hunter2")
+            qtbot.waitUntil(lambda: len(done) == 1, timeout=5000)
+            qtbot.waitUntil(lambda: status.last_change is not None, timeout=1000)
+            dialog = status.show_details()
+            qtbot.addWidget(dialog)
+            tree = dialog.timeline_view
+            assert tree is not None and tree.topLevelItemCount() == 1
+            row = tree.topLevelItem(0)
+            assert row.text(1) == "200"
+            assert "hunter2" not in row.text(0) and "token=***" in row.text(0)
+            steps = [row.child(i).text(0) for i in range(row.childCount())]
+            assert steps[0].startswith("attempt 1: 503 (")
+            assert any(s.startswith("retry in 0.05 s (backoff, budget ") for s in steps)
+            assert steps[-1].startswith("attempt 2: 200 (")
+            # The state change the retry caused is the edge marked in the drawing.
+            assert dialog.statechart_view is not None
+            edge = dialog.statechart_view.last_edge
+            assert edge is not None and (edge.source, edge.dest) == ("online", "degraded")
+            text = all_text(dialog)
+            for mark in DIAGRAM_SOURCE_MARKS:
+                assert mark not in text, mark
+            runner.close()
