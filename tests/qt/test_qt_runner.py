@@ -267,3 +267,31 @@ def test_bad_arguments(qtbot, server):
         assert seen.failed[0][0] is handle
         assert isinstance(seen.failed[0][1], ValueError)
         runner.close()
+
+
+def test_a_hundred_queued_requests_all_end_at_cancel_all(qtbot, server):
+    with manager_for(server) as mgr:
+        runner = RequestRunner(mgr, max_workers=2)
+        seen = Seen(runner)
+        handles = [runner.get("/ok?delay=0.2") for _ in range(100)]
+        qtbot.waitUntil(lambda: server.hits("/ok") >= 1, timeout=3000)
+        started = time.monotonic()
+        runner.cancel_all()
+        qtbot.waitUntil(lambda: seen.count() == 100, timeout=2000)
+        assert time.monotonic() - started < 1.0
+        assert {h for h, *_ in seen.finished} | {h for h, *_ in seen.failed} == set(handles)
+        assert len(seen.failed) >= 98  # at most the two running could have finished first
+        assert runner.active() == []
+        runner.close()
+
+
+def test_progress_of_a_large_body_counts_every_byte(qtbot, server):
+    with manager_for(server) as mgr:
+        runner = RequestRunner(mgr)
+        seen = Seen(runner)
+        runner.get("/ok?size=300000", progress=True, chunk_size=65536)
+        qtbot.waitUntil(lambda: len(seen.finished) == 1, timeout=5000)
+        assert len(seen.finished[0][1].content) == 300_000
+        assert seen.progress[0] == (0, 300_000)
+        assert seen.progress[-1] == (300_000, 300_000)
+        runner.close()
