@@ -274,7 +274,9 @@ class RequestRunner(QObject):
     ``failed(handle, error)`` (a :class:`~connmgr.NetworkError`, or the
     ``TypeError``/``ValueError`` a bad argument raised) and
     ``progress(handle, done, total)`` for requests made with ``progress=True``
-    (bytes of the body so far; ``total`` is -1 when the server sent no length).
+    (bytes of the body so far; ``total`` is -1 when the server sent no length;
+    at most every 50 ms, the latest only while the GUI is busy, and always the
+    last one before ``finished``).
 
     Create it, send and cancel on the GUI thread (the handles may be read and
     cancelled from any thread).

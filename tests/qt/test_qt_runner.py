@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from connmgr import signals
 from connmgr.clock import SystemClock
 from connmgr.errors import RequestCancelledError, ServerError
 from connmgr.machine import MachinePolicy
@@ -46,6 +47,23 @@ def manager_for(server, retry=FAST) -> ConnectionManager:
         rng=random.Random(1),
         watch_network=False,
     )
+
+
+class RetryWaits:
+    """Counts retry_scheduled: sent by the worker just before it starts its retry wait."""
+
+    def __init__(self, mgr: ConnectionManager) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+        signals.retry_scheduled.connect(self._on_retry, sender=mgr)
+        self._mgr = mgr
+
+    def _on_retry(self, sender: object, **_kw: object) -> None:
+        with self._lock:
+            self.count += 1
+
+    def close(self) -> None:
+        signals.retry_scheduled.disconnect(self._on_retry, sender=self._mgr)
 
 
 class Seen:
@@ -104,10 +122,11 @@ def test_cancel_all_ends_a_request_waiting_to_retry_within_0_2_s(qtbot, server, 
     with manager_for(server, retry=LONG) as mgr:
         runner = RequestRunner(mgr)
         seen = Seen(runner)
+        waits = RetryWaits(mgr)
         handle = runner.get("/status/503")
         # The first attempt has been answered; the worker now waits 20 s to retry.
-        qtbot.waitUntil(lambda: server.hits("/status/503") == 1, timeout=3000)
-        time.sleep(0.05)  # let the worker reach its retry wait
+        qtbot.waitUntil(lambda: waits.count == 1, timeout=3000)
+        waits.close()
         assert not handle.done()
         started = time.monotonic()
         assert runner.cancel_all() == 1
@@ -125,9 +144,10 @@ def test_cancel_all_ends_a_wait_for_the_servers_retry_after(qtbot, server):
     with manager_for(server, retry=RetryConfig(max_retries=2, max_delay=30.0)) as mgr:
         runner = RequestRunner(mgr)
         seen = Seen(runner)
+        waits = RetryWaits(mgr)
         runner.get("/status/503?retry_after=20")
-        qtbot.waitUntil(lambda: server.hits("/status/503") == 1, timeout=3000)
-        time.sleep(0.05)
+        qtbot.waitUntil(lambda: waits.count == 1, timeout=3000)
+        waits.close()
         started = time.monotonic()
         runner.cancel_all()
         qtbot.waitUntil(lambda: seen.count() == 1, timeout=1000)
@@ -171,15 +191,15 @@ def test_progress_streams_the_body_and_the_response_still_has_it(qtbot, server):
     with manager_for(server) as mgr:
         runner = RequestRunner(mgr)
         seen = Seen(runner)
-        runner.get("/drip?bytes=6&interval=0.03", progress=True, chunk_size=1)
+        runner.get("/drip?bytes=6&interval=0.06", progress=True, chunk_size=1)
         qtbot.waitUntil(lambda: len(seen.finished) == 1, timeout=5000)
         response = seen.finished[0][1]
         assert response.content == b"xxxxxx"
-        assert seen.progress[0] == (0, 6)
-        assert seen.progress[-1] == (6, 6)
+        assert seen.progress[-1] == (6, 6)  # the last one always arrives, before finished
+        assert {total for _, total in seen.progress} == {6}
         dones = [done for done, _ in seen.progress]
         assert dones == sorted(dones)
-        assert len(seen.progress) >= 3  # some in between, not only start and end
+        assert any(0 < done < 6 for done in dones)  # some in between, not only the end
         runner.close()
 
 
@@ -292,6 +312,7 @@ def test_progress_of_a_large_body_counts_every_byte(qtbot, server):
         runner.get("/ok?size=300000", progress=True, chunk_size=65536)
         qtbot.waitUntil(lambda: len(seen.finished) == 1, timeout=5000)
         assert len(seen.finished[0][1].content) == 300_000
-        assert seen.progress[0] == (0, 300_000)
+        # A fast body may arrive between two GUI turns: the latest progress wins.
         assert seen.progress[-1] == (300_000, 300_000)
+        assert all(total == 300_000 for _, total in seen.progress)
         runner.close()
