@@ -359,6 +359,14 @@ class TimelineRecorder:
             attempt_from=now,
         )
         with self._lock:
+            # A thread runs one request at a time: one still open on this thread
+            # ended without request_finished (an exception outside the error tree).
+            stale = self._live.pop(self._by_thread.get(threading.get_ident(), -1), None)
+            if stale is not None:
+                stale.ended_at = now
+                stale.outcome = "ended"
+                stale.error_message = "ended without a result"
+                self._done.append(stale)
             self._live[live.request_id] = live
             self._by_thread[threading.get_ident()] = live.request_id
 

@@ -219,3 +219,17 @@ def test_steps_are_frozen_values():
     assert step == TimelineStep("attempt", 1.0, "attempt 1: 200 (0.01 s)", duration=0.01)
     with pytest.raises(dataclasses.FrozenInstanceError):
         step.text = "x"  # type: ignore[misc]
+
+
+def test_a_request_that_never_finished_is_closed_by_the_next_on_its_thread():
+    sender = object()
+    recorder = TimelineRecorder(sender)
+    signals.request_started.send(sender, request_id=1, method="GET", url="http://h/a")
+    # No request_finished for 1 (an exception outside the error tree): the next
+    # request on the same thread closes it instead of leaving it running forever.
+    signals.request_started.send(sender, request_id=2, method="GET", url="http://h/b")
+    signals.request_finished.send(sender, request_id=2, outcome="success", status=200, attempts=1)
+    first, second = recorder.records()
+    assert first.request_id == 1 and not first.running and first.outcome == "ended"
+    assert second.request_id == 2 and second.status == 200
+    recorder.close()
