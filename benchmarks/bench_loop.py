@@ -148,7 +148,11 @@ def _bench_memory(quick: bool) -> str:
     if quick or not sys.platform.startswith("linux"):
         return "| RSS growth for 10,000 distinct origins | skipped (quick run or not Linux) | |\n"
     out = subprocess.run(
-        [sys.executable, "-c", _MEMORY_CHILD], capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", _MEMORY_CHILD],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
     )
     grown, kept = (int(x) for x in out.stdout.split())
     mb = grown / 1e6
