@@ -16,7 +16,6 @@ through :meth:`ConnectionManager.history`::
 from __future__ import annotations
 
 import collections
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,8 +49,9 @@ class History:
     def __init__(self, size: int = 50) -> None:
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
             raise ValueError(f"history size must be an integer >= 0, got {size!r}")
+        # deque.append and deque.copy are each one C call under the GIL: thread-safe
+        # without a lock of our own, so a request pays no lock to be remembered.
         self._ended: collections.deque[_Ended] = collections.deque(maxlen=size)
-        self._lock = threading.Lock()
 
     def add(
         self,
@@ -73,14 +73,11 @@ class History:
             request_id, method, url, operation, started_at, ended_at, outcome, status,
             attempts, notes, error_message,
         )  # fmt: skip
-        with self._lock:
-            self._ended.append(ended)
+        self._ended.append(ended)
 
     def records(self) -> list[RequestTimeline]:
         """The kept requests as frozen records, oldest first, every number in words."""
-        with self._lock:
-            ended = list(self._ended)
-        return [_record(e) for e in ended]
+        return [_record(e) for e in self._ended.copy()]
 
 
 def _record(e: _Ended) -> RequestTimeline:
