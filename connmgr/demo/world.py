@@ -41,7 +41,6 @@ class DemoWorld:
                 offline_interval=self.timings.offline_interval,
                 timeout=0.5,
                 debounce=0.0,
-                portal_grace=0.0,
             )
             self.manager: ConnectionManager = ConnectionManager(
                 self.api.url,

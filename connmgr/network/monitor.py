@@ -611,7 +611,9 @@ class NetworkMonitor:
             if current.superseded:
                 if wake is not None:
                     return self._status
-                force, max_age = True, None
+                # Follow what replaced it: a fresh cache (the OS said "no link") or
+                # the new round (the cache was expired when this one was dropped).
+                force, max_age = False, None
                 continue
             if verdict is None:
                 return self._status

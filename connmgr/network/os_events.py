@@ -399,6 +399,7 @@ class NetlinkListener:
         unique = list(dict.fromkeys(changes))
         reason = "; ".join(unique[:4]) + (f" (+{len(unique) - 4} more)" if len(unique) > 4 else "")
         self.reports += 1
+        logger.debug("netlink: %s", reason)
         try:
             self._on_change(reason, self.state.links_up())
         except Exception:

@@ -12,13 +12,43 @@ from connmgr.network.decide import Conclusion, conclude
 from connmgr.network.probes import Probe, ProbeResult
 from connmgr.network.status import NetworkStatus, ProbeFailure
 
-__all__ = ["ROUND_SLACK", "ProbeRound", "run_to_the_end"]
+__all__ = ["ROUND_SLACK", "ProbeRound", "checked", "run_to_the_end"]
 
 logger = logging.getLogger("connmgr.network")
 
 # A round ends at the probe timeout plus this slack even if a probe never returns
 # (getaddrinfo cannot be interrupted); a probe that times out on its own reports first.
 ROUND_SLACK = 0.1
+
+
+_ANSWERS = frozenset({NetworkStatus.ONLINE, NetworkStatus.OFFLINE, NetworkStatus.CAPTIVE_PORTAL})
+
+
+def checked(probe: Probe, answer: object, elapsed: float) -> ProbeResult:
+    """``answer`` as a result *of this probe*; a malformed answer counts as a failure.
+
+    A third-party probe may return a result naming another object, a status it
+    cannot give, or no result at all: the verdict must not depend on it.
+    """
+    if not isinstance(answer, ProbeResult):
+        return ProbeResult(
+            probe,
+            NetworkStatus.OFFLINE,
+            elapsed,
+            f"the probe returned {type(answer).__name__}, not a ProbeResult",
+            ProbeFailure.OTHER,
+        )
+    if answer.status not in _ANSWERS:
+        return ProbeResult(
+            probe,
+            NetworkStatus.OFFLINE,
+            answer.elapsed,
+            f"the probe answered {answer.status!r}",
+            ProbeFailure.OTHER,
+        )
+    if answer.probe is not probe:
+        return ProbeResult(probe, answer.status, answer.elapsed, answer.detail, answer.failure)
+    return answer
 
 
 class ProbeRound:
@@ -103,7 +133,7 @@ class ProbeRound:
     def _run(self, index: int, probe: Probe) -> None:
         started = time.perf_counter()
         try:
-            result = probe.check(self.timeout)
+            result = checked(probe, probe.check(self.timeout), time.perf_counter() - started)
         except Exception as exc:  # a third-party probe must not kill the round
             logger.exception("probe %s raised", getattr(probe, "name", probe))
             result = ProbeResult(
@@ -213,7 +243,7 @@ def run_to_the_end(probes: tuple[Probe, ...], timeout: float) -> tuple[ProbeResu
 
     def run(index: int, probe: Probe) -> None:
         try:
-            results[index] = probe.check(timeout)
+            results[index] = checked(probe, probe.check(timeout), time.perf_counter() - started)
         except Exception as exc:
             results[index] = ProbeResult(
                 probe,

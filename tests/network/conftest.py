@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from network_helpers import (
     Events,
+    Recorder,
 )
 
 from connmgr import signals
@@ -52,3 +53,14 @@ def events() -> Iterator[Events]:
 def server() -> Iterator[FaultServer]:
     with FaultServer() as s:
         yield s
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    """Every network_changed / network_epoch_changed payload during the test."""
+    collector = Recorder()
+    with (
+        signals.network_changed.connected_to(collector.status),
+        signals.network_epoch_changed.connected_to(collector.epoch),
+    ):
+        yield collector

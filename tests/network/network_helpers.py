@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 
@@ -112,3 +113,47 @@ def monitor_for(*probes: Probe, clock=None, **kwargs) -> NetworkMonitor:
     kwargs.setdefault("timeout", 0.5)
     kwargs.setdefault("os_events", False)
     return NetworkMonitor(list(probes), clock=clock or FakeClock(), **kwargs)
+
+
+LIMITED = NetworkStatus.LIMITED
+
+
+def failing_resolver(host: str, port: int):
+    """A resolver for which no name exists (no DNS query leaves the machine)."""
+    raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+
+def loopback_resolver(*addresses: str):
+    """A resolver that answers every name with these loopback addresses (no DNS query)."""
+
+    def resolve(host: str, port: int):
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in addresses]
+
+    return resolve
+
+
+class Recorder:
+    """Collects network_changed and network_epoch_changed payloads, in arrival order."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, dict[str, object]]] = []
+        self.arrived = threading.Condition()
+
+    def status(self, sender: object, **kwargs: object) -> None:
+        self._add("status", kwargs)
+
+    def epoch(self, sender: object, **kwargs: object) -> None:
+        self._add("epoch", kwargs)
+
+    def _add(self, kind: str, kwargs: dict[str, object]) -> None:
+        with self.arrived:
+            self.seen.append((kind, kwargs))
+            self.arrived.notify_all()
+
+    def of(self, kind: str) -> list[dict[str, object]]:
+        with self.arrived:
+            return [k for t, k in self.seen if t == kind]
+
+    def wait_for(self, predicate, timeout: float = 2.0) -> bool:
+        with self.arrived:
+            return self.arrived.wait_for(lambda: predicate(self), timeout)

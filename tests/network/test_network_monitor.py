@@ -7,6 +7,7 @@ import logging
 import math
 import threading
 import time
+import timeit
 
 import pytest
 from network_helpers import (
@@ -29,6 +30,7 @@ from connmgr.network import (
     NetworkMonitor,
     NetworkStatus,
     ProbeFailure,
+    ProbeResult,
     TcpProbe,
     decide_status,
 )
@@ -558,9 +560,12 @@ def test_a_blackholed_http_probe_does_not_slow_a_live_one(server, blackholed_por
 
 def test_events_as_a_portal_appears_and_the_user_signs_in(server, events):
     clock = FakeClock()
+    # A generous probe timeout: on a loaded machine a 0.5 s one can make the portal's
+    # answer look like no answer (offline), which is not what this test is about.
     monitor = monitor_for(
-        HttpProbe(server.url_for("/generate_204")), clock=clock, interval=10.0, offline_interval=1.0
-    )
+        HttpProbe(server.url_for("/generate_204")),
+        clock=clock, interval=10.0, offline_interval=1.0, timeout=3.0,
+    )  # fmt: skip
     with signals.network_changed.connected_to(events, sender=monitor):
         assert monitor.is_online() is True
         server.alias("/generate_204", "/portal")  # the hotel's login page intercepts
@@ -607,3 +612,46 @@ def test_a_watcher_that_died_can_be_started_again(listener, monkeypatch, caplog)
     assert monitor.running
     assert wait_for(lambda: monitor.status is ONLINE)
     monitor.stop()
+
+
+class MalformedProbe:
+    """A third-party probe with a bug: its answer names another object, or is no result."""
+
+    detects_portal = False
+
+    def __init__(self, answer: object, name: str = "malformed") -> None:
+        self.answer = answer
+        self.name = name
+
+    def check(self, timeout: float) -> object:
+        return self.answer
+
+
+@pytest.mark.parametrize(
+    ("answer", "detail"),
+    [
+        (None, "the probe returned NoneType, not a ProbeResult"),
+        ("online", "the probe returned str, not a ProbeResult"),
+        (ProbeResult("x", NetworkStatus.UNKNOWN, 0.0), "the probe answered"),
+    ],
+)
+def test_a_malformed_probe_answer_counts_as_a_failure(answer, detail):
+    monitor = monitor_for(MalformedProbe(answer))
+    assert monitor.check() is NetworkStatus.OFFLINE
+    assert monitor.last_results[0].detail.startswith(detail)
+    assert monitor.diagnose()[0].detail.startswith(detail)
+
+
+def test_a_result_naming_another_object_is_read_as_this_probes(listener):
+    wrong = MalformedProbe(ProbeResult("someone else", NetworkStatus.ONLINE, 0.0, "fine"))
+    monitor = monitor_for(wrong)
+    assert monitor.check() is NetworkStatus.ONLINE
+    assert monitor.last_results[0].probe is wrong
+
+
+def test_a_cached_is_online_takes_at_most_5_microseconds(listener):
+    monitor = monitor_for(TcpProbe("127.0.0.1", listener.port), clock=SystemClock())
+    assert monitor.is_online() is True
+    n = 20000
+    best = min(timeit.repeat(monitor.is_online, number=n, repeat=7)) / n
+    assert best <= 5e-6, f"{best * 1e6:.2f} µs per cached call"

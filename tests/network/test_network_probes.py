@@ -12,6 +12,8 @@ from network_helpers import (
     ONLINE,
     PORTAL,
     ScriptedProbe,
+    failing_resolver,
+    loopback_resolver,
     wait_for,
 )
 
@@ -24,6 +26,7 @@ from connmgr.network import (
     ProbeResult,
     TcpProbe,
 )
+from connmgr.testing import FaultServer
 
 # --------------------------------------------------------------------------- probes
 
@@ -68,19 +71,6 @@ def test_dns_probe_resolves_localhost():
     result = DnsProbe("localhost").check(1.0)
     assert result.status is ONLINE
     assert result.detail.startswith("resolved to ")
-
-
-def failing_resolver(host: str, port: int):
-    raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-
-
-def loopback_resolver(*addresses: str):
-    """A resolver that answers every name with these loopback addresses (no DNS query)."""
-
-    def resolve(host: str, port: int):
-        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in addresses]
-
-    return resolve
 
 
 def test_dns_probe_failure_and_timeout():
@@ -280,3 +270,25 @@ def test_http_probe_failure_kinds(server, closed_port):
     assert (bad.status, bad.failure) == (OFFLINE, ProbeFailure.STATUS)
     portal = HttpProbe(server.url_for("/portal")).check(1.0)
     assert (portal.status, portal.failure) == (PORTAL, None)
+
+
+def test_an_https_probe_whose_certificate_is_not_trusted_fails_as_tls():
+    # A certificate from a CA the system does not trust: what a portal intercepting
+    # https presents. The probe connects, sends SNI, and refuses the answer.
+    with FaultServer(tls=True) as tls_server:
+        url = tls_server.url_for("/generate_204").replace("127.0.0.1", "localhost")
+        result = HttpProbe(url, resolver=loopback_resolver("127.0.0.1")).check(2.0)
+    assert (result.status, result.failure) == (OFFLINE, ProbeFailure.TLS)
+    assert result.detail == "TLS failed (a portal intercepting https?)"
+
+
+def test_through_a_proxy_from_the_environment_the_proxy_resolves_the_name(server, monkeypatch):
+    # The FaultServer stands in for the proxy: it receives the absolute URL and
+    # answers; the probe's own resolver is never asked (the proxy resolves names).
+    monkeypatch.setenv("HTTP_PROXY", server.url)
+    monkeypatch.setenv("NO_PROXY", "")
+    result = HttpProbe("http://connectivity.test/generate_204", resolver=failing_resolver).check(
+        1.0
+    )
+    assert result.status is ONLINE, result
+    assert server.requests[-1].headers["Host"] == "connectivity.test"
