@@ -210,8 +210,7 @@ class ConnectionManager:
         forksafe.register(self)
 
     def _after_fork(self) -> None:
-        # In a forked child: the parent's threads, and the monitor's watcher, are gone.
-        self._lock = threading.Lock()
+        # In a forked child the monitor's watcher thread is gone: start a new one when needed.
         self._watcher_started = False
 
     # ------------------------------------------------------------------ setup

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from connmgr import forksafe
 from connmgr.snapshot import ManagerStats
 
 __all__ = ["Totals"]
@@ -25,6 +26,11 @@ class Totals:
         self._retries = 0
         self._succeeded = 0
         self._failed_by_class: dict[str, int] = {}
+        forksafe.register(self)
+
+    def _after_fork(self) -> None:
+        # A lock a parent's thread held at the fork stays held in the child.
+        self._lock = threading.Lock()
 
     def attempt(self) -> None:
         """One attempt went out."""

@@ -87,7 +87,7 @@ def manager_locks(mgr: ConnectionManager, origin: str) -> list[threading.Lock]:
     entry = mgr._origins.get(origin)
     assert entry is not None
     return [
-        mgr._lock,
+        mgr._totals._lock,
         mgr._origins._lock,
         mgr._waits._lock,
         mgr._retry_now._lock,
