@@ -117,7 +117,17 @@ def _status_codes(value: object) -> frozenset[int]:
                 "RetryConfig.retry_status_codes must hold integer HTTP statuses 100-599, "
                 f"got {code!r} in {value!r}"
             )
+        if code not in _RETRYABLE_CLIENT_ERRORS and not 500 <= code <= 599:
+            # A 404 asked again gets the same 404; a 2xx/3xx is not a failure.
+            raise ValueError(
+                f"RetryConfig.retry_status_codes: {code} is never retried (only 408, 425, "
+                f"429 and 500-599 can succeed when asked again), got {value!r}"
+            )
     return frozenset(codes)
+
+
+#: The client errors that say "try again": timeout, too early, too many requests.
+_RETRYABLE_CLIENT_ERRORS: Final = frozenset({408, 425, 429})
 
 
 _PLAN_RETRY_EXCEPTIONS: Final[tuple[type[BaseException], ...]] = (
@@ -160,8 +170,31 @@ _FIELD_CHECKS: Final[dict[str, Callable[[object], object]]] = {
 }
 
 
+class _InstanceFields(type):
+    """RetryConfig's metaclass: a field set on the class would break every instance.
+
+    The plan's ``RetryConfig`` was a plain class, so ``RetryConfig.max_retries = 5``
+    looks natural; on a slots dataclass it would replace the field's slot
+    descriptor. It raises ``AttributeError`` saying to set the field on an instance.
+    """
+
+    def __setattr__(cls, name: str, value: object) -> None:
+        if name in _FIELD_CHECKS:
+            raise AttributeError(
+                f"RetryConfig.{name} cannot be set on the class (it would change every "
+                f"RetryConfig, the manager's too); set it on an instance: "
+                f"config = RetryConfig({name}=...), or config.{name} = ..."
+            )
+        super().__setattr__(name, value)
+
+    def __delattr__(cls, name: str) -> None:
+        if name in _FIELD_CHECKS:
+            raise AttributeError(f"RetryConfig.{name} is a field and cannot be deleted")
+        super().__delattr__(name)
+
+
 @dataclass(slots=True, kw_only=True)
-class RetryConfig:
+class RetryConfig(metaclass=_InstanceFields):
     """How many times to retry and how long to wait in between (seconds).
 
     Attributes:

@@ -229,8 +229,11 @@ def test_decorator_bare_404_once_503_four_times(clock, monkeypatch):
         calls["n"] += 1
         raise http_error(status)
 
-    # The bare form uses the system clock: patch its wait so the test is instant.
-    monkeypatch.setattr(SystemClock, "sleep", lambda self, s, wake=None: False)
+    # The bare form waits with time.sleep, as the plan's did: patching it makes the test
+    # instant, and the interruptible clock is not used at all.
+    slept: list[float] = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+    monkeypatch.setattr(SystemClock, "sleep", lambda *a, **k: pytest.fail("clock used"))
     with pytest.raises(requests.HTTPError) as info:
         fetch(404)
     assert calls["n"] == 1 and not isinstance(info.value, NetworkError)
@@ -238,6 +241,8 @@ def test_decorator_bare_404_once_503_four_times(clock, monkeypatch):
     with pytest.raises(requests.HTTPError) as info:
         fetch(503)
     assert calls["n"] == 4
+    assert len(slept) == 3
+    assert all(base <= s <= base + 0.25 for s, base in zip(slept, (0.5, 1.0, 2.0), strict=True))
     assert type(info.value) is requests.HTTPError  # the original, not the classified error
     assert fetch.__name__ == "fetch"
 
