@@ -19,7 +19,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, Protocol, TypeVar, overload, runtime_checkable
 
 import requests
@@ -215,8 +215,10 @@ def exponential_backoff(
     ``(Exception,)``) is retried. Anything else (a ``ValueError`` in the
     function, with the default config) is raised at once, and
     ``KeyboardInterrupt``/``SystemExit`` always are. The function is called
-    again as it was, so wrap only calls that are safe to repeat (GET, or a
-    request with an ``Idempotency-Key``).
+    again as it was; when the exception carries its request (``requests``'
+    exceptions do), a POST or PATCH that may have reached the server is not
+    sent twice, unless it has an ``Idempotency-Key`` header. Wrap only calls
+    that are safe to repeat.
 
     Each failure is judged (:func:`connmgr.errors.judge`) and the same pure
     :func:`connmgr.retry.decide` as the manager's decides; this wrapper owns
@@ -266,8 +268,15 @@ def exponential_backoff(
                     if not _considered(exc, policy):
                         raise
                     verdict = _judge(exc, policy, attempt)
+                    method, headers = _sent_request(exc)
                     decision = decide(
-                        verdict, attempt, config=policy, rng=random_source, budget=budget
+                        verdict,
+                        attempt,
+                        config=policy,
+                        rng=random_source,
+                        budget=budget,
+                        method=method,
+                        headers=headers,
                     )
                     error = verdict.error
                     if not decision.retry or error is None:
@@ -335,6 +344,23 @@ def _considered(exc: BaseException, policy: RetryConfig) -> bool:
     if not isinstance(exc, Exception):
         return False
     return isinstance(exc, (requests.HTTPError, *policy.retry_exceptions))
+
+
+def _sent_request(exc: BaseException) -> tuple[str | None, Mapping[str, Any] | None]:
+    """The method and headers of the request a ``requests`` exception carries, if any.
+
+    With them :func:`~connmgr.retry.decide` applies the idempotency rule: a POST
+    that may have reached the server is not sent again (unless it carries an
+    ``Idempotency-Key``). Without them (an exception that names no request) the
+    caller vouches for repeating the call, as in the plan.
+    """
+    request = getattr(exc, "request", None)
+    if not isinstance(request, requests.PreparedRequest | requests.Request):
+        return None, None
+    method = request.method
+    if not isinstance(method, str):
+        return None, None
+    return method, request.headers
 
 
 def _judge(exc: BaseException, policy: RetryConfig, attempt: int) -> Verdict:

@@ -204,8 +204,9 @@ class RetryConfig(metaclass=_InstanceFields):
         jitter_range: a uniform random ``0..jitter_range`` added to every wait,
             so that clients that failed together do not retry together.
         max_delay: the cap on the exponential part of the wait.
-        retry_status_codes: statuses worth retrying (any iterable of ints
-            100-599; stored as a ``frozenset``).
+        retry_status_codes: statuses worth retrying (any iterable of 408, 425,
+            429 and 500-599; stored as a ``frozenset``). Other statuses are
+            refused: a 404 asked again is a 404 again.
         retry_exceptions: the exception types considered for a retry (default
             ``requests.ConnectionError``, ``requests.Timeout``,
             ``requests.HTTPError``). Within them connmgr's rules still hold: an
@@ -228,10 +229,12 @@ class RetryConfig(metaclass=_InstanceFields):
 
     **Assignable, and snapshotted by its users.** Each field may be assigned
     (``config.max_retries = 5``), and is validated then, as in the
-    constructor. A :class:`~connmgr.ConnectionManager` copies the config it is
-    given, and :func:`~connmgr.compat.exponential_backoff` copies it at the
-    start of each call, so an assignment never changes a request in flight;
-    it applies to the decorator's next call, and to managers created after it.
+    constructor; on the class (``RetryConfig.max_retries = 5``) it is refused
+    with an ``AttributeError``, since it would change every instance. A
+    :class:`~connmgr.ConnectionManager` copies the config it is given, and
+    :func:`~connmgr.compat.exponential_backoff` copies it at the start of each
+    call, so an assignment never changes a request in flight; it applies to
+    the decorator's next call, and to managers created after it.
 
     **Jitter is added after the cap**: a wait is at most
     ``max_delay + jitter_range``. Clamping after the jitter would put every

@@ -525,3 +525,34 @@ def test_star_import_gives_every_plan_name():
     assert plan_names <= set(namespace)
     # The plan's ConnectionError and TimeoutError shadowed the builtins; connmgr's do not.
     assert "ConnectionError" not in namespace and "TimeoutError" not in namespace
+
+
+def post_and_raise(session, url, headers=None):
+    response = session.post(url, data=b"order", headers=headers or {}, timeout=(1, 0.2))
+    response.raise_for_status()
+    return response
+
+
+def test_loopback_a_post_that_arrived_is_sent_once(server, session):
+    clock = FakeClock()
+    fetch = exponential_backoff(post_and_raise, clock=clock)
+    with pytest.raises(requests.HTTPError):
+        fetch(session, server.url_for("/status/503"))
+    assert server.hits("/status/503") == 1 and clock.sleeps == []
+    with pytest.raises(requests.ReadTimeout):
+        fetch(session, server.url_for("/stall-headers?seconds=2"))
+    assert server.hits("/stall-headers") == 1
+
+
+def test_loopback_a_post_with_an_idempotency_key_is_retried(server, session):
+    clock = FakeClock()
+    fetch = exponential_backoff(post_and_raise, NO_JITTER, clock=clock)
+    with pytest.raises(requests.HTTPError):
+        fetch(session, server.url_for("/status/503"), {"Idempotency-Key": "order-17"})
+    assert server.hits("/status/503") == 4 and clock.sleeps == [0.5, 1.0, 2.0]
+
+
+def test_an_exception_without_a_request_leaves_the_method_to_the_caller(clock):
+    attempt = Failing(requests.ConnectionError("no request attached"), None)
+    assert exponential_backoff(attempt, clock=clock)() == "ok"
+    assert attempt.calls == 2
