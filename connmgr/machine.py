@@ -38,6 +38,7 @@ from transitions import Machine
 
 from connmgr.clock import SYSTEM_CLOCK, Clock
 from connmgr.errors import Outcome
+from connmgr.frozen import explain_frozen
 
 __all__ = [
     "STATE_EFFECTS",
@@ -92,6 +93,7 @@ def _check_number(name: str, value: object, *, minimum: float, integer: bool = F
         )
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MachinePolicy:
     """Thresholds of the state machine (frozen; change with ``dataclasses.replace``).
@@ -169,6 +171,7 @@ class MachinePolicy:
 ANY = "*"
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class Transition:
     """One row of the transitions table.
@@ -276,6 +279,7 @@ class Gate(enum.Enum):
     FAIL_FAST = "fail_fast"
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class StateEffect:
     """What a state does to a request: the gate, the timeouts and the rate.
@@ -311,6 +315,7 @@ STATE_EFFECTS: Mapping[ConnectionState, StateEffect] = MappingProxyType(
 # --------------------------------------------------------------------------- events
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class StateChange:
     """An origin moved from ``old`` to ``new`` because of ``reason`` (plain words).
@@ -327,6 +332,7 @@ class StateChange:
     time_in_old: float
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class GateVerdict:
     """The gate's answer for one request (pure data; the manager does the waiting).

@@ -51,6 +51,7 @@ from connmgr.errors import (
     RequestTimeoutError,
     Verdict,
 )
+from connmgr.frozen import explain_frozen
 
 __all__ = [
     "DEFAULT_CATCH",
@@ -480,6 +481,7 @@ class RetryBudget:
 # --------------------------------------------------------------------------- events and stats
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetryEvent:
     """What an ``on_retry`` hook learns when a retry has been scheduled, before the wait.
@@ -596,6 +598,7 @@ class RetryNow:
 # --------------------------------------------------------------------------- decide
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class Decision:
     """What follows one attempt: another one after ``delay`` seconds, or the end.

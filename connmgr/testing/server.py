@@ -49,6 +49,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl
 
+from connmgr.frozen import explain_frozen
+
 __all__ = ["FaultServer", "RecordedRequest", "RequestHeaders"]
 
 logger = logging.getLogger(__name__)
@@ -114,6 +116,7 @@ class RequestHeaders(Mapping[str, str]):
         return f"RequestHeaders({dict(self.items())!r})"
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class RecordedRequest:
     """One request as the server received it (see :attr:`FaultServer.requests`).
