@@ -158,8 +158,8 @@ class _Decorator(Protocol):
 def exponential_backoff(
     func: Callable[_P, _T],
     config: RetryConfig | None = None,
+    tracker: RetryTracker | RetryCallback | None = None,
     *,
-    tracker: RetryTracker | None = None,
     clock: Clock | None = None,
     rng: random.Random | None = None,
     cancel: CancelToken | None = None,
@@ -172,8 +172,8 @@ def exponential_backoff(
 def exponential_backoff(
     func: RetryConfig | None = None,
     config: RetryConfig | None = None,
+    tracker: RetryTracker | RetryCallback | None = None,
     *,
-    tracker: RetryTracker | None = None,
     clock: Clock | None = None,
     rng: random.Random | None = None,
     cancel: CancelToken | None = None,
@@ -185,8 +185,8 @@ def exponential_backoff(
 def exponential_backoff(
     func: Callable[..., Any] | RetryConfig | None = None,
     config: RetryConfig | None = None,
+    tracker: RetryTracker | RetryCallback | None = None,
     *,
-    tracker: RetryTracker | None = None,
     clock: Clock | None = None,
     rng: random.Random | None = None,
     cancel: CancelToken | None = None,
@@ -227,7 +227,9 @@ def exponential_backoff(
     ``requests.HTTPError`` keeps working. A ``Retry-After`` on a 429/503 is
     honoured up to ``config.max_retry_after``; a longer one stops at once.
     Each retry is logged at WARNING (the message is redacted) and reported to
-    ``tracker`` before the wait. Given none of ``clock``, ``cancel`` and
+    ``tracker`` before the wait (a :class:`RetryTracker`, or any object with the
+    plan's ``on_retry(attempt, max_attempts, delay, error)``; it may also be
+    given third, positionally). Given none of ``clock``, ``cancel`` and
     ``wake`` (the plan's spellings), nothing could cut a wait short, and it is
     ``time.sleep`` as in the plan (so a test that patches ``time.sleep`` runs
     instantly). Given any of them, waits go through ``clock`` (default: the
@@ -238,6 +240,12 @@ def exponential_backoff(
     """
     if isinstance(func, RetryConfig):  # @exponential_backoff(RetryConfig(...))
         func, config = None, func if config is None else config
+    if config is not None and not isinstance(config, RetryConfig):
+        raise TypeError(f"config must be a RetryConfig or None, got {config!r}")
+    if func is not None and not callable(func):
+        raise TypeError(f"func must be a callable (the function to retry), got {func!r}")
+    if tracker is not None and not callable(getattr(tracker, "on_retry", None)):
+        raise TypeError(f"tracker must be a RetryTracker or have on_retry(), got {tracker!r}")
     # The plan's spellings give no clock, token or hub: nothing could cut such a wait
     # short, so it is the plan's own time.sleep (looked up per wait, so a test that
     # patches time.sleep makes it instant). Any of the three makes it interruptible.
@@ -308,13 +316,11 @@ def exponential_backoff(
                         error,
                     )
                     if plain:
-                        if tracker is not None:
-                            tracker.record(event)
+                        _report(tracker, event)
                         time.sleep(event.delay)
                     else:
                         with hub.waiter() as woken:
-                            if tracker is not None:
-                                tracker.record(event)
+                            _report(tracker, event)
                             interruptible_sleep(wait_clock, event.delay, cancel=cancel, wake=woken)
                     waited += wait_clock.now() - now
                     if cancel is not None and cancel.cancelled:
@@ -331,6 +337,14 @@ def exponential_backoff(
     if func is None:
         return decorate
     return decorate(func)
+
+
+def _report(tracker: RetryTracker | RetryCallback | None, event: RetryEvent) -> None:
+    """Tell the tracker: a :class:`RetryTracker` gets the event, any other object ``on_retry``."""
+    if isinstance(tracker, RetryTracker):
+        tracker.record(event)
+    elif tracker is not None:
+        tracker.on_retry(event.attempt, event.max_attempts, event.delay, event.error)
 
 
 def _considered(exc: BaseException, policy: RetryConfig) -> bool:

@@ -556,3 +556,26 @@ def test_an_exception_without_a_request_leaves_the_method_to_the_caller(clock):
     attempt = Failing(requests.ConnectionError("no request attached"), None)
     assert exponential_backoff(attempt, clock=clock)() == "ok"
     assert attempt.calls == 2
+
+
+def test_any_object_with_on_retry_is_a_tracker_and_may_come_third(clock, monkeypatch):
+    from unittest.mock import Mock
+
+    monkeypatch.setattr(time, "sleep", lambda s: None)
+    tracker = Mock(spec=["on_retry"])
+    attempt = Failing(http_error(503), None)
+    assert exponential_backoff(attempt, NO_JITTER, tracker)() == "ok"
+    tracker.on_retry.assert_called_once()
+    args = tracker.on_retry.call_args.args
+    assert args[:3] == (2, 4, 0.5) and isinstance(args[3], ServerError)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [({"config": {"max_retries": 1}}, "config"), ({"tracker": object()}, "tracker")],
+)
+def test_wrong_types_are_refused_when_decorating(kwargs, named):
+    with pytest.raises(TypeError, match=named):
+        exponential_backoff(lambda: None, **kwargs)
+    with pytest.raises(TypeError, match="func"):
+        exponential_backoff(42)  # type: ignore[call-overload]
