@@ -26,23 +26,30 @@ def _have(module: str) -> bool:
         return False
 
 
-def _modules() -> list[str]:
-    names = []
+def _modules() -> list[object]:
+    """Every connmgr module that imports here (Qt ones need PySide6; optional extras may miss)."""
+    modules = []
     for info in pkgutil.walk_packages([str(PACKAGE)], prefix="connmgr."):
         if info.name.startswith("connmgr.qt") and not _have("PySide6"):
             continue
-        names.append(info.name)
-    return names
+        try:
+            modules.append(importlib.import_module(info.name))
+        except ImportError as exc:
+            if (exc.name or "").startswith("connmgr"):
+                raise  # a broken connmgr import is a failure, not a missing extra
+    return modules
+
+
+MODULES = _modules()
 
 
 def _frozen_classes() -> list[type]:
     found = []
-    for name in _modules():
-        module = importlib.import_module(name)
+    for module in MODULES:
         for value in vars(module).values():
             if (
                 isinstance(value, type)
-                and value.__module__ == name
+                and value.__module__ == module.__name__  # type: ignore[attr-defined]
                 and dataclasses.is_dataclass(value)
                 and value.__dataclass_params__.frozen  # type: ignore[attr-defined]
             ):
@@ -54,12 +61,11 @@ FROZEN = _frozen_classes()
 
 
 def _declared_frozen() -> int:
-    """How many ``@dataclass(frozen=True, ...)`` the sources declare (with or without Qt)."""
+    """How many ``@dataclass(frozen=True, ...)`` the sources of those modules declare."""
     count = 0
-    for path in PACKAGE.rglob("*.py"):
-        if "qt" in path.relative_to(PACKAGE).parts and not _have("PySide6"):
-            continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for module in MODULES:
+        source = Path(module.__file__).read_text(encoding="utf-8")  # type: ignore[attr-defined]
+        for node in ast.walk(ast.parse(source)):
             if isinstance(node, ast.ClassDef):
                 for deco in node.decorator_list:
                     if isinstance(deco, ast.Call) and any(
