@@ -155,3 +155,26 @@ def test_the_module_imports_nothing_of_connmgr():
         for alias in node.names
     ] + [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
     assert not [name for name in imported if name.startswith("connmgr")]
+
+
+def _examples() -> list[object]:
+    from connmgr.network import ConnectProbe, TcpProbe
+    from connmgr.retry import Decision, StopReason
+    from connmgr.timeouts import TimeoutConfig
+
+    return [
+        TimeoutConfig.for_search(),
+        Decision(False, reason=StopReason.EXHAUSTED),
+        TcpProbe("127.0.0.1", 8080),
+        ConnectProbe("127.0.0.1", 8080),
+    ]
+
+
+@pytest.mark.parametrize("value", _examples(), ids=lambda v: type(v).__name__)
+def test_connmgr_values_still_replace_copy_and_pickle(value):
+    first = dataclasses.fields(value)[0].name  # type: ignore[arg-type]
+    changed = dataclasses.replace(value, **{first: getattr(value, first)})  # type: ignore[type-var]
+    assert changed == value
+    assert copy.copy(value) == copy.deepcopy(value) == pickle.loads(pickle.dumps(value)) == value
+    with pytest.raises(dataclasses.FrozenInstanceError, match=rf"{type(value).__name__}\.{first}"):
+        setattr(value, first, None)
