@@ -9,6 +9,7 @@ from unittest import mock
 
 import pytest
 
+from connmgr import signals
 from connmgr.network import (
     DEFAULT_PROBES,
     ConnectProbe,
@@ -250,12 +251,15 @@ def test_a_handshake_does_not_overrule_a_portal_or_limited_network(status):
 def test_a_handshake_after_offline_asks_the_monitor_to_look_again():
     monitor, probe = monitor_saying(NetworkStatus.OFFLINE)
     probe.status = NetworkStatus.ONLINE  # the network came back
-    with mock.patch("socket.create_connection", return_value=True):
-        assert NetworkState.is_online(force_check=True) is True
-    assert probe.ran.wait(2.0)
-    deadline = time.monotonic() + 2.0
-    while monitor.status is not NetworkStatus.ONLINE and time.monotonic() < deadline:
-        time.sleep(0.005)
+    changed = threading.Event()
+
+    def on_change(sender: object, **kw: object) -> None:
+        changed.set()
+
+    with signals.network_changed.connected_to(on_change, sender=monitor):
+        with mock.patch("socket.create_connection", return_value=True):
+            assert NetworkState.is_online(force_check=True) is True
+        assert changed.wait(2.0)  # the event was sent within this test
     assert monitor.status is NetworkStatus.ONLINE  # the manager now agrees
 
 
