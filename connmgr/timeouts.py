@@ -50,6 +50,7 @@ from types import MappingProxyType
 from typing import Any, Final, TypeVar, cast, overload
 
 from connmgr.clock import SYSTEM_CLOCK, CancelToken, Clock
+from connmgr.frozen import explain_frozen
 
 __all__ = [
     "MAX_TIMEOUT",
@@ -116,6 +117,7 @@ def _seconds(
     return float(value)
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TimeoutConfig:
     """Connect, read and total timeouts for one kind of operation (seconds).

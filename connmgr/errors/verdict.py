@@ -38,6 +38,7 @@ from connmgr.errors.tree import (
     ServerError,
     TLSError,
 )
+from connmgr.frozen import explain_frozen
 from connmgr.ratelimit.headers import RateLimitInfo
 
 __all__ = [
@@ -70,6 +71,7 @@ class Outcome(enum.Enum):
     FATAL = "fatal"
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """The one classification of one attempt, built once at the boundary.

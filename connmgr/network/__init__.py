@@ -35,7 +35,7 @@ The package, one concern per module: ``status`` (the words), ``probes`` and
 ``sockets`` (the checks), ``decide`` (the truth table), ``round`` (one
 concurrent round), ``events`` (signals, in order), ``os_events`` (netlink),
 ``sleep`` (suspend), ``monitor`` (cache, epochs, watcher), ``default`` and
-``plan`` (the original plan's static ``NetworkState``).
+``plan`` (the original plan's ``NetworkState`` and its ``ConnectProbe``).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from connmgr.network.default import get_default_monitor, set_default_monitor
 from connmgr.network.events import EpochCause
 from connmgr.network.monitor import NO_LINK, NetworkMonitor
 from connmgr.network.os_events import NetlinkListener
-from connmgr.network.plan import NetworkState
+from connmgr.network.plan import ConnectProbe, NetworkState
 from connmgr.network.probes import (
     DEFAULT_PROBES,
     DnsProbe,
@@ -62,6 +62,7 @@ __all__ = [
     "DNS_FAILING",
     "NO_LINK",
     "Conclusion",
+    "ConnectProbe",
     "DnsProbe",
     "EpochCause",
     "HttpProbe",
