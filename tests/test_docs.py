@@ -173,9 +173,11 @@ def run_block(block: Block, monkeypatch: pytest.MonkeyPatch) -> str:
         monitor = NetworkMonitor(probes=[TcpProbe("127.0.0.1", internet.port)])
         previous = set_default_monitor(monitor)
         try:
-            code = substitute_hosts(block.code, server.url)
+            # Blank lines first: a traceback's line numbers are the page's own.
+            code = "\n" * block.line + substitute_hosts(block.code, server.url)
+            page = str(block.page.relative_to(ROOT))
             with contextlib.redirect_stdout(printed):
-                exec(compile(code, block.where, "exec"), {"__name__": "docs_block"})
+                exec(compile(code, page, "exec"), {"__name__": "docs_block"})
         finally:
             set_default_monitor(previous)
             monitor.close()
