@@ -115,6 +115,7 @@ URLS = [
     "http://192.168.1.5:8443/",
     "http://user:pw@example.com/with-url-credentials",
     "http://user:pw@other.test/with-url-credentials",
+    "file:///etc/hosts",
 ]
 
 
