@@ -1,5 +1,6 @@
 """Shared loopback set-up for the benchmarks: a FaultServer in its own process, core pinning,
-and client CPU per request (with the transport's watchdog thread counted on connmgr's side).
+client CPU per request (with the transport's watchdog thread counted on connmgr's side), and
+instructions per request counted by valgrind's callgrind.
 """
 
 from __future__ import annotations
@@ -7,10 +8,14 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import shutil
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from connmgr.watchdog import WATCHDOG
 
@@ -66,6 +71,12 @@ def cpu_per_request(get: Callable[[], object], n: int, *, watchdog: bool = False
     return spent / n
 
 
+def median_quartiles(values: list[float]) -> tuple[float, float, float]:
+    """The median, lower and upper quartile of ``values``."""
+    ordered = sorted(values)
+    return statistics.median(ordered), ordered[len(ordered) // 4], ordered[3 * len(ordered) // 4]
+
+
 @contextlib.contextmanager
 def pinned() -> Iterator[None]:
     """Pin this process to one core (the server child takes another): less noise."""
@@ -78,3 +89,123 @@ def pinned() -> Iterator[None]:
         yield
     finally:
         os.sched_setaffinity(0, before)
+
+
+# The client that runs under callgrind: ``python -c _CALLGRIND_CLIENT KIND URL N``. It
+# builds the same clients as the CPU figure and imports no more than each needs, so the
+# run's fixed part (interpreter start, imports) stays small; it cancels out anyway.
+_CALLGRIND_CLIENT = """
+import sys
+kind, url, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if kind == "requests":
+    import requests
+    session = requests.Session()
+    def get():
+        return session.get(url + "/ok", timeout=(5, 30))
+    def close():
+        session.close()
+else:
+    import random
+    from urllib.parse import urlsplit
+    from connmgr.manager import ConnectionManager
+    from connmgr.network import NetworkMonitor, TcpProbe
+    from connmgr.ratelimit import OriginRateLimits, RateLimit
+    parts = urlsplit(url)
+    monitor = NetworkMonitor(
+        [TcpProbe(parts.hostname, parts.port)], interval=30.0, offline_interval=0.2, timeout=0.3
+    )
+    mgr = ConnectionManager(
+        url,
+        rate_limits=OriginRateLimits(default=RateLimit(max_requests=1_000_000, time_window=1.0)),
+        monitor=monitor,
+        rng=random.Random(11),
+    )
+    def get():
+        return mgr.get("/ok")
+    def close():
+        mgr.close()
+for _ in range(n):
+    get()
+close()
+"""
+
+#: The kinds of client :func:`callgrind_instructions` can count.
+CALLGRIND_KINDS = ("requests", "manager")
+
+
+def callgrind_unavailable() -> str | None:
+    """Why callgrind cannot run here (plain words), or ``None`` when it can."""
+    if shutil.which("valgrind") is None:
+        return "valgrind is not installed (apt-get install valgrind)"
+    return None
+
+
+def callgrind_instructions(
+    url: str, counts: tuple[int, int], *, budget: float
+) -> dict[str, float] | str:
+    """Instructions per request for each of :data:`CALLGRIND_KINDS`, or why not.
+
+    Each client runs twice under ``valgrind --tool=callgrind``, once with
+    ``counts[0]`` and once with ``counts[1]`` requests; the difference of the two
+    totals divided by the difference of the counts cancels the interpreter's start,
+    the imports and the exit. All four runs go at once (instruction counts do not
+    depend on how the cores are shared); whatever is still running after ``budget``
+    seconds is killed and the figure is reported as not measured.
+    """
+    reason = callgrind_unavailable()
+    if reason is not None:
+        return reason
+    small, large = sorted(counts)
+    if small == large:
+        raise ValueError(f"counts must differ, got {counts}")
+    with tempfile.TemporaryDirectory(prefix="connmgr-callgrind-") as folder:
+        runs: dict[tuple[str, int], tuple[subprocess.Popen[bytes], Path]] = {}
+        environ = {**os.environ, "PYTHONHASHSEED": "0"}  # the same dict layouts every run
+        for kind in CALLGRIND_KINDS:
+            for n in (small, large):
+                out = Path(folder) / f"{kind}-{n}.out"
+                command = [
+                    "valgrind",
+                    "--tool=callgrind",
+                    f"--callgrind-out-file={out}",
+                    "--dump-instr=no",
+                    "--collect-jumps=no",
+                    sys.executable,
+                    "-c",
+                    _CALLGRIND_CLIENT,
+                    kind,
+                    url,
+                    str(n),
+                ]
+                proc = subprocess.Popen(
+                    command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environ
+                )
+                runs[kind, n] = (proc, out)
+        deadline = time.monotonic() + budget
+        failed = ""
+        for (kind, n), (proc, _) in runs.items():
+            try:
+                code = proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                failed = failed or f"not measured: over the {budget:.0f} s budget"
+                continue
+            if code != 0:
+                failed = failed or f"not measured: the {kind} client ({n} requests) exited {code}"
+        for proc, _ in runs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if failed:
+            return failed
+        totals = {key: _callgrind_total(out) for key, (_, out) in runs.items()}
+    return {
+        kind: (totals[kind, large] - totals[kind, small]) / (large - small)
+        for kind in CALLGRIND_KINDS
+    }
+
+
+def _callgrind_total(out: Path) -> int:
+    for line in out.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith(("summary:", "totals:")):
+            return int(line.split(":", 1)[1].split()[0])
+    raise RuntimeError(f"no instruction total in {out.name}")
