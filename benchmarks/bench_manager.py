@@ -43,11 +43,12 @@ from benchmarks._loopback import (
 )
 from connmgr import signals
 from connmgr.clock import SystemClock
+from connmgr.compat import exponential_backoff
 from connmgr.machine import ConnectionState, MachinePolicy
 from connmgr.manager import ConnectionManager
 from connmgr.network import NetworkMonitor, TcpProbe
 from connmgr.ratelimit import OriginRateLimits, RateLimit
-from connmgr.retry import RetryConfig, exponential_backoff
+from connmgr.retry import RetryConfig
 from connmgr.testing import FakeClock, FaultServer, ProbeTarget
 
 TITLE = "ConnectionManager against plain requests and urllib3's Retry"
