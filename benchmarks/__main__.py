@@ -29,12 +29,15 @@ METHOD = """## How the figures are measured
   requests, the order alternating each round, so that drift on this shared VM hits all
   alike. A figure is the median of the per-round ratios against plain requests, with
   the quartiles (and the medians of the run's thirds, which show drift).
-- **Instructions per request** come from `valgrind --tool=callgrind
-  --callgrind-out-file=OUT --dump-instr=no --collect-jumps=no python -c CLIENT KIND URL N`
-  against the same child server, once with N = 50 and once with N = 250 GETs per client
-  (the four runs at once, at most 115 s): (total(250) - total(50)) / 200 cancels the
-  interpreter's start, the imports and the exit. Instruction counts do not move with the
-  load of other processes, CPU time does; without valgrind the figure is skipped with a line.
+- **Instructions per request** come from `valgrind --tool=callgrind --instr-atstart=no
+  --dump-before=os_getppid --dump-instr=no --collect-jumps=no python -c CLIENT KIND URL M N`
+  against the same child server, one run per client (both at once, at most 115 s). The
+  client makes M = 30 GETs uninstrumented, switches instrumentation on
+  (`callgrind_control -i on`) and calls `os.getppid()`, makes GETs up to N = 180 and calls
+  `os.getppid()` again; callgrind dumps its totals at each call, so the second dump holds
+  the 150 requests between and none of the interpreter's start, imports or exit.
+  Instruction counts do not move with the load of other processes, CPU time does;
+  without valgrind the figure is skipped with a line.
 - **8 threads** run 600 GETs each through one manager, against 8 threads with a plain
   Session each, in 7 interleaved rounds; the figure is the median of per-round ratios.
 - **The machine** is a 2-core VM shared with other work: CPU figures move by a few

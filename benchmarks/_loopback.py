@@ -91,12 +91,15 @@ def pinned() -> Iterator[None]:
         os.sched_setaffinity(0, before)
 
 
-# The client that runs under callgrind: ``python -c _CALLGRIND_CLIENT KIND URL N``. It
-# builds the same clients as the CPU figure and imports no more than each needs, so the
-# run's fixed part (interpreter start, imports) stays small; it cancels out anyway.
+# The client that runs under callgrind: ``python -c _CALLGRIND_CLIENT KIND URL M N``. It
+# builds the same clients as the CPU figure. It starts uninstrumented (valgrind runs it
+# several times faster so), switches callgrind's instrumentation on after its M-th request
+# and calls ``os.getppid()`` (which neither requests nor connmgr calls) right then and after
+# its N-th request: ``--dump-before=os_getppid`` makes callgrind write its totals at both
+# points, so the second dump counts requests M+1..N and nothing of the start or the exit.
 _CALLGRIND_CLIENT = """
-import sys
-kind, url, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+import os, subprocess, sys
+kind, url, m, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 if kind == "requests":
     import requests
     session = requests.Session()
@@ -124,8 +127,16 @@ else:
         return mgr.get("/ok")
     def close():
         mgr.close()
-for _ in range(n):
+for _ in range(m):
     get()
+subprocess.run(
+    ["callgrind_control", "-i", "on", str(os.getpid())],
+    check=True, stdout=subprocess.DEVNULL, timeout=60,
+)
+os.getppid()
+for _ in range(n - m):
+    get()
+os.getppid()
 close()
 """
 
@@ -135,9 +146,30 @@ CALLGRIND_KINDS = ("requests", "manager")
 
 def callgrind_unavailable() -> str | None:
     """Why callgrind cannot run here (plain words), or ``None`` when it can."""
-    if shutil.which("valgrind") is None:
-        return "valgrind is not installed (apt-get install valgrind)"
+    for tool in ("valgrind", "callgrind_control"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (apt-get install valgrind)"
     return None
+
+
+def callgrind_command(out: Path, kind: str, url: str, counts: tuple[int, int]) -> list[str]:
+    """The valgrind command line that counts ``kind``'s requests ``counts[0]+1..counts[1]``."""
+    return [
+        "valgrind",
+        "--tool=callgrind",
+        f"--callgrind-out-file={out}",
+        "--instr-atstart=no",
+        "--dump-instr=no",
+        "--collect-jumps=no",
+        "--dump-before=os_getppid",
+        sys.executable,
+        "-c",
+        _CALLGRIND_CLIENT,
+        kind,
+        url,
+        str(counts[0]),
+        str(counts[1]),
+    ]
 
 
 def callgrind_instructions(
@@ -145,67 +177,71 @@ def callgrind_instructions(
 ) -> dict[str, float] | str:
     """Instructions per request for each of :data:`CALLGRIND_KINDS`, or why not.
 
-    Each client runs twice under ``valgrind --tool=callgrind``, once with
-    ``counts[0]`` and once with ``counts[1]`` requests; the difference of the two
-    totals divided by the difference of the counts cancels the interpreter's start,
-    the imports and the exit. All four runs go at once (instruction counts do not
-    depend on how the cores are shared); whatever is still running after ``budget``
-    seconds is killed and the figure is reported as not measured.
+    Each client runs once under ``valgrind --tool=callgrind``; its instructions
+    between the end of request ``counts[0]`` and the end of request ``counts[1]``
+    (all threads), divided by the difference, are its instructions per request:
+    the interpreter's start, the imports, the warm-up and the exit are left out.
+    Both clients run at once (instruction counts do not depend on how the cores
+    are shared); whatever still runs after ``budget`` seconds is killed and the
+    figure is reported as not measured.
     """
     reason = callgrind_unavailable()
     if reason is not None:
         return reason
-    small, large = sorted(counts)
-    if small == large:
-        raise ValueError(f"counts must differ, got {counts}")
+    warm, total = counts
+    if not 0 <= warm < total:
+        raise ValueError(f"counts must be (M, N) with 0 <= M < N, got {counts}")
     with tempfile.TemporaryDirectory(prefix="connmgr-callgrind-") as folder:
-        runs: dict[tuple[str, int], tuple[subprocess.Popen[bytes], Path]] = {}
         environ = {**os.environ, "PYTHONHASHSEED": "0"}  # the same dict layouts every run
+        runs: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
         for kind in CALLGRIND_KINDS:
-            for n in (small, large):
-                out = Path(folder) / f"{kind}-{n}.out"
-                command = [
-                    "valgrind",
-                    "--tool=callgrind",
-                    f"--callgrind-out-file={out}",
-                    "--dump-instr=no",
-                    "--collect-jumps=no",
-                    sys.executable,
-                    "-c",
-                    _CALLGRIND_CLIENT,
-                    kind,
-                    url,
-                    str(n),
-                ]
-                proc = subprocess.Popen(
-                    command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environ
-                )
-                runs[kind, n] = (proc, out)
+            out = Path(folder) / f"{kind}.out"
+            runs[kind] = (
+                subprocess.Popen(
+                    callgrind_command(out, kind, url, counts),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    env=environ,
+                ),
+                out,
+            )
         deadline = time.monotonic() + budget
         failed = ""
-        for (kind, n), (proc, _) in runs.items():
+        for kind, (proc, _) in runs.items():
             try:
                 code = proc.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 failed = failed or f"not measured: over the {budget:.0f} s budget"
                 continue
             if code != 0:
-                failed = failed or f"not measured: the {kind} client ({n} requests) exited {code}"
+                failed = failed or f"not measured: the {kind} client exited {code}"
         for proc, _ in runs.values():
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
         if failed:
             return failed
-        totals = {key: _callgrind_total(out) for key, (_, out) in runs.items()}
-    return {
-        kind: (totals[kind, large] - totals[kind, small]) / (large - small)
-        for kind in CALLGRIND_KINDS
-    }
+        measured: dict[str, float] = {}
+        for kind, (_, out) in runs.items():
+            parts = _callgrind_parts(out)
+            if len(parts) != 2:
+                return f"not measured: {len(parts)} dumps by os.getppid() in the {kind} run, not 2"
+            measured[kind] = parts[1] / (total - warm)
+    return measured
 
 
-def _callgrind_total(out: Path) -> int:
-    for line in out.read_text(encoding="utf-8", errors="replace").splitlines():
-        if line.startswith(("summary:", "totals:")):
-            return int(line.split(":", 1)[1].split()[0])
-    raise RuntimeError(f"no instruction total in {out.name}")
+def _callgrind_parts(out: Path) -> list[int]:
+    """The totals of the dumps that ``--dump-before`` wrote, in order."""
+    parts: dict[int, int] = {}
+    for path in out.parent.glob(out.name + ".*"):
+        part, triggered, summary = 0, False, None
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("part:"):
+                part = int(line.split(":", 1)[1])
+            elif line.startswith("desc: Trigger: --dump-before"):
+                triggered = True
+            elif line.startswith(("summary:", "totals:")) and summary is None:
+                summary = int(line.split(":", 1)[1].split()[0])
+        if triggered and summary is not None:
+            parts[part] = summary
+    return [parts[key] for key in sorted(parts)]

@@ -58,7 +58,7 @@ APP_PACE = 0.5  # seconds of (fake) time between logical requests in (b) and (c)
 CPU_TARGET, CPU_STRETCH = 0.90, 0.80  # (a): the manager's client CPU against requests'
 INSTRUCTIONS_TARGET = 0.90  # (a): instructions per request against requests'
 THREADS_TARGET = 1.0  # (g): 8 threads through one manager against 8 plain sessions
-CALLGRIND_BUDGET = 115.0  # seconds for the four callgrind runs together
+CALLGRIND_BUDGET = 115.0  # seconds for the two callgrind runs together
 
 
 # --------------------------------------------------------------------------- helpers
@@ -512,13 +512,15 @@ def _bench_throughput(url: str, target: ProbeTarget, quick: bool) -> list[tuple[
 
 def _bench_instructions(url: str, quick: bool) -> str:
     """(a) counted in instructions: callgrind, the difference between two request counts."""
-    counts = (30, 80) if quick else (50, 250)
+    counts = (10, 60) if quick else (30, 180)
     measured = callgrind_instructions(url, counts, budget=CALLGRIND_BUDGET)
     how = (
-        f"`valgrind --tool=callgrind` runs each client twice, with {counts[0]} and "
-        f"{counts[1]} GETs against the FaultServer child; the difference of the totals over "
-        f"the {counts[1] - counts[0]} extra requests cancels the interpreter's start, imports "
-        "and exit. All threads of the client process count (the manager's watchdog too)."
+        "`valgrind --tool=callgrind --instr-atstart=no --dump-before=os_getppid` runs each "
+        f"client once against the FaultServer child: {counts[0]} GETs to warm up, then "
+        "`callgrind_control -i on` and `os.getppid()` (a dump), "
+        f"{counts[1] - counts[0]} counted GETs, `os.getppid()` (a dump). The figure is the "
+        "second dump over its requests: no interpreter start, imports or exit in it. All "
+        "threads of the client process count (the manager's watchdog too)."
     )
     if isinstance(measured, str):
         return f"Instructions per request (callgrind): skipped, {measured}. {how}"
