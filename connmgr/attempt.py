@@ -550,7 +550,12 @@ class WatchedResponse(HTTPResponse):
         return data
 
     def _connmgr_body_done(self) -> bool:
-        """Whether the body has been read to its end (nothing left to return)."""
+        """Whether the body has been read to its end (nothing left to return).
+
+        urllib3 exposes no "finished" flag: this reads the state its own
+        ``stream()`` loop tests (the file, the decoded buffer, the decoder's
+        tail); the integrity tests pin it against the installed urllib3.
+        """
         fp = self._fp
         if fp is not None and not is_fp_closed(fp):
             return False

@@ -107,8 +107,9 @@ class _RedactingFilter(logging.Filter):
 
     urllib3 logs each request at DEBUG with its full target, query string
     included (``"GET /x?token=... HTTP/1.1" 200``), and some warnings with a
-    traceback that holds URLs. The message is rendered once, redacted, and
-    stored back (``args`` cleared); a traceback is rendered and redacted into
+    traceback that holds URLs. The message is rendered once, redacted (also
+    with percent-encoding undone, for a URL inside a query value), and stored
+    back (``args`` cleared); a traceback is rendered and redacted into
     ``exc_text``, which formatters print instead. Records are only built when
     a logger is enabled for their level, so this costs nothing otherwise.
     """
@@ -142,7 +143,8 @@ def _redact_urllib3_logs() -> None:
     when first used, which is why proxy managers call this as well).
     """
     names = ["urllib3"]
-    names += [name for name in logging.Logger.manager.loggerDict if name.startswith("urllib3.")]
+    known = list(logging.Logger.manager.loggerDict)  # a copy: other threads may add loggers
+    names += [name for name in known if name.startswith("urllib3.")]
     for name in names:
         target = logging.getLogger(name)
         if _REDACT_URLLIB3 not in target.filters:
@@ -181,6 +183,7 @@ def _drop_pools(manager: PoolManager) -> None:
 
 
 def _after_fork_in_child() -> None:
+    """Drop every adapter's pools: a child never uses a socket its parent opened."""
     for adapter in list(_ADAPTERS):
         try:
             for manager in [adapter.poolmanager, *adapter.proxy_manager.values()]:
