@@ -111,8 +111,10 @@ class Attempt(Scheduled):
 
     :attr:`request_sent` turns true when the connection starts writing the
     request (its headers), and stays true: from then on the server may have
-    it, whatever fails. :attr:`body_bytes` counts the body read so far
-    (decoded), against :attr:`max_body` (``None``: no limit).
+    it, whatever fails. :attr:`tracked` says one of connmgr's connections
+    served the attempt, so that a false :attr:`request_sent` proves nothing
+    was written (see :attr:`known_sent`). :attr:`body_bytes` counts the body
+    read so far (decoded), against :attr:`max_body` (``None``: no limit).
     """
 
     __slots__ = (
@@ -129,6 +131,7 @@ class Attempt(Scheduled):
         "request",
         "request_sent",
         "sock",
+        "tracked",
     )
 
     def __init__(
@@ -150,6 +153,7 @@ class Attempt(Scheduled):
         self.sock: object = None
         self.done = False
         self.request_sent = False
+        self.tracked = False
         #: Set once the adapter holds the final response: the pool taking its
         #: connection back (body read out, or response closed) ends the attempt.
         self.finish_on_release = False
@@ -168,10 +172,22 @@ class Attempt(Scheduled):
         built = self._deadline = Deadline(total, clock=clock, started_at=started_at)
         return built
 
+    @property
+    def known_sent(self) -> bool | None:
+        """Whether the request was written: ``True``, ``False`` (proven), or ``None``.
+
+        ``None`` when no connection of connmgr's served the attempt (a SOCKS
+        proxy's, a mocked adapter): then nothing here knows.
+        """
+        if self.request_sent:
+            return True
+        return False if self.tracked else None
+
     def watch(self, conn: WatchedHTTPConnection, sock: object = None) -> None:
         """``conn`` (with ``sock``, or its current socket) now serves this attempt."""
         conn._connmgr_attempt = self
         self.conn = conn
+        self.tracked = True
         if sock is None:
             sock = conn.sock
         if sock is not None:
@@ -239,20 +255,22 @@ class Attempt(Scheduled):
             self.request,
             exc,
             phase=phase,
-            sent=self.request_sent,
+            sent=self.known_sent,
         )
 
     def classified(self, exc: BaseException) -> NetworkError:
         """``exc`` (from requests or urllib3) as the connmgr error.
 
         The one place where the transport maps such failures into the tree.
-        :attr:`request_sent` is what the connection saw: once it started
-        writing the request, the server may have it, whatever the exception's
-        type suggests (a malformed answer to a POST is not "never sent").
+        ``request_sent`` is what the connection saw (:attr:`known_sent`): once
+        it started writing the request, the server may have it, whatever the
+        exception's type suggests (a malformed answer to a POST is not "never
+        sent"); before that, nothing left. Unknown: the classification's own.
         """
         error = classify_error(exc, url=self.request.url)
-        if self.request_sent:
-            error.request_sent = True
+        known = self.known_sent
+        if known is not None:
+            error.request_sent = known
         return error
 
     def too_large(self) -> NetworkError:
@@ -292,7 +310,7 @@ def _make_error(
     exc: BaseException | None,
     *,
     phase: str,
-    sent: bool,
+    sent: bool | None,
 ) -> NetworkError | None:
     """The deadline or cancel error for an attempt, or ``None`` if neither applies.
 
@@ -627,6 +645,7 @@ class _PoolHooks:
         if attempt is not None:
             conn._connmgr_attempt = attempt
             attempt.conn = conn
+            attempt.tracked = True
             sock = conn.sock
             if sock is not None:
                 attempt.sock = sock

@@ -7,6 +7,7 @@ request, so an app that trusts ``request_sent=False`` would send it twice.
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -73,3 +74,40 @@ def test_a_stale_keep_alive_connection_counts_as_sent(raw_server: StartServer) -
         session.post(server.url + "/second", data=b"x")
     assert info.value.request_sent is True
     assert server.connections == 1
+
+
+def test_a_tls_handshake_that_fails_proves_nothing_was_sent() -> None:
+    # The server answers the TLS ClientHello in plain HTTP: the handshake fails
+    # on a connection connmgr was tracking, before any byte of the request.
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer_in_plain_http() -> None:
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        conn.close()
+
+    thread = threading.Thread(target=answer_in_plain_http, daemon=True)
+    thread.start()
+    try:
+        url = f"https://127.0.0.1:{listener.getsockname()[1]}/order"
+        session = create_session(TimeoutConfig(connect=2, read=2, total=5))
+        with pytest.raises(NetworkError) as info:
+            session.post(url, data=b"one order", verify=False)
+        assert info.value.request_sent is False, info.value
+    finally:
+        thread.join(5.0)
+        listener.close()
+
+
+def test_a_deadline_during_the_tls_handshake_says_not_sent() -> None:
+    # A listener that accepts (the kernel does) and never speaks TLS.
+    listener = socket.create_server(("127.0.0.1", 0))
+    try:
+        url = f"https://127.0.0.1:{listener.getsockname()[1]}/order"
+        session = create_session(TimeoutConfig(connect=2, read=2, total=0.2))
+        with pytest.raises(NetworkError) as info:
+            session.post(url, data=b"one order", verify=False)
+        assert info.value.request_sent is False, info.value
+    finally:
+        listener.close()
