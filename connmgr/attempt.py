@@ -267,11 +267,7 @@ class Attempt(Scheduled):
         exception's type suggests (a malformed answer to a POST is not "never
         sent"); before that, nothing left. Unknown: the classification's own.
         """
-        error = classify_error(exc, url=self.request.url)
-        known = self.known_sent
-        if known is not None:
-            error.request_sent = known
-        return error
+        return classify_error(exc, url=self.request.url, request_sent=self.known_sent)
 
     def too_large(self) -> NetworkError:
         """The error for a body over :attr:`max_body` (never retried: it would be as large)."""
