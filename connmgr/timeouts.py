@@ -532,14 +532,6 @@ class Deadline:
         self._started_at = started_at
         self._expires_at = None if total is None else started_at + total
 
-    @classmethod
-    def _from_start(cls, total: float | None, started_at: float, clock: Clock | None) -> Deadline:
-        """Compatibility for callers of the old private constructor.
-
-        Same as ``Deadline(total, clock=clock, started_at=started_at)``.
-        """
-        return cls(total, clock=clock, started_at=started_at)
-
     @property
     def clock(self) -> Clock:
         """The clock this deadline runs on."""
@@ -664,20 +656,6 @@ class AttemptContext(tuple[float | None, float | None]):
         attrs["deadline"] = deadline
         attrs["cancel"] = cancel
         return self
-
-    @classmethod
-    def _make(
-        cls,
-        config: TimeoutConfig,
-        deadline: Deadline,
-        cancel: CancelToken | None,
-        pair: TimeoutPair,
-    ) -> AttemptContext:
-        """Compatibility for callers of the old private constructor.
-
-        Same as ``AttemptContext(config, deadline, cancel, timeout=pair)``.
-        """
-        return cls(config, deadline, cancel, timeout=pair)
 
     @classmethod
     def start(
