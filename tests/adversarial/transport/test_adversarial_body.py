@@ -27,7 +27,7 @@ from connmgr.errors import (
 from connmgr.timeouts import DEFAULT_MAX_BODY_BYTES, TimeoutConfig
 from connmgr.transport import create_session
 
-StartServer = Callable[..., Any]  # conftest's raw_server factory
+StartServer = Callable[..., Any]  # conftest's scripted_server factory
 
 CONFIG = TimeoutConfig(connect=2, read=5, total=10)
 PAYLOAD = b"the quick brown fox jumps over the lazy dog " * 200
@@ -110,16 +110,16 @@ CUT_OFF: dict[str, Callable[..., bool]] = {
 @pytest.mark.parametrize("stream", [False, True], ids=["stream=False", "stream=True"])
 @pytest.mark.parametrize("fault", list(CUT_OFF), ids=list(CUT_OFF))
 def test_a_cut_off_response_is_never_a_success(
-    raw_server: StartServer, fault: str, stream: bool
+    scripted_server: StartServer, fault: str, stream: bool
 ) -> None:
-    server = raw_server(CUT_OFF[fault])
+    server = scripted_server(CUT_OFF[fault])
     with pytest.raises(NetworkError) as info:
         fetch(server.url + "/x", stream)
     assert_incomplete(info.value)
 
 
-def test_a_cut_off_post_says_it_was_sent(raw_server: StartServer) -> None:
-    server = raw_server(CUT_OFF["gzip stream cut in half"])
+def test_a_cut_off_post_says_it_was_sent(scripted_server: StartServer) -> None:
+    server = scripted_server(CUT_OFF["gzip stream cut in half"])
     with create_session(CONFIG) as session, pytest.raises(NetworkError) as info:
         session.post(server.url + "/order", data=b"one order")
     assert_incomplete(info.value)
@@ -175,15 +175,15 @@ COMPLETE: dict[str, tuple[Callable[..., bool], bytes]] = {
 
 @pytest.mark.parametrize("stream", [False, True], ids=["stream=False", "stream=True"])
 @pytest.mark.parametrize("case", list(COMPLETE), ids=list(COMPLETE))
-def test_complete_bodies_still_pass(raw_server: StartServer, case: str, stream: bool) -> None:
+def test_complete_bodies_still_pass(scripted_server: StartServer, case: str, stream: bool) -> None:
     # The control: the integrity checks must not refuse what is whole.
     handler, expected = COMPLETE[case]
-    server = raw_server(handler)
+    server = scripted_server(handler)
     assert fetch(server.url + "/x", stream) == expected
 
 
-def test_a_head_request_with_an_encoding_and_no_body_passes(raw_server: StartServer) -> None:
-    server = raw_server(
+def test_a_head_request_with_an_encoding_and_no_body_passes(scripted_server: StartServer) -> None:
+    server = scripted_server(
         answer(
             b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 1234\r\n\r\n",
             keep=True,
@@ -207,10 +207,10 @@ def test_a_head_request_with_an_encoding_and_no_body_passes(raw_server: StartSer
     ids=["103", "102+103", "100+103"],
 )
 def test_informational_answers_are_skipped_to_the_final_one(
-    raw_server: StartServer, interim: bytes
+    scripted_server: StartServer, interim: bytes
 ) -> None:
     final = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Final: yes\r\n\r\nhello"
-    server = raw_server(answer(interim + final, keep=True))
+    server = scripted_server(answer(interim + final, keep=True))
     with create_session(CONFIG) as session:
         first = session.get(server.url + "/x")
         second = session.get(server.url + "/y")  # the connection stays in step
@@ -221,8 +221,8 @@ def test_informational_answers_are_skipped_to_the_final_one(
     assert server.connections == 1
 
 
-def test_101_switching_protocols_is_a_final_answer(raw_server: StartServer) -> None:
-    server = raw_server(
+def test_101_switching_protocols_is_a_final_answer(scripted_server: StartServer) -> None:
+    server = scripted_server(
         answer(
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
         )
@@ -236,9 +236,11 @@ def test_101_switching_protocols_is_a_final_answer(raw_server: StartServer) -> N
 # --------------------------------------------------------------------------- size limits
 
 
-def test_a_body_over_the_profile_limit_is_refused_and_not_retried(raw_server: StartServer) -> None:
+def test_a_body_over_the_profile_limit_is_refused_and_not_retried(
+    scripted_server: StartServer,
+) -> None:
     body = b"x" * 1001
-    server = raw_server(
+    server = scripted_server(
         answer(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body), body, keep=True)
     )
     config = TimeoutConfig(connect=2, read=5, total=10, max_body_bytes=1000)
@@ -254,9 +256,9 @@ def test_a_body_over_the_profile_limit_is_refused_and_not_retried(raw_server: St
     assert fetch(server.url + "/big", False, TimeoutConfig.for_download()) == body
 
 
-def test_the_limit_counts_the_decoded_size(raw_server: StartServer) -> None:
+def test_the_limit_counts_the_decoded_size(scripted_server: StartServer) -> None:
     packed = gzip_bytes(b"0" * 50_000)  # about 100 bytes on the wire
-    server = raw_server(
+    server = scripted_server(
         answer(
             b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n"
             % len(packed),
@@ -311,9 +313,9 @@ def bomb_handler(decoded_size: int, *, chunked: bool) -> Callable[..., bool]:
 @pytest.mark.slow
 @pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "close-delimited"])
 def test_a_512_mib_gzip_bomb_is_refused_on_a_default_profile(
-    raw_server: StartServer, chunked: bool
+    scripted_server: StartServer, chunked: bool
 ) -> None:
-    server = raw_server(bomb_handler(512 * MIB, chunked=chunked))
+    server = scripted_server(bomb_handler(512 * MIB, chunked=chunked))
     tracemalloc.start()
     try:
         with pytest.raises(NetworkError) as info:
@@ -326,9 +328,9 @@ def test_a_512_mib_gzip_bomb_is_refused_on_a_default_profile(
 
 
 @pytest.mark.slow
-def test_decoding_a_bomb_ends_at_the_deadline(raw_server: StartServer) -> None:
+def test_decoding_a_bomb_ends_at_the_deadline(scripted_server: StartServer) -> None:
     # No size limit (a download profile): only the deadline stops the decoding.
-    server = raw_server(bomb_handler(512 * MIB, chunked=False))
+    server = scripted_server(bomb_handler(512 * MIB, chunked=False))
     total = 0.5
     config = TimeoutConfig(connect=2, read=5, total=total, max_body_bytes=None)
     started = time.monotonic()

@@ -20,7 +20,7 @@ from connmgr.testing.server import FaultServer
 from connmgr.timeouts import TimeoutConfig
 from connmgr.transport import create_session
 
-StartServer = Callable[..., Any]  # conftest's raw_server factory
+StartServer = Callable[..., Any]  # conftest's scripted_server factory
 
 SECRETS = {"token": "s3cr3tT0KEN", "api_key": "abcKEY123"}
 CONFIG = TimeoutConfig(connect=2, read=5, total=10)
@@ -50,7 +50,7 @@ def test_urllib3_request_lines_are_redacted_at_debug(
 
 
 def test_a_urllib3_warning_with_a_traceback_is_redacted(
-    raw_server: StartServer, caplog: pytest.LogCaptureFixture
+    scripted_server: StartServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     # A header line without a colon: urllib3 warns "Failed to parse headers
     # (url=...)" with the full URL and a traceback.
@@ -58,7 +58,7 @@ def test_a_urllib3_warning_with_a_traceback_is_redacted(
         conn.sendall(b"HTTP/1.1 200 OK\r\nbroken header line\r\nContent-Length: 2\r\n\r\nok")
         return False
 
-    server = raw_server(handler)
+    server = scripted_server(handler)
     caplog.set_level(logging.DEBUG)
     # Whether the request fails does not matter here: the log does.
     with create_session(CONFIG) as session, contextlib.suppress(NetworkError):

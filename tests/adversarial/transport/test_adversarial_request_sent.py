@@ -17,7 +17,7 @@ from connmgr.errors import ConnectionFailedError, NetworkError
 from connmgr.timeouts import TimeoutConfig
 from connmgr.transport import create_session
 
-StartServer = Callable[..., Any]  # conftest's raw_server factory
+StartServer = Callable[..., Any]  # conftest's scripted_server factory
 
 MALFORMED: dict[str, bytes] = {
     "two different Content-Length": (
@@ -32,13 +32,13 @@ MALFORMED: dict[str, bytes] = {
 @pytest.mark.parametrize("total", [5.0, None], ids=["with-total", "no-total"])
 @pytest.mark.parametrize("answer", list(MALFORMED), ids=list(MALFORMED))
 def test_a_post_answered_badly_was_sent_once_and_says_so(
-    raw_server: StartServer, answer: str, total: float | None
+    scripted_server: StartServer, answer: str, total: float | None
 ) -> None:
     def handler(conn: socket.socket, head: bytes, body: bytes) -> bool:
         conn.sendall(MALFORMED[answer])
         return False
 
-    server = raw_server(handler)
+    server = scripted_server(handler)
     session = create_session(TimeoutConfig(connect=2, read=2, total=total))
     with pytest.raises(NetworkError) as info:
         session.post(server.url + "/order", data=b"one order")
@@ -58,7 +58,7 @@ def test_a_refused_connection_proves_nothing_was_sent() -> None:
     assert info.value.request_sent is False
 
 
-def test_a_stale_keep_alive_connection_counts_as_sent(raw_server: StartServer) -> None:
+def test_a_stale_keep_alive_connection_counts_as_sent(scripted_server: StartServer) -> None:
     # The first answer keeps the connection open; the server then drops it
     # without a word when the second request arrives on it.
     def handler(conn: socket.socket, head: bytes, body: bytes) -> bool:
@@ -67,7 +67,7 @@ def test_a_stale_keep_alive_connection_counts_as_sent(raw_server: StartServer) -
             return True
         return False
 
-    server = raw_server(handler)
+    server = scripted_server(handler)
     session = create_session(TimeoutConfig(connect=2, read=2, total=5))
     assert session.get(server.url + "/first").content == b"ok"
     with pytest.raises(ConnectionFailedError) as info:
