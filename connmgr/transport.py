@@ -34,6 +34,13 @@ urllib3 raised through :func:`connmgr.errors.classify_error`, so a plain
 read timeout, never requests' ``ConnectionError("Read timed out")``. The
 connection notes when it starts writing the request: from then on every
 failure has ``request_sent=True`` (the server may have it), whatever its type.
+Cut-off heads and bodies, cut-off gzip/deflate streams and bodies over the
+profile's ``max_body_bytes`` never pass as a success (the attempt and the
+urllib3 classes that check all this are in :mod:`connmgr.attempt`).
+
+Process hygiene: a forked child drops the pools of every adapter (it never
+reads a socket its parent opened), and urllib3's loggers get connmgr's
+redaction (its DEBUG lines carry full query strings).
 
 Example::
 
