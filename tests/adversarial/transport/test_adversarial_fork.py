@@ -16,6 +16,7 @@ from collections.abc import Callable
 import pytest
 import requests
 
+from connmgr import transport
 from connmgr.testing.server import FaultServer
 from connmgr.timeouts import TimeoutConfig
 from connmgr.transport import TimeoutHTTPAdapter, create_session
@@ -110,4 +111,26 @@ def test_the_child_does_not_hang_on_a_pool_lock_held_at_the_fork(
         release.set()
         holder.join(5.0)
     assert child_result() == ROUNDS
+    assert own_answers(session, url, "parent") == ROUNDS
+
+
+def test_a_pool_that_cannot_be_emptied_is_replaced_unclosed(
+    fault_server: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # If emptying the inherited pools fails, the child must still never touch
+    # them: the adapter gets a fresh pool manager and the old one is dropped.
+    url = fault_server.url_for("/echo")
+    session = create_session(CONFIG)
+    assert own_answers(session, url, "warm-up") == ROUNDS
+    warm_clients = {request.client for request in fault_server.requests}
+
+    def cannot_empty(manager: object) -> None:
+        raise RuntimeError("simulated: the pools cannot be emptied")
+
+    monkeypatch.setattr(transport, "_drop_pools", cannot_empty)
+    _, child_result = in_child(lambda: own_answers(session, url, f"child-{os.getpid()}"))
+    assert child_result() == ROUNDS  # the parent waits: no race decides this test
+    children = [r for r in fault_server.requests if r.params.get("pid", "").startswith("child-")]
+    assert len(children) == ROUNDS
+    assert all(r.client not in warm_clients for r in children)  # a connection of its own
     assert own_answers(session, url, "parent") == ROUNDS
