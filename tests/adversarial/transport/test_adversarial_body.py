@@ -30,6 +30,7 @@ from connmgr.transport import create_session
 StartServer = Callable[..., Any]  # conftest's scripted_server factory
 
 CONFIG = TimeoutConfig(connect=2, read=5, total=10)
+SLACK = 0.15  # allowed deadline overrun in a test (the figure is measured apart)
 PAYLOAD = b"the quick brown fox jumps over the lazy dog " * 200
 
 
@@ -337,4 +338,6 @@ def test_decoding_a_bomb_ends_at_the_deadline(scripted_server: StartServer) -> N
     with pytest.raises(DeadlineExceededError):
         fetch(server.url + "/bomb", True, config)
     overrun = time.monotonic() - started - total
-    assert -0.01 <= overrun <= 0.05, overrun
+    # Measured alone: 3-13 ms. The bound leaves room for a loaded test machine;
+    # without the per-piece checks, decoding the 512 MiB runs on for seconds.
+    assert -0.01 <= overrun <= SLACK, overrun
