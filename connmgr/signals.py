@@ -1,7 +1,8 @@
 """Every signal connmgr sends, in one blinker namespace.
 
 Each signal is sent with the :class:`~connmgr.ConnectionManager` (or, for
-``network_changed``, the :class:`~connmgr.NetworkMonitor`) as sender and the
+``network_changed``, the :class:`~connmgr.NetworkMonitor`; for ``outbox_changed``,
+the :class:`~connmgr.outbox.Outbox`) as sender and the
 keyword arguments documented on it. Signals are sent from whatever thread did
 the work, never while connmgr holds a lock; :mod:`connmgr.qt` moves them onto
 the GUI thread.
@@ -31,6 +32,7 @@ from blinker import Namespace
 __all__ = [
     "namespace",
     "network_changed",
+    "outbox_changed",
     "rate_limited",
     "request_failed",
     "request_finished",
@@ -109,5 +111,17 @@ network_changed = namespace.signal(
 
     Keyword arguments: ``online`` (bool), ``status``
     (:class:`~connmgr.NetworkStatus`).
+    """,
+)
+
+outbox_changed = namespace.signal(
+    "outbox_changed",
+    doc="""An outbox entry changed state (sent by the Outbox).
+
+    Keyword arguments: ``entry`` (the :class:`~connmgr.outbox.Entry` after the
+    change, URL redacted), ``state`` (str: ``"queued"`` when stored or
+    rescheduled after an attempt that did not deliver, ``"sending"``,
+    ``"delivered"``, ``"failed"``, ``"expired"``), ``pending`` (int: entries
+    still to be sent, for a "3 changes waiting to be sent" label).
     """,
 )

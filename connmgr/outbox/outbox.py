@@ -1,0 +1,640 @@
+"""Outbox: what the user did while offline, kept on disk and delivered when the network returns.
+
+Example::
+
+    from connmgr.outbox import Outbox
+
+    outbox = Outbox("~/.local/share/djtool/outbox.db", mgr)
+    outbox.start()                      # deliver in the background from now on
+    outbox.submit("POST", "/playlists/7/tracks", json={"track": 42})
+    status_bar.showMessage(f"{outbox.pending_count} changes waiting to be sent")
+    ...
+    outbox.close()
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import logging
+import math
+import os
+import random
+import sqlite3
+import threading
+import time
+from typing import Any, Final
+
+from connmgr import signals
+from connmgr.clock import CancelToken, Clock
+from connmgr.errors import NetworkError, redact_text
+from connmgr.machine import ConnectionState
+from connmgr.network import NetworkStatus
+from connmgr.outbox.entry import (
+    DELIVERED,
+    EXPIRED,
+    FAILED,
+    OPEN_STATES,
+    QUEUED,
+    SENDING,
+    Entry,
+)
+from connmgr.outbox.errors import OutboxClosedError
+from connmgr.outbox.request import build_request, check_base_url, resolve_url
+from connmgr.outbox.store import Store
+from connmgr.outbox.verdict import Verdict, judge_error, judge_response
+from connmgr.ratelimit import origin_of
+
+__all__ = ["DEFAULT_TTL", "Outbox", "WallClock"]
+
+logger = logging.getLogger("connmgr.outbox")
+
+#: How long an entry waits to be delivered before it expires (7 days).
+DEFAULT_TTL: Final = 7 * 24 * 3600.0
+#: The background thread looks at the queue at least this often (seconds).
+_IDLE: Final = 60.0
+_UNSET: Any = object()
+_GATED_STATES = (ConnectionState.OFFLINE, ConnectionState.BACKOFF, ConnectionState.RATE_LIMITED)
+
+
+class WallClock:
+    """The outbox's default clock: ``time.time()`` (stored times must outlive the process)
+    and interruptible ``threading.Event`` waits."""
+
+    __slots__ = ()
+
+    def now(self) -> float:
+        """Seconds since the epoch."""
+        return time.time()
+
+    def sleep(self, seconds: float, wake: threading.Event | None = None) -> bool:
+        """Wait up to ``seconds``; ``True`` if ``wake`` cut the wait short."""
+        event = wake if wake is not None else threading.Event()
+        if seconds <= 0:
+            return event.is_set()
+        return event.wait(min(seconds, threading.TIMEOUT_MAX))
+
+
+class Outbox:
+    """A durable queue of requests, delivered through a manager when the network allows.
+
+    Args:
+        path: the SQLite file (created, with its directory, if missing).
+        manager: the :class:`~connmgr.ConnectionManager` to send through; its
+            monitor says when the network is validated online.
+        base_url: the base that relative URLs are stored against and that every
+            stored relative entry is resolved against on delivery (default: the
+            manager's ``base_url``); see :mod:`connmgr.outbox.request`.
+        ttl: default time to live of an entry, in seconds (7 days).
+        retry_delay: the first wait after an attempt that did not deliver; it
+            doubles with each further attempt (jittered), up to ``max_retry_delay``.
+            A server's ``Retry-After`` is honoured when longer.
+        max_retry_delay: the longest wait between two attempts (5 minutes).
+        max_bytes: the largest the file may grow (``None``: no limit);
+            :meth:`submit` raises :class:`~connmgr.outbox.OutboxFullError` past it.
+        clock: a :class:`~connmgr.Clock` whose ``now()`` is *wall-clock* time
+            (it is stored); default :class:`WallClock`. Tests pass a ``FakeClock``.
+        rng: randomness for the retry jitter.
+
+    Raises:
+        OutboxLockedError: the file is already open (this or another process).
+        OutboxSchemaError: the file comes from a newer release, or is not an outbox.
+        OutboxStorageError: the file cannot be opened or written.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        manager: Any,
+        *,
+        base_url: str | None = None,
+        ttl: float = DEFAULT_TTL,
+        retry_delay: float = 5.0,
+        max_retry_delay: float = 300.0,
+        max_bytes: int | None = None,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not isinstance(path, str | os.PathLike):
+            raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+        for name in ("request", "monitor", "state_for", "timeouts"):
+            if not hasattr(manager, name):
+                raise TypeError(
+                    f"manager must be a ConnectionManager, got {type(manager).__name__}"
+                )
+        self.ttl = _check_seconds("ttl", ttl)
+        self.retry_delay = _check_seconds("retry_delay", retry_delay)
+        self.max_retry_delay = _check_seconds("max_retry_delay", max_retry_delay)
+        if self.max_retry_delay < self.retry_delay:
+            raise ValueError(
+                f"max_retry_delay ({max_retry_delay!r}) must be >= retry_delay ({retry_delay!r})"
+            )
+        if max_bytes is not None and (
+            isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 4096
+        ):
+            raise ValueError(f"max_bytes must be None or an int >= 4096, got {max_bytes!r}")
+        self.manager = manager
+        self.base_url = check_base_url(base_url) or check_base_url(
+            getattr(manager, "base_url", None), "manager.base_url"
+        )
+        self.clock: Clock = WallClock() if clock is None else clock
+        self._rng = random.Random() if rng is None else rng
+        self._store = Store(os.path.expanduser(path), max_bytes=max_bytes)
+        now = self.clock.now()
+        interrupted = self._store.recover_interrupted(now=now)
+        if interrupted:
+            logger.warning(
+                "outbox %s: %d entr%s interrupted while sending; sending again with the same "
+                "Idempotency-Key",
+                self._store.path,
+                interrupted,
+                "y was" if interrupted == 1 else "ies were",
+            )
+        # A restart is a new situation: a server that was never reached saw no load.
+        self._store.wake_unreached(now=now)
+        self._lock = threading.Lock()
+        self._pending = self._store.count(OPEN_STATES)
+        self._deliver_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._waiters: set[threading.Event] = set()
+        self._tokens: set[CancelToken] = set()
+        self._thread: threading.Thread | None = None
+        self._thread_token: CancelToken | None = None
+        self._stopping = False
+        self._closed = False
+        # blinker holds receivers weakly: keep the bound method alive on self.
+        self._on_network_ref = self._on_network_changed
+        signals.network_changed.connect(self._on_network_ref, sender=manager.monitor)
+
+    # ------------------------------------------------------------------ reading
+
+    @property
+    def path(self) -> str:
+        """The database file."""
+        return str(self._store.path)
+
+    @property
+    def recovered_from(self) -> str | None:
+        """Where a damaged file was moved when this outbox opened (else ``None``)."""
+        aside = self._store.recovered_from
+        return None if aside is None else str(aside)
+
+    @property
+    def pending_count(self) -> int:
+        """How many entries are still to be sent (queued or sending): "3 changes waiting"."""
+        return self._pending
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    @property
+    def running(self) -> bool:
+        """Whether the background delivery thread runs."""
+        thread = self._thread
+        return thread is not None and thread.is_alive() and not self._stopping
+
+    def pending(self) -> list[Entry]:
+        """The entries still to be sent (queued or sending), in submission order."""
+        return self._entries(OPEN_STATES)
+
+    def failed(self) -> list[Entry]:
+        """The entries the outbox gave up on (failed or expired), kept with their reason."""
+        return self._entries((FAILED, EXPIRED))
+
+    def _entries(self, states: tuple[str, ...]) -> list[Entry]:
+        self._check_open()
+        return [
+            Entry.from_row(row, resolve_url(self.base_url, row["base"], row["ref"]))
+            for row in self._store.entries(states)
+        ]
+
+    # ------------------------------------------------------------------ writing
+
+    def submit(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = _UNSET,
+        data: Any = None,
+        headers: Any = None,
+        params: Any = None,
+        ttl: float | None = None,
+        operation: str = "default",
+    ) -> int:
+        """Queue a request; return its id once it is on disk (committed and fsynced).
+
+        Args:
+            method: the HTTP method (any token; uppercased).
+            url: absolute, or relative to the base in effect (see ``base_url``).
+            json: a body to send as JSON (serialised now: an unserialisable
+                value raises ``TypeError``/``ValueError`` and nothing is stored).
+            data: ``bytes``, ``str`` (sent as UTF-8) or a mapping of form fields.
+            headers: a mapping of ``str`` to ``str``. An ``Idempotency-Key``
+                given here is used as the entry's key; otherwise a fresh UUID4 is.
+                They are stored as given: put credentials on the manager's
+                session, which adds them when the entry is sent.
+            params: query parameters (a mapping or a list of pairs).
+            ttl: seconds the entry may wait before it expires (default: the outbox's).
+            operation: the manager's timeout profile for each attempt.
+
+        Raises:
+            TypeError, ValueError: a caller's bug (nothing is stored).
+            OutboxFullError, OutboxStorageError: the entry could not be stored
+                (nothing is stored; earlier entries are intact).
+            OutboxClosedError: the outbox is closed.
+        """
+        self._check_open()
+        life = self.ttl if ttl is None else _check_seconds("ttl", ttl)
+        self.manager.timeouts.get(operation)  # an unknown profile raises ValueError now
+        request = build_request(
+            method,
+            url,
+            base=self.base_url,
+            json=None if json is _UNSET else json,
+            has_json=json is not _UNSET,
+            data=data,
+            headers=headers,
+            params=params,
+            operation=operation,
+        )
+        now = self.clock.now()
+        entry_id = self._store.insert(request, now=now, expires_at=now + life)
+        with self._lock:
+            self._pending += 1
+        self._notify()
+        self._emit_id(entry_id, QUEUED)
+        return entry_id
+
+    def discard(self, entry_id: int) -> bool:
+        """Remove an entry that is not being sent (e.g. a failed one the user dismissed).
+
+        Returns ``False`` if there is no such entry. An open entry that is
+        discarded is never sent (the next one of its origin goes instead).
+        """
+        self._check_open()
+        with self._deliver_lock:
+            rows = self._store.entries_by_id([entry_id])
+            removed = self._store.delete(entry_id)
+        if removed and rows and rows[0]["state"] in OPEN_STATES:
+            with self._lock:
+                self._pending -= 1
+        return removed
+
+    # ------------------------------------------------------------------ delivering
+
+    def drain(self, timeout: float | None = 30.0) -> bool:
+        """Deliver what can be delivered within ``timeout`` seconds; ``True`` when nothing
+        is left to send.
+
+        Waits for the network to be validated, for the origins' gates and for
+        retry times that fall within the timeout; a request still in flight
+        when the time is up is interrupted (and sent again later with the same
+        key). ``False`` means entries remain pending (see :meth:`pending`).
+        ``timeout=None`` waits until everything is delivered or final.
+        """
+        self._check_open()
+        if timeout is not None:
+            timeout = _check_seconds("timeout", timeout, zero=True)
+        deadline = math.inf if timeout is None else self.clock.now() + timeout
+        token = CancelToken()
+        waiter = threading.Event()
+        timer: threading.Timer | None = None
+        if timeout is not None:
+            timer = threading.Timer(timeout, token.cancel, ("drain() ran out of time",))
+            timer.daemon = True
+            timer.start()
+        with self._lock:
+            self._tokens.add(token)
+            self._waiters.add(waiter)
+        try:
+            while not self._halted(token):
+                waiter.clear()
+                remaining = deadline - self.clock.now()
+                if remaining <= 0:
+                    break
+                if not self._deliver_lock.acquire(timeout=min(remaining, threading.TIMEOUT_MAX)):
+                    break
+                try:
+                    if self._halted(token):
+                        break
+                    next_due = self._deliver_due(token, deadline)
+                finally:
+                    self._deliver_lock.release()
+                if self._pending == 0:
+                    return True
+                now = self.clock.now()
+                if next_due is None or next_due >= deadline or token.cancelled:
+                    break
+                self.clock.sleep(max(0.0, next_due - now), waiter)
+        finally:
+            if timer is not None:
+                timer.cancel()
+            with self._lock:
+                self._tokens.discard(token)
+                self._waiters.discard(waiter)
+        return self._pending == 0
+
+    def start(self) -> None:
+        """Deliver in a background thread from now on (idempotent).
+
+        The thread wakes for new submissions, for ``network_changed`` and when
+        the next retry or expiry is due; it never polls faster than that.
+        """
+        self._check_open()
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive() and not self._stopping:
+                return
+            self._stopping = False
+            self._wake.clear()
+            thread = threading.Thread(target=self._run, name="connmgr-outbox", daemon=True)
+            self._thread = thread
+        thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the background thread (idempotent); a request in flight is interrupted
+        and stays queued, to be sent again with the same key."""
+        with self._lock:
+            thread = self._thread
+            self._stopping = True
+            token = self._thread_token
+        if token is not None:
+            token.cancel("the outbox stopped")
+        self._wake.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        with self._lock:
+            if self._thread is thread:
+                self._thread = None
+
+    def close(self) -> None:
+        """Stop delivering and close the file (idempotent); later calls raise
+        :class:`~connmgr.outbox.OutboxClosedError`. Nothing queued is lost."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            tokens = list(self._tokens)
+        self.stop()
+        for token in tokens:
+            token.cancel("the outbox closed")
+        self._notify()
+        signals.network_changed.disconnect(self._on_network_ref, sender=self.manager.monitor)
+        with self._deliver_lock:
+            self._store.close()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"{self._pending} pending"
+        return f"<Outbox {self._store.path} {state}>"
+
+    # ------------------------------------------------------------------ the loop
+
+    def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            token = CancelToken()
+            with self._lock:
+                self._tokens.add(token)
+                self._thread_token = token
+            try:
+                with self._deliver_lock:
+                    if self._halted(token, thread=True):
+                        break
+                    next_due = self._deliver_due(token, math.inf)
+            except Exception:
+                # The thread must outlive a bad moment (a disk error): log, wait, go on.
+                logger.exception("outbox %s: delivery pass failed", self._store.path)
+                next_due = self.clock.now() + self.retry_delay
+            finally:
+                with self._lock:
+                    self._tokens.discard(token)
+            if self._halted(token, thread=True):
+                break
+            wait = _IDLE if next_due is None else min(_IDLE, next_due - self.clock.now())
+            self.clock.sleep(max(0.0, wait), self._wake)
+
+    def _deliver_due(self, cancel: CancelToken, deadline: float) -> float | None:
+        """One pass: expire, then send every due entry, oldest first within each origin.
+
+        Caller holds ``_deliver_lock``. Returns the clock time when another pass
+        may achieve something, or ``None`` when nothing is open.
+        """
+        now = self.clock.now()
+        self._expire(now)
+        heads = self._store.open_heads()
+        if not heads:
+            return None
+        soonest = min(float(row["expires_at"]) for row in heads)
+        if not self._network_validated():
+            return min(soonest, now + float(self.manager.monitor.offline_interval))
+        by_origin: dict[str, list[sqlite3.Row]] = {}
+        for row in heads:
+            url = resolve_url(self.base_url, row["base"], row["ref"])
+            by_origin.setdefault(origin_of(url), []).append(row)
+        for origin, rows in by_origin.items():
+            for row in rows:
+                now = self.clock.now()
+                if cancel.cancelled or self._stopping or self._closed or now >= deadline:
+                    return now
+                # A wall clock set back must not park an entry for longer than the cap.
+                due = min(float(row["next_attempt_at"]), now + self.max_retry_delay)
+                if due > now:
+                    soonest = min(soonest, due)
+                    break
+                gate_wait = self._gate_wait(origin)
+                if gate_wait is not None:
+                    soonest = min(soonest, now + gate_wait)
+                    break
+                next_try = self._send(int(row["id"]), cancel)
+                if next_try is None:
+                    continue  # delivered, failed for good, or discarded: the next one may go
+                soonest = min(soonest, next_try)
+                break
+        return soonest
+
+    def _network_validated(self) -> bool:
+        monitor = self.manager.monitor
+        if monitor.status is NetworkStatus.ONLINE:
+            return True
+        # Unknown or stale: ask (cached, or one probe round shared with others).
+        return bool(monitor.is_online()) and monitor.status is NetworkStatus.ONLINE
+
+    def _gate_wait(self, origin: str) -> float | None:
+        """Seconds until the origin's gate opens, or ``None`` when it is open (or a trial
+        may go): the manager's own gate errors are only the fallback."""
+        state = self.manager.state_for(origin)  # a URL of the origin would do as well
+        if state not in _GATED_STATES:
+            return None
+        if state is ConnectionState.OFFLINE:
+            return float(self.manager.monitor.offline_interval)
+        retry_in = self.manager.snapshot(origin).retry_in
+        return retry_in if retry_in else None
+
+    def _send(self, entry_id: int, cancel: CancelToken) -> float | None:
+        """Send one entry and record what its answer decided; return when it may be
+        tried again, or ``None`` when it is done with (its origin's next entry may go)."""
+        row = self._store.request_of(entry_id)
+        if row is None:
+            return None  # discarded meanwhile
+        url = resolve_url(self.base_url, row["base"], row["ref"])
+        headers = {name: value for name, value in jsonlib.loads(row["headers"])}
+        headers["Idempotency-Key"] = row["idempotency_key"]
+        kwargs: dict[str, Any] = {"headers": headers, "allow_redirects": False}
+        if row["body"] is not None:
+            kwargs["data"] = bytes(row["body"])
+        if row["params"] is not None:
+            kwargs["params"] = [tuple(pair) for pair in jsonlib.loads(row["params"])]
+        # On disk before the request leaves: a crash from here on resends with this key.
+        self._store.mark_sending(entry_id, now=self.clock.now())
+        self._emit_id(entry_id, SENDING)
+        try:
+            response = self.manager.request(
+                row["method"], url, operation=row["operation"], cancel=cancel, **kwargs
+            )
+        except NetworkError as error:
+            verdict = judge_error(error)
+        except (TypeError, ValueError) as exc:
+            # The manager refused the stored request itself (e.g. an operation profile
+            # the app no longer has): sending it again will not help.
+            verdict = Verdict("failed", _text(exc), reached=False)
+        except Exception as exc:
+            logger.exception("outbox: sending entry %d raised", entry_id)
+            verdict = Verdict("retry", _text(exc))
+        else:
+            verdict = judge_response(response)
+            response.close()
+        return self._record(entry_id, url, verdict, attempts=int(row["attempts"]) + 1)
+
+    def _record(self, entry_id: int, url: str, verdict: Verdict, *, attempts: int) -> float | None:
+        now = self.clock.now()
+        if verdict.action == "delivered":
+            rows = self._store.entries_by_id([entry_id]) if self._listening() else []
+            self._store.delete(entry_id)
+            self._finished()
+            logger.debug("outbox: entry %d delivered (%s)", entry_id, verdict.reason)
+            if rows:
+                self._emit(Entry.from_row(rows[0], url, state=DELIVERED), DELIVERED)
+            return None
+        if verdict.action == "failed":
+            self._store.finish(
+                entry_id, FAILED, reason=verdict.reason, status=verdict.status, now=now
+            )
+            self._finished()
+            logger.warning("outbox: entry %d failed for good: %s", entry_id, verdict.reason)
+            self._emit_id(entry_id, FAILED)
+            return None
+        if verdict.action == "interrupted":
+            delay = 0.0
+        elif verdict.action == "gated":
+            delay = verdict.retry_after if verdict.retry_after else self.retry_delay
+        else:
+            delay = self._backoff(attempts)
+            if verdict.retry_after is not None:
+                delay = max(delay, verdict.retry_after)
+        self._store.reschedule(
+            entry_id,
+            next_attempt_at=now + delay,
+            reason=verdict.reason,
+            status=verdict.status,
+            reached=verdict.reached,
+            uncount=verdict.action == "gated",
+            now=now,
+        )
+        logger.info(
+            "outbox: entry %d not delivered (%s); next attempt in %.1f s",
+            entry_id,
+            verdict.reason,
+            delay,
+        )
+        self._emit_id(entry_id, QUEUED)
+        return now + delay
+
+    def _backoff(self, attempts: int) -> float:
+        exponent = min(max(attempts - 1, 0), 60)
+        delay = min(self.max_retry_delay, self.retry_delay * 2.0**exponent)
+        # Equal jitter: never less than half, so a crowd of clients spreads out.
+        return delay / 2 + self._rng.uniform(0.0, delay / 2)
+
+    def _expire(self, now: float) -> None:
+        for row in self._store.expire_due(now=now):
+            self._finished()
+            logger.warning("outbox: entry %d expired: %s", row["id"], row["last_error"])
+            url = resolve_url(self.base_url, row["base"], row["ref"])
+            self._emit(Entry.from_row(row, url), EXPIRED)
+
+    # ------------------------------------------------------------------ events
+
+    def _on_network_changed(self, sender: object, **kwargs: Any) -> None:
+        if kwargs.get("status") is NetworkStatus.ONLINE and not self._closed:
+            try:
+                self._store.wake_unreached(now=self.clock.now())
+            except (OutboxClosedError, OSError):
+                return
+            self._notify()
+
+    def _notify(self) -> None:
+        self._wake.set()
+        with self._lock:
+            waiters = list(self._waiters)
+        for waiter in waiters:
+            waiter.set()
+
+    def _finished(self) -> None:
+        with self._lock:
+            self._pending -= 1
+
+    def _listening(self) -> bool:
+        return bool(signals.outbox_changed.receivers)
+
+    def _emit_id(self, entry_id: int, state: str) -> None:
+        if not self._listening():
+            return
+        rows = self._store.entries_by_id([entry_id])
+        if rows:
+            self._emit(Entry.from_row(rows[0], self._url_of(entry_id), state=state), state)
+
+    def _url_of(self, entry_id: int) -> str:
+        row = self._store.request_of(entry_id)
+        return "" if row is None else resolve_url(self.base_url, row["base"], row["ref"])
+
+    def _emit(self, entry: Entry, state: str) -> None:
+        # blinker's send() stops at the first receiver that raises; call each one so
+        # that a faulty widget can neither stop delivery nor deafen the others.
+        signal = signals.outbox_changed
+        if signal.is_muted:
+            return
+        for receiver in signal.receivers_for(self):
+            try:
+                receiver(self, entry=entry, state=state, pending=self._pending)
+            except Exception:
+                logger.exception("an outbox_changed receiver raised")
+
+    def _halted(self, token: CancelToken, *, thread: bool = False) -> bool:
+        # Read through a call: close() and stop() change these from other threads.
+        return self._closed or token.cancelled or (thread and self._stopping)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise OutboxClosedError(f"the outbox {self._store.path} is closed")
+
+
+def _text(exc: BaseException) -> str:
+    return redact_text(f"{type(exc).__name__}: {exc}")[:200]
+
+
+def _check_seconds(name: str, value: object, *, zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
+    seconds = float(value)
+    if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not zero):
+        raise ValueError(
+            f"{name} must be a finite number of seconds {'>= 0' if zero else '> 0'}, got {value!r}"
+        )
+    return seconds
