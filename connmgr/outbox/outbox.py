@@ -88,7 +88,8 @@ class Outbox:
         retry_delay: the first wait after an attempt that did not deliver; it
             doubles with each further attempt (jittered), up to ``max_retry_delay``.
             A server's ``Retry-After`` is honoured when longer.
-        max_retry_delay: the longest wait between two attempts (5 minutes).
+        max_retry_delay: the longest wait between two attempts (5 minutes), a
+            server's ``Retry-After`` included.
         max_bytes: the largest the file may grow (``None``: no limit);
             :meth:`submit` raises :class:`~connmgr.outbox.OutboxFullError` past it.
         clock: a :class:`~connmgr.Clock` whose ``now()`` is *wall-clock* time
@@ -428,6 +429,9 @@ class Outbox:
         """
         now = self.clock.now()
         self._expire(now)
+        # No wait is longer than max_retry_delay: a time further ahead means the wall
+        # clock was set back, and the entry must not be parked until it catches up.
+        self._store.clamp_waits(latest=now + self.max_retry_delay)
         heads = self._store.open_heads()
         if not heads:
             return None
@@ -443,8 +447,7 @@ class Outbox:
                 now = self.clock.now()
                 if cancel.cancelled or self._stopping or self._closed or now >= deadline:
                     return now
-                # A wall clock set back must not park an entry for longer than the cap.
-                due = min(float(row["next_attempt_at"]), now + self.max_retry_delay)
+                due = float(row["next_attempt_at"])
                 if due > now:
                     soonest = min(soonest, due)
                     break
@@ -533,18 +536,20 @@ class Outbox:
         if verdict.action == "interrupted":
             delay = 0.0
         elif verdict.action == "gated":
+            # The manager's gate closed during the call (an earlier attempt in it may
+            # have gone out, so the attempt stays counted): wait for the gate only.
             delay = verdict.retry_after if verdict.retry_after else self.retry_delay
         else:
             delay = self._backoff(attempts)
             if verdict.retry_after is not None:
                 delay = max(delay, verdict.retry_after)
+        delay = min(delay, self.max_retry_delay)
         self._store.reschedule(
             entry_id,
             next_attempt_at=now + delay,
             reason=verdict.reason,
             status=verdict.status,
             reached=verdict.reached,
-            uncount=verdict.action == "gated",
             now=now,
         )
         logger.info(

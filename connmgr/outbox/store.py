@@ -320,21 +320,24 @@ class Store:
         reason: str | None,
         status: int | None,
         reached: bool,
-        uncount: bool = False,
         now: float,
     ) -> None:
-        """Back to ``queued`` until ``next_attempt_at``, with why the attempt did not deliver.
-
-        ``uncount``: nothing was sent (the manager's gate said "not now"), so the
-        attempt counted by :meth:`mark_sending` is taken back.
-        """
+        """Back to ``queued`` until ``next_attempt_at``, with why the attempt did not deliver."""
         with self._transaction(durable=False) as conn:
             conn.execute(
                 "UPDATE entries SET state = 'queued', next_attempt_at = ?, last_error = ?, "
-                "last_status = ?, last_reached = ?, attempts = max(0, attempts - ?), "
-                "updated_at = ? WHERE id = ?",
-                (next_attempt_at, reason, status, int(reached), int(uncount), now, entry_id),
+                "last_status = ?, last_reached = ?, updated_at = ? WHERE id = ?",
+                (next_attempt_at, reason, status, int(reached), now, entry_id),
             )
+
+    def clamp_waits(self, *, latest: float) -> int:
+        """Bring every queued entry's next attempt forward to ``latest`` at the latest."""
+        with self._transaction(durable=False) as conn:
+            return conn.execute(
+                "UPDATE entries SET next_attempt_at = ? WHERE state = 'queued' "
+                "AND next_attempt_at > ?",
+                (latest, latest),
+            ).rowcount
 
     def expire_due(self, *, now: float) -> list[sqlite3.Row]:
         """Move open entries whose TTL has passed to ``expired``; return them (after)."""

@@ -10,7 +10,7 @@ The response decides, not the exception type:
   request left, a ``5xx``, 408, 425, 429) is **retried** later with the same
   ``Idempotency-Key``;
 * a request the manager refused at its gate (offline, backoff, rate limited) is
-  **gated**: nothing was sent, so it is no attempt, only "not now";
+  **gated**: retried when the gate opens, without growing the backoff;
 * a request interrupted by :meth:`~connmgr.outbox.Outbox.close` or the end of a
   ``drain`` is **interrupted**: sent again first, with the same key.
 """
