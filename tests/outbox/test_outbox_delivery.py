@@ -178,7 +178,7 @@ def test_nothing_is_sent_until_the_network_is_validated(outbox, server, manager,
     assert server.hits("/echo") == 1
 
 
-def test_a_closed_gate_holds_the_origin_without_an_attempt(outbox, server, probe_target, tmp_path, clock):
+def test_a_closed_gate_holds_the_origin_without_an_attempt(server, probe_target, tmp_path, clock):
     from outbox_helpers import make_manager
 
     from connmgr.outbox import Outbox
