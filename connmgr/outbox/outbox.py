@@ -445,7 +445,7 @@ class Outbox:
         for origin, rows in by_origin.items():
             for row in rows:
                 now = self.clock.now()
-                if cancel.cancelled or self._stopping or self._closed or now >= deadline:
+                if cancel.cancelled or self._closed or now >= deadline:
                     return now
                 due = float(row["next_attempt_at"])
                 if due > now:

@@ -249,6 +249,12 @@ class Store:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                     raise
+            except sqlite3.IntegrityError as exc:
+                if "idempotency_key" in str(exc):
+                    raise ValueError(
+                        "headers: an entry with this Idempotency-Key is already in the outbox"
+                    ) from exc
+                raise OutboxStorageError(f"the outbox {self.path} refused a write: {exc}") from exc
             except sqlite3.Error as exc:
                 name = getattr(exc, "sqlite_errorname", "")
                 if name in _FULL:
@@ -358,7 +364,7 @@ class Store:
                     "END WHERE id = ?",
                     (now, entry_id),
                 )
-        return self.entries_by_id(due)
+        return self.entries_by_id(due) if due else []
 
     def wake_unreached(self, *, now: float) -> int:
         """Make entries whose last attempt never left this machine due now; return how many.
