@@ -196,7 +196,10 @@ class Outbox:
         return thread is not None and thread.is_alive() and not self._stopping
 
     def pending(self) -> list[Entry]:
-        """The entries still to be sent (queued or sending), in submission order."""
+        """The entries still to be sent (queued or sending), in submission order.
+
+        Entries whose time to live has run out are expired first.
+        """
         return self._entries(OPEN_STATES)
 
     def failed(self) -> list[Entry]:
@@ -205,6 +208,7 @@ class Outbox:
 
     def _entries(self, states: tuple[str, ...]) -> list[Entry]:
         self._check_open()
+        self._expire(self.clock.now())
         return [
             Entry.from_row(row, resolve_url(self.base_url, row["base"], row["ref"]))
             for row in self._store.entries(states)
