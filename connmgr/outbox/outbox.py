@@ -14,7 +14,7 @@ Example::
 
 from __future__ import annotations
 
-import json as jsonlib
+import contextlib
 import logging
 import math
 import os
@@ -22,27 +22,17 @@ import random
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any, Final
 
 from connmgr import signals
 from connmgr.clock import CancelToken, Clock
-from connmgr.errors import NetworkError, redact_text
-from connmgr.machine import ConnectionState
 from connmgr.network import NetworkStatus
-from connmgr.outbox.entry import (
-    DELIVERED,
-    EXPIRED,
-    FAILED,
-    OPEN_STATES,
-    QUEUED,
-    SENDING,
-    Entry,
-)
+from connmgr.outbox.delivery import Courier
+from connmgr.outbox.entry import EXPIRED, FAILED, FINAL_STATES, OPEN_STATES, QUEUED, Entry
 from connmgr.outbox.errors import OutboxClosedError
 from connmgr.outbox.request import build_request, check_base_url, resolve_url
 from connmgr.outbox.store import Store
-from connmgr.outbox.verdict import Verdict, judge_error, judge_response
-from connmgr.ratelimit import origin_of
 
 __all__ = ["DEFAULT_TTL", "Outbox", "WallClock"]
 
@@ -53,7 +43,6 @@ DEFAULT_TTL: Final = 7 * 24 * 3600.0
 #: The background thread looks at the queue at least this often (seconds).
 _IDLE: Final = 60.0
 _UNSET: Any = object()
-_GATED_STATES = (ConnectionState.OFFLINE, ConnectionState.BACKOFF, ConnectionState.RATE_LIMITED)
 
 
 class WallClock:
@@ -140,27 +129,43 @@ class Outbox:
         self.clock: Clock = WallClock() if clock is None else clock
         self._rng = random.Random() if rng is None else rng
         self._store = Store(os.path.expanduser(path), max_bytes=max_bytes)
-        now = self.clock.now()
-        interrupted = self._store.recover_interrupted(now=now)
-        if interrupted:
-            logger.warning(
-                "outbox %s: %d entr%s interrupted while sending; sending again with the same "
-                "Idempotency-Key",
-                self._store.path,
-                interrupted,
-                "y was" if interrupted == 1 else "ies were",
-            )
-        # A restart is a new situation: a server that was never reached saw no load.
-        self._store.wake_unreached(now=now)
+        try:
+            now = self.clock.now()
+            interrupted = self._store.recover_interrupted(now=now)
+            if interrupted:
+                logger.warning(
+                    "outbox %s: %d entr%s interrupted while sending; sending again with the "
+                    "same Idempotency-Key",
+                    self._store.path,
+                    interrupted,
+                    "y was" if interrupted == 1 else "ies were",
+                )
+            # A restart is a new situation: a server that was never reached saw no load.
+            self._store.wake_unreached(now=now)
+            self._pending = self._store.count(OPEN_STATES)
+        except BaseException:
+            self._store.close()
+            raise
+        self._courier = Courier(
+            self._store,
+            manager,
+            base_url=self.base_url,
+            clock=self.clock,
+            rng=self._rng,
+            retry_delay=self.retry_delay,
+            max_retry_delay=self.max_retry_delay,
+            changed=self._changed,
+        )
         self._lock = threading.Lock()
-        self._pending = self._store.count(OPEN_STATES)
         self._deliver_lock = threading.Lock()
+        self._owner: int | None = None
+        self._close_after_pass = False
         self._wake = threading.Event()
         self._waiters: set[threading.Event] = set()
         self._tokens: set[CancelToken] = set()
         self._thread: threading.Thread | None = None
+        self._thread_stop = threading.Event()
         self._thread_token: CancelToken | None = None
-        self._stopping = False
         self._closed = False
         # blinker holds receivers weakly: keep the bound method alive on self.
         self._on_network_ref = self._on_network_changed
@@ -193,7 +198,7 @@ class Outbox:
     def running(self) -> bool:
         """Whether the background delivery thread runs."""
         thread = self._thread
-        return thread is not None and thread.is_alive() and not self._stopping
+        return thread is not None and thread.is_alive() and not self._thread_stop.is_set()
 
     def pending(self) -> list[Entry]:
         """The entries still to be sent (queued or sending), in submission order.
@@ -208,10 +213,9 @@ class Outbox:
 
     def _entries(self, states: tuple[str, ...]) -> list[Entry]:
         self._check_open()
-        self._expire(self.clock.now())
+        self._courier.expire(self.clock.now())
         return [
-            Entry.from_row(row, resolve_url(self.base_url, row["base"], row["ref"]))
-            for row in self._store.entries(states)
+            Entry.from_row(row, self._courier.url_of(row)) for row in self._store.entries(states)
         ]
 
     # ------------------------------------------------------------------ writing
@@ -269,23 +273,22 @@ class Outbox:
         with self._lock:
             self._pending += 1
         self._notify()
-        self._emit_id(entry_id, QUEUED)
+        self._changed(entry_id, QUEUED, resolve_url(self.base_url, request.base, request.ref), None)
         return entry_id
 
     def discard(self, entry_id: int) -> bool:
-        """Remove an entry that is not being sent (e.g. a failed one the user dismissed).
+        """Remove an entry (e.g. a failed one the user dismissed); never blocks.
 
-        Returns ``False`` if there is no such entry. An open entry that is
-        discarded is never sent (the next one of its origin goes instead).
+        Returns ``False`` if there is no such entry, or if it is being sent
+        right now (it may already have reached the server). A queued entry that
+        is discarded is never sent; the next one of its origin goes instead.
         """
         self._check_open()
-        with self._deliver_lock:
-            rows = self._store.entries_by_id([entry_id])
-            removed = self._store.delete(entry_id)
-        if removed and rows and rows[0]["state"] in OPEN_STATES:
+        state = self._store.discard(entry_id)
+        if state in OPEN_STATES:
             with self._lock:
                 self._pending -= 1
-        return removed
+        return state is not None
 
     # ------------------------------------------------------------------ delivering
 
@@ -300,6 +303,11 @@ class Outbox:
         ``timeout=None`` waits until everything is delivered or final.
         """
         self._check_open()
+        if self._owner == threading.get_ident():
+            raise RuntimeError(
+                "drain() was called from inside a delivery (an outbox_changed receiver); "
+                "call it from another thread"
+            )
         if timeout is not None:
             timeout = _check_seconds("timeout", timeout, zero=True)
         deadline = math.inf if timeout is None else self.clock.now() + timeout
@@ -319,20 +327,18 @@ class Outbox:
                 remaining = deadline - self.clock.now()
                 if remaining <= 0:
                     break
-                if not self._deliver_lock.acquire(timeout=min(remaining, threading.TIMEOUT_MAX)):
-                    break
-                try:
-                    if self._halted(token):
+                with self._delivering(min(remaining, threading.TIMEOUT_MAX)) as held:
+                    if not held or self._halted(token):
                         break
-                    next_due = self._deliver_due(token, deadline)
-                finally:
-                    self._deliver_lock.release()
+                    next_due = self._courier.deliver_due(token, deadline)
                 if self._pending == 0:
                     return True
                 now = self.clock.now()
                 if next_due is None or next_due >= deadline or token.cancelled:
                     break
                 self.clock.sleep(max(0.0, next_due - now), waiter)
+        except OutboxClosedError:
+            return False  # closed while draining: what was not delivered stays queued
         finally:
             if timer is not None:
                 timer.cancel()
@@ -349,11 +355,15 @@ class Outbox:
         """
         self._check_open()
         with self._lock:
-            if self._thread is not None and self._thread.is_alive() and not self._stopping:
+            thread = self._thread
+            if thread is not None and thread.is_alive() and not self._thread_stop.is_set():
                 return
-            self._stopping = False
+            # A thread still finishing after stop() keeps its own (set) stop event.
+            self._thread_stop = stop = threading.Event()
             self._wake.clear()
-            thread = threading.Thread(target=self._run, name="connmgr-outbox", daemon=True)
+            thread = threading.Thread(
+                target=self._run, args=(stop,), name="connmgr-outbox", daemon=True
+            )
             self._thread = thread
         thread.start()
 
@@ -362,16 +372,13 @@ class Outbox:
         and stays queued, to be sent again with the same key."""
         with self._lock:
             thread = self._thread
-            self._stopping = True
+            self._thread_stop.set()
             token = self._thread_token
         if token is not None:
             token.cancel("the outbox stopped")
         self._wake.set()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
-        with self._lock:
-            if self._thread is thread:
-                self._thread = None
 
     def close(self) -> None:
         """Stop delivering and close the file (idempotent); later calls raise
@@ -381,12 +388,17 @@ class Outbox:
                 return
             self._closed = True
             tokens = list(self._tokens)
-        self.stop()
+        inside_a_pass = self._owner == threading.get_ident()
+        self.stop(timeout=0 if inside_a_pass else 5.0)
         for token in tokens:
             token.cancel("the outbox closed")
         self._notify()
         signals.network_changed.disconnect(self._on_network_ref, sender=self.manager.monitor)
-        with self._deliver_lock:
+        if inside_a_pass:
+            # Called by a receiver during a pass: the pass closes the file as it ends.
+            self._close_after_pass = True
+            return
+        with self._delivering():
             self._store.close()
 
     def __enter__(self) -> Outbox:
@@ -401,18 +413,20 @@ class Outbox:
 
     # ------------------------------------------------------------------ the loop
 
-    def _run(self) -> None:
-        while True:
+    def _run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
             self._wake.clear()
             token = CancelToken()
             with self._lock:
                 self._tokens.add(token)
                 self._thread_token = token
             try:
-                with self._deliver_lock:
-                    if self._halted(token, thread=True):
+                with self._delivering():
+                    if stop.is_set() or self._halted(token):
                         break
-                    next_due = self._deliver_due(token, math.inf)
+                    next_due = self._courier.deliver_due(token, math.inf)
+            except OutboxClosedError:
+                break
             except Exception:
                 # The thread must outlive a bad moment (a disk error): log, wait, go on.
                 logger.exception("outbox %s: delivery pass failed", self._store.path)
@@ -420,163 +434,30 @@ class Outbox:
             finally:
                 with self._lock:
                     self._tokens.discard(token)
-            if self._halted(token, thread=True):
+            if stop.is_set() or self._halted(token):
                 break
             wait = _IDLE if next_due is None else min(_IDLE, next_due - self.clock.now())
             self.clock.sleep(max(0.0, wait), self._wake)
 
-    def _deliver_due(self, cancel: CancelToken, deadline: float) -> float | None:
-        """One pass: expire, then send every due entry, oldest first within each origin.
+    @contextlib.contextmanager
+    def _delivering(self, timeout: float = -1) -> Iterator[bool]:
+        """Hold the one-pass-at-a-time lock; yields ``False`` if it was not had in time.
 
-        Caller holds ``_deliver_lock``. Returns the clock time when another pass
-        may achieve something, or ``None`` when nothing is open.
+        A :meth:`close` from inside the pass (a signal receiver) closes the file
+        here, when the pass lets go of it.
         """
-        now = self.clock.now()
-        self._expire(now)
-        # No wait is longer than max_retry_delay: a time further ahead means the wall
-        # clock was set back, and the entry must not be parked until it catches up.
-        self._store.clamp_waits(latest=now + self.max_retry_delay)
-        heads = self._store.open_heads()
-        if not heads:
-            return None
-        soonest = min(float(row["expires_at"]) for row in heads)
-        if not self._network_validated():
-            return min(soonest, now + float(self.manager.monitor.offline_interval))
-        by_origin: dict[str, list[sqlite3.Row]] = {}
-        for row in heads:
-            url = resolve_url(self.base_url, row["base"], row["ref"])
-            by_origin.setdefault(origin_of(url), []).append(row)
-        for origin, rows in by_origin.items():
-            for row in rows:
-                now = self.clock.now()
-                if cancel.cancelled or self._closed or now >= deadline:
-                    return now
-                due = float(row["next_attempt_at"])
-                if due > now:
-                    soonest = min(soonest, due)
-                    break
-                gate_wait = self._gate_wait(origin)
-                if gate_wait is not None:
-                    soonest = min(soonest, now + gate_wait)
-                    break
-                next_try = self._send(int(row["id"]), cancel)
-                if next_try is None:
-                    continue  # delivered, failed for good, or discarded: the next one may go
-                soonest = min(soonest, next_try)
-                break
-        return soonest
-
-    def _network_validated(self) -> bool:
-        monitor = self.manager.monitor
-        if monitor.status is NetworkStatus.ONLINE:
-            return True
-        # Unknown or stale: ask (cached, or one probe round shared with others).
-        return bool(monitor.is_online()) and monitor.status is NetworkStatus.ONLINE
-
-    def _gate_wait(self, origin: str) -> float | None:
-        """Seconds until the origin's gate opens, or ``None`` when it is open (or a trial
-        may go): the manager's own gate errors are only the fallback."""
-        state = self.manager.state_for(origin)  # a URL of the origin would do as well
-        if state not in _GATED_STATES:
-            return None
-        if state is ConnectionState.OFFLINE:
-            return float(self.manager.monitor.offline_interval)
-        retry_in = self.manager.snapshot(origin).retry_in
-        return retry_in if retry_in else None
-
-    def _send(self, entry_id: int, cancel: CancelToken) -> float | None:
-        """Send one entry and record what its answer decided; return when it may be
-        tried again, or ``None`` when it is done with (its origin's next entry may go)."""
-        row = self._store.request_of(entry_id)
-        if row is None:
-            return None  # discarded meanwhile
-        url = resolve_url(self.base_url, row["base"], row["ref"])
-        headers = {name: value for name, value in jsonlib.loads(row["headers"])}
-        headers["Idempotency-Key"] = row["idempotency_key"]
-        kwargs: dict[str, Any] = {"headers": headers, "allow_redirects": False}
-        if row["body"] is not None:
-            kwargs["data"] = bytes(row["body"])
-        if row["params"] is not None:
-            kwargs["params"] = [tuple(pair) for pair in jsonlib.loads(row["params"])]
-        # On disk before the request leaves: a crash from here on resends with this key.
-        self._store.mark_sending(entry_id, now=self.clock.now())
-        self._emit_id(entry_id, SENDING)
+        if not self._deliver_lock.acquire(timeout=timeout):
+            yield False
+            return
+        self._owner = threading.get_ident()
         try:
-            response = self.manager.request(
-                row["method"], url, operation=row["operation"], cancel=cancel, **kwargs
-            )
-        except NetworkError as error:
-            verdict = judge_error(error)
-        except (TypeError, ValueError) as exc:
-            # The manager refused the stored request itself (e.g. an operation profile
-            # the app no longer has): sending it again will not help.
-            verdict = Verdict("failed", _text(exc), reached=False)
-        except Exception as exc:
-            logger.exception("outbox: sending entry %d raised", entry_id)
-            verdict = Verdict("retry", _text(exc))
-        else:
-            verdict = judge_response(response)
-            response.close()
-        return self._record(entry_id, url, verdict, attempts=int(row["attempts"]) + 1)
-
-    def _record(self, entry_id: int, url: str, verdict: Verdict, *, attempts: int) -> float | None:
-        now = self.clock.now()
-        if verdict.action == "delivered":
-            rows = self._store.entries_by_id([entry_id]) if self._listening() else []
-            self._store.delete(entry_id)
-            self._finished()
-            logger.debug("outbox: entry %d delivered (%s)", entry_id, verdict.reason)
-            if rows:
-                self._emit(Entry.from_row(rows[0], url, state=DELIVERED), DELIVERED)
-            return None
-        if verdict.action == "failed":
-            self._store.finish(
-                entry_id, FAILED, reason=verdict.reason, status=verdict.status, now=now
-            )
-            self._finished()
-            logger.warning("outbox: entry %d failed for good: %s", entry_id, verdict.reason)
-            self._emit_id(entry_id, FAILED)
-            return None
-        if verdict.action == "interrupted":
-            delay = 0.0
-        elif verdict.action == "gated":
-            # The manager's gate closed during the call (an earlier attempt in it may
-            # have gone out, so the attempt stays counted): wait for the gate only.
-            delay = verdict.retry_after if verdict.retry_after else self.retry_delay
-        else:
-            delay = self._backoff(attempts)
-            if verdict.retry_after is not None:
-                delay = max(delay, verdict.retry_after)
-        delay = min(delay, self.max_retry_delay)
-        self._store.reschedule(
-            entry_id,
-            next_attempt_at=now + delay,
-            reason=verdict.reason,
-            status=verdict.status,
-            reached=verdict.reached,
-            now=now,
-        )
-        logger.info(
-            "outbox: entry %d not delivered (%s); next attempt in %.1f s",
-            entry_id,
-            verdict.reason,
-            delay,
-        )
-        self._emit_id(entry_id, QUEUED)
-        return now + delay
-
-    def _backoff(self, attempts: int) -> float:
-        exponent = min(max(attempts - 1, 0), 60)
-        delay = min(self.max_retry_delay, self.retry_delay * 2.0**exponent)
-        # Equal jitter: never less than half, so a crowd of clients spreads out.
-        return delay / 2 + self._rng.uniform(0.0, delay / 2)
-
-    def _expire(self, now: float) -> None:
-        for row in self._store.expire_due(now=now):
-            self._finished()
-            logger.warning("outbox: entry %d expired: %s", row["id"], row["last_error"])
-            url = resolve_url(self.base_url, row["base"], row["ref"])
-            self._emit(Entry.from_row(row, url), EXPIRED)
+            yield True
+        finally:
+            self._owner = None
+            close_now = self._close_after_pass
+            self._deliver_lock.release()
+            if close_now:
+                self._store.close()
 
     # ------------------------------------------------------------------ events
 
@@ -595,47 +476,35 @@ class Outbox:
         for waiter in waiters:
             waiter.set()
 
-    def _finished(self) -> None:
-        with self._lock:
-            self._pending -= 1
-
-    def _listening(self) -> bool:
-        return bool(signals.outbox_changed.receivers)
-
-    def _emit_id(self, entry_id: int, state: str) -> None:
-        if not self._listening():
-            return
-        rows = self._store.entries_by_id([entry_id])
-        if rows:
-            self._emit(Entry.from_row(rows[0], self._url_of(entry_id), state=state), state)
-
-    def _url_of(self, entry_id: int) -> str:
-        row = self._store.request_of(entry_id)
-        return "" if row is None else resolve_url(self.base_url, row["base"], row["ref"])
-
-    def _emit(self, entry: Entry, state: str) -> None:
+    def _changed(self, entry_id: int, state: str, url: str, row: sqlite3.Row | None) -> None:
+        """An entry changed state: count it, and tell the receivers (if any)."""
+        if state in FINAL_STATES:
+            with self._lock:
+                self._pending -= 1
+        signal = signals.outbox_changed
+        if signal.is_muted or not signal.receivers:
+            return  # nothing reads the row back when no one listens
+        if row is None:
+            rows = self._store.entries_by_id([entry_id])
+            if not rows:
+                return
+            row = rows[0]
+        entry = Entry.from_row(row, url, state=state)
         # blinker's send() stops at the first receiver that raises; call each one so
         # that a faulty widget can neither stop delivery nor deafen the others.
-        signal = signals.outbox_changed
-        if signal.is_muted:
-            return
         for receiver in signal.receivers_for(self):
             try:
                 receiver(self, entry=entry, state=state, pending=self._pending)
             except Exception:
                 logger.exception("an outbox_changed receiver raised")
 
-    def _halted(self, token: CancelToken, *, thread: bool = False) -> bool:
-        # Read through a call: close() and stop() change these from other threads.
-        return self._closed or token.cancelled or (thread and self._stopping)
+    def _halted(self, token: CancelToken) -> bool:
+        # Read through a call: close() changes these from other threads.
+        return self._closed or token.cancelled
 
     def _check_open(self) -> None:
         if self._closed:
             raise OutboxClosedError(f"the outbox {self._store.path} is closed")
-
-
-def _text(exc: BaseException) -> str:
-    return redact_text(f"{type(exc).__name__}: {exc}")[:200]
 
 
 def _check_seconds(name: str, value: object, *, zero: bool = False) -> float:

@@ -97,6 +97,9 @@ _MIGRATIONS: Final[tuple[str, ...]] = (
 
 #: The columns the delivery loop scans (no headers or bodies).
 _HEAD_COLUMNS = "id, method, base, ref, state, next_attempt_at, expires_at"
+_REQUEST_COLUMNS = (
+    "id, method, base, ref, headers, params, body, operation, idempotency_key, attempts"
+)
 _ENTRY_COLUMNS = (
     "id, method, base, ref, state, attempts, created_at, expires_at, next_attempt_at, "
     "last_error, last_status, idempotency_key"
@@ -119,6 +122,7 @@ class Store:
         self.recovered_from: Path | None = None
         self._lock = threading.Lock()
         self._conn = self._open()
+        self._durable = True  # the connection's synchronous mode (FULL) as opened
 
     # ------------------------------------------------------------------ opening
 
@@ -234,13 +238,20 @@ class Store:
     # ------------------------------------------------------------------ writing
 
     @contextlib.contextmanager
-    def _transaction(self, *, durable: bool) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, *, durable: bool, single: bool = False) -> Iterator[sqlite3.Connection]:
+        """A write transaction; ``single``: the body runs one statement, which SQLite
+        makes its own transaction (no BEGIN/COMMIT round trips)."""
         with self._lock:
             conn = self._conn
             if conn is _CLOSED:
                 raise OutboxClosedError(f"the outbox {self.path} is closed")
-            conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+            if durable is not self._durable:
+                conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+                self._durable = durable
             try:
+                if single:
+                    yield conn
+                    return
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     yield conn
@@ -269,7 +280,7 @@ class Store:
 
     def insert(self, request: StoredRequest, *, now: float, expires_at: float) -> int:
         """Store a new queued entry durably (fsynced); return its id."""
-        with self._transaction(durable=True) as conn:
+        with self._transaction(durable=True, single=True) as conn:
             cursor = conn.execute(
                 "INSERT INTO entries (method, base, ref, headers, params, body, operation, "
                 "idempotency_key, state, created_at, expires_at, next_attempt_at, updated_at) "
@@ -293,25 +304,52 @@ class Store:
         assert entry_id is not None
         return entry_id
 
-    def mark_sending(self, entry_id: int, *, now: float) -> None:
-        """The entry is about to be sent: count the attempt first (a crash keeps it queued)."""
-        with self._transaction(durable=False) as conn:
-            conn.execute(
-                "UPDATE entries SET state = 'sending', attempts = attempts + 1, updated_at = ? "
-                "WHERE id = ?",
+    def mark_sending(
+        self, entry_id: int, *, now: float, delete: Sequence[int] = ()
+    ) -> sqlite3.Row | None:
+        """The entry is about to be sent: count the attempt first (a crash keeps it queued).
+
+        Returns everything needed to send it (``attempts`` already counted), or
+        ``None`` when it is no longer queued (discarded meanwhile): do not send.
+        ``delete``: delivered entries to remove in the same transaction (one commit
+        instead of two per entry when a queue drains).
+        """
+        with self._transaction(durable=False, single=not delete) as conn:
+            if delete:
+                marks = ", ".join("?" * len(delete))
+                conn.execute(f"DELETE FROM entries WHERE id IN ({marks})", tuple(delete))
+            cursor = conn.execute(
+                "UPDATE entries SET state = 'sending', attempts = attempts + 1, "
+                "updated_at = ? WHERE id = ? AND state = 'queued' RETURNING " + _REQUEST_COLUMNS,
                 (now, entry_id),
             )
+            cursor.row_factory = sqlite3.Row
+            row: sqlite3.Row | None = cursor.fetchone()
+            cursor.fetchall()  # RETURNING rows must be read before COMMIT
+        return row
 
-    def delete(self, entry_id: int) -> bool:
-        """Remove an entry (delivered, or discarded by the app); ``False`` if it was not there."""
+    def delete_many(self, entry_ids: Sequence[int]) -> None:
+        """Remove entries (delivered ones)."""
+        if not entry_ids:
+            return
+        marks = ", ".join("?" * len(entry_ids))
+        with self._transaction(durable=False, single=True) as conn:
+            conn.execute(f"DELETE FROM entries WHERE id IN ({marks})", tuple(entry_ids))
+
+    def discard(self, entry_id: int) -> str | None:
+        """Delete an entry unless it is being sent; return the state it had, or ``None``."""
         with self._transaction(durable=False) as conn:
-            return conn.execute("DELETE FROM entries WHERE id = ?", (entry_id,)).rowcount > 0
+            row = conn.execute("SELECT state FROM entries WHERE id = ?", (entry_id,)).fetchone()
+            if row is None or row[0] == "sending":
+                return None
+            conn.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
+            return str(row[0])
 
     def finish(
         self, entry_id: int, state: str, *, reason: str, status: int | None, now: float
     ) -> None:
         """Put an entry in a final state (``failed`` or ``expired``), kept with its reason."""
-        with self._transaction(durable=False) as conn:
+        with self._transaction(durable=False, single=True) as conn:
             conn.execute(
                 "UPDATE entries SET state = ?, last_error = ?, last_status = ?, updated_at = ? "
                 "WHERE id = ?",
@@ -329,7 +367,7 @@ class Store:
         now: float,
     ) -> None:
         """Back to ``queued`` until ``next_attempt_at``, with why the attempt did not deliver."""
-        with self._transaction(durable=False) as conn:
+        with self._transaction(durable=False, single=True) as conn:
             conn.execute(
                 "UPDATE entries SET state = 'queued', next_attempt_at = ?, last_error = ?, "
                 "last_status = ?, last_reached = ?, updated_at = ? WHERE id = ?",
@@ -338,7 +376,7 @@ class Store:
 
     def clamp_waits(self, *, latest: float) -> int:
         """Bring every queued entry's next attempt forward to ``latest`` at the latest."""
-        with self._transaction(durable=False) as conn:
+        with self._transaction(durable=False, single=True) as conn:
             return conn.execute(
                 "UPDATE entries SET next_attempt_at = ? WHERE state = 'queued' "
                 "AND next_attempt_at > ?",
@@ -372,7 +410,7 @@ class Store:
         For a returning network or a restart: a server that was never reached
         saw no load, so there is no backoff to respect.
         """
-        with self._transaction(durable=False) as conn:
+        with self._transaction(durable=False, single=True) as conn:
             return conn.execute(
                 "UPDATE entries SET next_attempt_at = ? WHERE state = 'queued' "
                 "AND last_reached = 0 AND next_attempt_at > ?",
@@ -381,7 +419,7 @@ class Store:
 
     def recover_interrupted(self, *, now: float) -> int:
         """At open: entries left ``sending`` by a crash go back to ``queued``, due now."""
-        with self._transaction(durable=False) as conn:
+        with self._transaction(durable=False, single=True) as conn:
             return conn.execute(
                 "UPDATE entries SET state = 'queued', next_attempt_at = ?, last_reached = 1, "
                 "last_error = 'interrupted while sending (the app stopped); sent again with "
@@ -407,11 +445,7 @@ class Store:
 
     def request_of(self, entry_id: int) -> sqlite3.Row | None:
         """Everything needed to send one entry."""
-        rows = self._read(
-            "SELECT id, method, base, ref, headers, params, body, operation, idempotency_key, "
-            "attempts FROM entries WHERE id = ?",
-            (entry_id,),
-        )
+        rows = self._read(f"SELECT {_REQUEST_COLUMNS} FROM entries WHERE id = ?", (entry_id,))
         return rows[0] if rows else None
 
     def entries(self, states: Sequence[str]) -> list[sqlite3.Row]:

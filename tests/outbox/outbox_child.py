@@ -10,8 +10,8 @@ Modes:
 - ``in-flight``: submit, drain; the parent kills it while a request is in flight;
 - ``before-send``: submit, drain, kill itself after the entry is marked sending,
   before the request leaves;
-- ``after-answer``: submit, drain, kill itself after the server answered, before
-  the outbox records the answer;
+- ``after-answer``: submit, drain, kill itself after the server answered 2xx,
+  before the outbox deletes the delivered row;
 - ``deliver``: open the file (``BASE_URL`` as ``base_url=``), ``drain(timeout=15)``,
   print ``{"drained": bool, "pending": int, "failed": int}``.
 """
@@ -65,18 +65,28 @@ def main() -> None:
     if mode == "before-send":
         original = Store.mark_sending
 
-        def mark_then_die(self: Store, entry_id: int, *, now: float) -> None:
-            original(self, entry_id, now=now)
+        def mark_then_die(self: Store, entry_id: int, *, now: float, delete=()):  # type: ignore[no-untyped-def]
+            original(self, entry_id, now=now, delete=delete)
             die()
 
         Store.mark_sending = mark_then_die  # type: ignore[method-assign]
     if mode == "after-answer":
+        # A delivered entry's row goes with the next write: die at that write instead.
+        original_mark = Store.mark_sending
+        original_delete = Store.delete_many
 
-        def die_instead(self: Store, entry_id: int) -> bool:
-            die()
-            return False
+        def mark_unless_deleting(self: Store, entry_id: int, *, now: float, delete=()):  # type: ignore[no-untyped-def]
+            if delete:
+                die()
+            return original_mark(self, entry_id, now=now, delete=delete)
 
-        Store.delete = die_instead  # type: ignore[method-assign]
+        def die_before_delete(self: Store, entry_ids) -> None:  # type: ignore[no-untyped-def]
+            if entry_ids:
+                die()
+            original_delete(self, entry_ids)
+
+        Store.mark_sending = mark_unless_deleting  # type: ignore[method-assign]
+        Store.delete_many = die_before_delete  # type: ignore[method-assign]
     box.drain(timeout=60)
     print("drain returned", flush=True)  # the parent treats this as a failure
 
