@@ -126,3 +126,65 @@ def test_stop_does_not_interrupt_a_drain(box, server):
     server.alias("/api/slow", "/status/201")
     ok = box.drain(timeout=5)
     assert ok is True, box.pending()
+
+
+def test_close_from_a_receiver_during_a_pass(box, server, tmp_path, real_manager):
+    def closer(sender, *, state, **kw):
+        if state == "sending":
+            sender.close()
+
+    box.submit("POST", "/status/201")
+    box.submit("POST", "/status/201")
+    with signals.outbox_changed.connected_to(closer, sender=box):
+        assert box.drain(timeout=5) is False
+    assert box.closed
+    again = Outbox(tmp_path / "outbox.db", real_manager)
+    try:
+        # Closed before the request left: nothing was sent, and the pass still wrote
+        # down the interrupted attempt before the file closed.
+        assert server.hits() == 0
+        first, second = again.pending()
+        assert first.attempts == 1 and "interrupted" in first.last_error
+        assert second.attempts == 0
+    finally:
+        again.close()
+
+
+def test_drain_from_a_receiver_is_refused(box, server):
+    errors = []
+
+    def drainer(sender, *, state, **kw):
+        if state == "sending":
+            try:
+                sender.drain(timeout=1)
+            except RuntimeError as exc:
+                errors.append(str(exc))
+
+    box.submit("POST", "/status/201")
+    with signals.outbox_changed.connected_to(drainer, sender=box):
+        assert box.drain(timeout=5) is True
+    assert errors and "inside a delivery" in errors[0]
+    assert server.hits() == 1
+
+
+def test_an_entry_being_sent_cannot_be_discarded(box, server):
+    server.alias("/api/slow", "/stall-headers?seconds=0.5")
+    entry_id = box.submit("POST", "/api/slow")
+    box.start()
+    deadline = time.monotonic() + 10
+    while server.hits("/api/slow") == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    started = time.monotonic()
+    assert box.discard(entry_id) is False  # it may already have reached the server
+    assert time.monotonic() - started < 0.2  # and the call did not wait for the send
+
+
+def test_start_after_stop_delivers_again(box, server):
+    box.start()
+    box.stop()
+    done, connected = delivered_event(box)
+    with connected:
+        box.start()
+        box.submit("POST", "/status/201")
+        assert done.wait(10)
