@@ -23,7 +23,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from connmgr import signals
 from connmgr.clock import CancelToken, Clock
@@ -33,6 +33,9 @@ from connmgr.outbox.entry import EXPIRED, FAILED, FINAL_STATES, OPEN_STATES, QUE
 from connmgr.outbox.errors import OutboxClosedError
 from connmgr.outbox.request import build_request, check_base_url, resolve_url
 from connmgr.outbox.store import Store
+
+if TYPE_CHECKING:
+    from connmgr.manager import ConnectionManager
 
 __all__ = ["DEFAULT_TTL", "Outbox", "WallClock"]
 
@@ -94,7 +97,7 @@ class Outbox:
     def __init__(
         self,
         path: str | os.PathLike[str],
-        manager: Any,
+        manager: ConnectionManager,
         *,
         base_url: str | None = None,
         ttl: float = DEFAULT_TTL,
@@ -118,10 +121,11 @@ class Outbox:
             raise ValueError(
                 f"max_retry_delay ({max_retry_delay!r}) must be >= retry_delay ({retry_delay!r})"
             )
-        if max_bytes is not None and (
-            isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 4096
-        ):
-            raise ValueError(f"max_bytes must be None or an int >= 4096, got {max_bytes!r}")
+        if max_bytes is not None:
+            if isinstance(max_bytes, bool) or not isinstance(max_bytes, int):
+                raise TypeError(f"max_bytes must be an int or None, got {type(max_bytes).__name__}")
+            if max_bytes < 4096:
+                raise ValueError(f"max_bytes must be >= 4096 (one page or more), got {max_bytes!r}")
         self.manager = manager
         self.base_url = check_base_url(base_url) or check_base_url(
             getattr(manager, "base_url", None), "manager.base_url"

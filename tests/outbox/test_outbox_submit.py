@@ -170,6 +170,12 @@ def test_wrong_constructor_arguments(tmp_path, manager):
         Outbox(tmp_path / "a.db", manager, retry_delay=10, max_retry_delay=1)
     with pytest.raises(ValueError, match="max_bytes"):
         Outbox(tmp_path / "a.db", manager, max_bytes=10)
+    with pytest.raises(TypeError, match="max_bytes"):
+        Outbox(tmp_path / "a.db", manager, max_bytes="1e6")
+    with pytest.raises(TypeError, match="ttl"):
+        Outbox(tmp_path / "a.db", manager, ttl=None)
+    with pytest.raises(ValueError, match="ttl"):
+        Outbox(tmp_path / "a.db", manager, ttl=math.nan)
     with pytest.raises(ValueError, match="base_url"):
         Outbox(tmp_path / "a.db", manager, base_url="not a url")
     with pytest.raises(TypeError, match="base_url"):
