@@ -9,7 +9,11 @@ next pass, so an origin's changes always arrive in the order they were made.
 Nothing is sent unless the network is validated online (the manager's monitor
 says ``ONLINE``), and nothing is sent to an origin whose gate is closed
 (``offline``, ``backoff`` or ``rate_limited`` with time left): neither counts
-as an attempt.
+as an attempt. On a ``LIMITED`` network (a link, but the internet checks fail:
+an intranet, public names not resolving) an origin proves itself instead: its
+oldest entry goes as a trial, and the rest follow once the origin has given an
+HTTP answer on this network. Offline, behind a captive portal or while the
+status is unknown, nothing goes.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ __all__ = ["Courier"]
 logger = logging.getLogger("connmgr.outbox")
 
 _GATED_STATES = (ConnectionState.OFFLINE, ConnectionState.BACKOFF, ConnectionState.RATE_LIMITED)
+#: A network without validated internet (older monitors have no such status).
+_LIMITED: Any = getattr(NetworkStatus, "LIMITED", None)
 
 
 class Courier:
@@ -77,6 +83,8 @@ class Courier:
         self._changed = changed
         #: Delivered entries whose rows are deleted with the next write (see mark_sending).
         self._delivered: list[int] = []
+        #: Origins that gave an HTTP answer on this network (for a LIMITED network).
+        self._answered: set[str] = set()
 
     def url_of(self, row: sqlite3.Row) -> str:
         """Where a stored entry goes now (not redacted)."""
@@ -101,14 +109,21 @@ class Courier:
         if not heads:
             return None
         soonest = min(float(row["expires_at"]) for row in heads)
-        if not self._network_validated():
+        network = self._network()
+        if network is None:
             return min(soonest, now + float(self.manager.monitor.offline_interval))
         by_origin: dict[str, list[tuple[sqlite3.Row, str]]] = {}
         for row in heads:
             url = self.url_of(row)
             by_origin.setdefault(origin_of(url), []).append((row, url))
         for origin, rows in by_origin.items():
+            # On a limited network an origin proves itself: its first entry is a trial,
+            # and the rest follow once it has answered.
+            trial = network is NetworkStatus.LIMITED and origin not in self._answered
             for row, url in rows:
+                if trial and origin not in self._answered and row is not rows[0][0]:
+                    soonest = min(soonest, now + float(self.manager.monitor.offline_interval))
+                    break
                 now = self.clock.now()
                 if cancel.cancelled or now >= deadline:
                     return now
@@ -120,7 +135,9 @@ class Courier:
                 if gate_wait is not None:
                     soonest = min(soonest, now + gate_wait)
                     break
-                next_try = self._send(int(row["id"]), url, cancel)
+                next_try, answered = self._send(int(row["id"]), url, cancel)
+                if answered:
+                    self._answered.add(origin)
                 if next_try is None:
                     continue  # delivered, failed for good, or discarded: the next one may go
                 soonest = min(soonest, next_try)
@@ -133,12 +150,22 @@ class Courier:
             logger.warning("outbox: entry %d expired: %s", row["id"], row["last_error"])
             self._changed(int(row["id"]), EXPIRED, self.url_of(row), row)
 
-    def _network_validated(self) -> bool:
+    def network_changed(self) -> None:
+        """A new network: which origins answered on the old one says nothing now."""
+        self._answered = set()
+
+    def _network(self) -> NetworkStatus | None:
+        """``ONLINE`` (validated), ``LIMITED`` (origins must prove themselves), or
+        ``None``: nothing may be sent (offline, a captive portal, unknown)."""
         monitor = self.manager.monitor
         if monitor.status is NetworkStatus.ONLINE:
-            return True
+            return NetworkStatus.ONLINE
         # Unknown or stale: ask (cached, or one probe round shared with others).
-        return bool(monitor.is_online()) and monitor.status is NetworkStatus.ONLINE
+        monitor.is_online()
+        status = monitor.status
+        if status is NetworkStatus.ONLINE or status is _LIMITED:
+            return status
+        return None
 
     def _gate_wait(self, origin: str) -> float | None:
         """Seconds until the origin's gate opens, or ``None`` when it is open (or a trial
@@ -151,14 +178,14 @@ class Courier:
         retry_in = self.manager.snapshot(origin).retry_in
         return retry_in if retry_in else None
 
-    def _send(self, entry_id: int, url: str, cancel: CancelToken) -> float | None:
+    def _send(self, entry_id: int, url: str, cancel: CancelToken) -> tuple[float | None, bool]:
         """Send one entry and record what its answer decided; return when it may be
-        tried again, or ``None`` when it is done with."""
+        tried again (``None`` when it is done with), and whether the server answered."""
         # On disk before the request leaves: a crash from here on resends with this key.
         delivered, self._delivered = self._delivered, []
         row = self.store.mark_sending(entry_id, now=self.clock.now(), delete=delivered)
         if row is None:
-            return None  # discarded meanwhile
+            return None, False  # discarded meanwhile
         headers = {name: value for name, value in json.loads(row["headers"])}
         headers["Idempotency-Key"] = row["idempotency_key"]
         kwargs: dict[str, Any] = {"headers": headers, "allow_redirects": False}
@@ -186,7 +213,8 @@ class Courier:
             # stream to close, and that must not undo a delivery.
             with contextlib.suppress(Exception):
                 response.close()
-        return self._record(entry_id, url, verdict, attempts=int(row["attempts"]))
+        answered = verdict.status is not None
+        return self._record(entry_id, url, verdict, attempts=int(row["attempts"])), answered
 
     def _record(self, entry_id: int, url: str, verdict: Verdict, *, attempts: int) -> float | None:
         now = self.clock.now()

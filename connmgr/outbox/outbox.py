@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 from connmgr import signals
 from connmgr.clock import CancelToken, Clock
-from connmgr.network import NetworkStatus
 from connmgr.outbox.delivery import Courier
 from connmgr.outbox.entry import EXPIRED, FAILED, FINAL_STATES, OPEN_STATES, QUEUED, Entry
 from connmgr.outbox.errors import OutboxClosedError
@@ -466,7 +465,9 @@ class Outbox:
     # ------------------------------------------------------------------ events
 
     def _on_network_changed(self, sender: object, **kwargs: Any) -> None:
-        if kwargs.get("status") is NetworkStatus.ONLINE and not self._closed:
+        self._courier.network_changed()
+        status = kwargs.get("status")
+        if status is not None and status.name in ("ONLINE", "LIMITED") and not self._closed:
             try:
                 self._store.wake_unreached(now=self.clock.now())
             except (OutboxClosedError, OSError):
@@ -494,13 +495,8 @@ class Outbox:
                 return
             row = rows[0]
         entry = Entry.from_row(row, url, state=state)
-        # blinker's send() stops at the first receiver that raises; call each one so
-        # that a faulty widget can neither stop delivery nor deafen the others.
-        for receiver in signal.receivers_for(self):
-            try:
-                receiver(self, entry=entry, state=state, pending=self._pending)
-            except Exception:
-                logger.exception("an outbox_changed receiver raised")
+        # A receiver that raises is logged by the signal and changes nothing here.
+        signal.send(self, entry=entry, state=state, pending=self._pending)
 
     def _halted(self, token: CancelToken) -> bool:
         # Read through a call: close() changes these from other threads.
