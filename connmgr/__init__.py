@@ -32,6 +32,7 @@ from connmgr import signals
 from connmgr.clock import CancelToken
 from connmgr.errors import (
     BackoffError,
+    CaptivePortalError,
     ConnectionFailedError,
     DeadlineExceededError,
     DNSError,
@@ -51,6 +52,7 @@ from connmgr.network import DnsProbe, HttpProbe, NetworkMonitor, NetworkStatus, 
 from connmgr.ratelimit import OriginRateLimits, RateLimit
 from connmgr.retry import RetryBudget, RetryConfig
 from connmgr.snapshot import ConnectionSnapshot, ManagerStats
+from connmgr.stale import stale_age
 from connmgr.timeouts import TimeoutConfig, TimeoutProfiles
 
 #: The original plan's names that are not product names, loaded from connmgr.compat.
@@ -88,6 +90,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "BackoffError",
     "CancelToken",
+    "CaptivePortalError",
     "ConnectionFailedError",
     "ConnectionManager",
     "ConnectionSnapshot",
@@ -118,4 +121,5 @@ __all__ = [
     "TimeoutConfig",
     "TimeoutProfiles",
     "signals",
+    "stale_age",
 ]

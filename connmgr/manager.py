@@ -36,11 +36,8 @@ import itertools
 import logging
 import math
 import random
-import threading
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 import requests
@@ -69,7 +66,9 @@ from connmgr.outgoing import BaseURL, prepare, send_settings
 from connmgr.ratelimit import OriginRateLimits
 from connmgr.retry import DEFAULT_CATCH, Decision, RetryBudget, RetryConfig, RetryNow, decide
 from connmgr.snapshot import ConnectionSnapshot, ManagerStats
+from connmgr.stale import cached_answer, may_serve_stale
 from connmgr.timeouts import Deadline, TimeoutConfig, TimeoutProfiles
+from connmgr.totals import Totals
 from connmgr.transport import AttemptContext, TimeoutHTTPAdapter
 from connmgr.validate import check_type
 from connmgr.waits import WaitRegistry
@@ -95,15 +94,6 @@ class ManagerClosedError(RuntimeError):
     """
 
 
-@dataclass(slots=True)
-class _Totals:
-    logical_requests: int = 0
-    attempts: int = 0
-    retries: int = 0
-    succeeded: int = 0
-    failed_by_class: dict[str, int] = field(default_factory=dict)
-
-
 class ConnectionManager:
     """Sends requests through the state machine, the limiter, the retry decision and
     the deadline-enforcing transport; one instance is shared by all threads of an app.
@@ -126,6 +116,8 @@ class ConnectionManager:
         watch_network: start the monitor's background watcher when the network goes
             away, so its return is noticed even when the app sends nothing (pass
             ``False`` when you drive the monitor yourself, e.g. on a fake clock).
+        serve_stale: answer a GET from the session's cache, even expired, when no
+            live answer can be had (see :mod:`connmgr.stale`); per call too.
 
     A wrong type for any argument raises :class:`TypeError` naming it.
 
@@ -153,6 +145,7 @@ class ConnectionManager:
         rng: random.Random | None = None,
         retry_budget: RetryBudget | None = None,
         watch_network: bool = True,
+        serve_stale: bool = False,
     ) -> None:
         check_type("base_url", base_url, str)
         check_type("timeouts", timeouts, (TimeoutProfiles, Mapping))
@@ -165,6 +158,7 @@ class ConnectionManager:
         check_type("retry_budget", retry_budget, RetryBudget)
         check_type("clock", clock, Clock)
         check_type("watch_network", watch_network, bool, optional=False)
+        check_type("serve_stale", serve_stale, bool, optional=False)
         self.base_url = base_url
         self._base = BaseURL(base_url)
         self.clock: Clock = SYSTEM_CLOCK if clock is None else clock
@@ -195,11 +189,11 @@ class ConnectionManager:
         self._max_retry_after = min(self.retry_config.max_retry_after, self.policy.max_retry_after)
         self._retry_now = RetryNow()
         self._origins = OriginTable(self.policy, self.rate_limits, clock=self.clock, rng=self._rng)
-        self._lock = threading.Lock()  # the totals
         self._waits = WaitRegistry()
-        self._totals = _Totals()
+        self._totals = Totals()
         self._ids = itertools.count(1)
         self._watch_network = watch_network
+        self.serve_stale = serve_stale
         self._watcher_started = False
         self._closed = False
         self._origins.offline = self.monitor.status in _BLOCKED
@@ -267,17 +261,7 @@ class ConnectionManager:
 
     def stats(self) -> ManagerStats:
         """Totals since creation: logical requests, attempts, retries, failures, time in state."""
-        time_in_state = self._origins.time_in_state()
-        with self._lock:
-            t = self._totals
-            return ManagerStats(
-                logical_requests=t.logical_requests,
-                attempts=t.attempts,
-                retries=t.retries,
-                succeeded=t.succeeded,
-                failed_by_class=MappingProxyType(dict(t.failed_by_class)),
-                time_in_state=MappingProxyType(time_in_state),
-            )
+        return self._totals.freeze(self._origins.time_in_state(), self._origins.stale_served())
 
     # ------------------------------------------------------------------ control
 
@@ -331,6 +315,7 @@ class ConnectionManager:
         operation: str = "default",
         cancel: CancelToken | None = None,
         wait_for_network: bool = False,
+        serve_stale: bool | None = None,
         params: Any = None,
         data: Any = None,
         headers: Mapping[str, Any] | None = None,
@@ -360,6 +345,7 @@ class ConnectionManager:
             wait_for_network: while offline, wait (bounded by the deadline and
                 ``policy.max_wait``) for the network to come back instead of raising
                 :class:`~connmgr.OfflineError`.
+            serve_stale: override the manager's ``serve_stale`` for this call.
             params, data, headers, cookies, files, auth, allow_redirects, proxies, hooks,
                 stream, verify, cert, json: as :meth:`requests.Session.request`.
             timeout: refused (``ValueError``): timeouts come from ``operation``.
@@ -418,20 +404,36 @@ class ConnectionManager:
                 self, request_id=call.request_id, method=call.method, url=call.shown_url,
                 operation=operation, cancel=call.cancel,
             )  # fmt: skip
+        outcome = "success"
         try:
             response = self._run(call)
         except NetworkError as error:
-            self._finish_failed(call, error)
-            raise
-        with self._lock:  # counted as it ends
-            self._totals.logical_requests += 1
-            self._totals.succeeded += 1
+            stale = self._stale_answer(call, error, serve_stale)
+            if stale is None:
+                self._finish_failed(call, error)
+                raise
+            response, outcome = stale, "stale"
+        self._totals.succeeded()
         if signals.request_finished.receivers:
             signals.request_finished.send(
                 self, request_id=call.request_id, method=call.method, url=call.shown_url,
-                operation=operation, outcome="success", status=response.status_code,
+                operation=operation, outcome=outcome, status=response.status_code,
                 elapsed=call.deadline.elapsed(), attempts=call.attempts,
             )  # fmt: skip
+        return response
+
+    def _stale_answer(
+        self, call: Call, error: NetworkError, serve_stale: bool | None
+    ) -> requests.Response | None:
+        """The cache's answer standing in for ``error``, when the caller allows it."""
+        allowed = self.serve_stale if serve_stale is None else serve_stale
+        if not allowed or not may_serve_stale(call.method, error):
+            return None
+        response = cached_answer(self.session, call.prepared)
+        if response is not None:
+            self._origins.count_stale(call.origin)
+            logger.info("%s %s: a stale answer instead of %s", call.method, call.shown_url,
+                        type(error).__name__)  # fmt: skip
         return response
 
     def get(self, url: str, **kwargs: Any) -> requests.Response:
@@ -661,8 +663,7 @@ class ConnectionManager:
         retry_after = verdict.retry_after
         if retry_after is not None and retry_after > self._max_retry_after:
             retry_after = self._max_retry_after
-        with self._lock:
-            self._totals.attempts += 1  # every attempt that went out is recorded once, here
+        self._totals.attempt()  # every attempt that went out is recorded once, here
         changes, resume_at = self._origins.record(
             entry, outcome, trial=trial, retry_after=retry_after, error=verdict.error,
             answered_epoch=answered,
@@ -676,8 +677,7 @@ class ConnectionManager:
             )
 
     def _wait_to_retry(self, call: Call, verdict: Verdict, decision: Decision) -> None:
-        with self._lock:
-            self._totals.retries += 1
+        self._totals.retry()
         with self._waiting(call) as token, self._retry_now.waiter() as woken:
             # Registered before the signal: a "Retry now" pressed in answer to
             # retry_scheduled must reach this wait.
@@ -715,9 +715,7 @@ class ConnectionManager:
 
     def _finish_failed(self, call: Call, error: NetworkError) -> None:
         name = type(error).__name__
-        with self._lock:
-            self._totals.logical_requests += 1
-            self._totals.failed_by_class[name] = self._totals.failed_by_class.get(name, 0) + 1
+        self._totals.failed(name)
         logger.info(
             "%s %s failed after %d attempt(s): %s", call.method, call.shown_url, error.attempts,
             name,
