@@ -131,10 +131,14 @@ class Courier:
                 if due > now:
                     soonest = min(soonest, due)
                     break
-                gate_wait = self._gate_wait(origin)
-                if gate_wait is not None:
-                    soonest = min(soonest, now + gate_wait)
-                    break
+                # The gate is looked at before an origin's first send of the pass; after
+                # that every entry here was delivered or failed for good, which leaves
+                # it open (the manager's own gate errors still stop a change under way).
+                if row is rows[0][0]:
+                    gate_wait = self._gate_wait(origin)
+                    if gate_wait is not None:
+                        soonest = min(soonest, now + gate_wait)
+                        break
                 next_try, answered = self._send(int(row["id"]), url, cancel)
                 if answered:
                     self._answered.add(origin)
