@@ -11,10 +11,10 @@ Issue 15, figures:
     network returns: ``drain()`` from the moment the probe answers again, beside
     plain ``requests`` sending the same 1000 POSTs (with an ``Idempotency-Key``
     each) in a loop on one keep-alive session. The manager has no client-side
-    rate limit here (its default, 10 requests a second per origin, would pace the
-    replay). Rounds interleaved; the figure is the median of the per-round rate
-    ratios. Target: >= 80% of plain's rate. The same POSTs sent through the
-    manager in a loop are shown too: the outbox's own share is the gap to that.
+    rate limit here (a configured one would pace the replay). Rounds
+    interleaved; the figure is the median of the per-round rate ratios.
+    Target: >= 80% of plain's rate. The same POSTs sent through the manager in
+    a loop are shown too: the outbox's own share is the gap to that.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ from connmgr.testing import ProbeTarget
 TITLE = "Outbox: durable submit and replay"
 
 _BODY = {"playlist": 7, "track": 42, "position": 3}
-#: No client-side pace: the figure is the outbox's own cost. (With the manager's
-#: default of 10 requests a second per origin, a replay goes at that pace.)
+#: No client-side pace, stated explicitly (an app that sets a rate limit gets a
+#: replay at that pace): the figure is the outbox's own cost.
 _UNLIMITED = RateLimit(max_requests=1_000_000, time_window=1.0)
 
 
