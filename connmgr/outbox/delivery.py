@@ -190,13 +190,12 @@ class Courier:
         row = self.store.mark_sending(entry_id, now=self.clock.now(), delete=delivered)
         if row is None:
             return None, False  # discarded meanwhile
-        headers = {name: value for name, value in json.loads(row["headers"])}
-        headers["Idempotency-Key"] = row["idempotency_key"]
-        kwargs: dict[str, Any] = {"headers": headers, "allow_redirects": False}
-        if row["body"] is not None:
-            kwargs["data"] = bytes(row["body"])
-        if row["params"] is not None:
-            kwargs["params"] = [tuple(pair) for pair in json.loads(row["params"])]
+        try:
+            kwargs = _request_kwargs(row)
+        except (ValueError, TypeError) as exc:
+            # A row edited or damaged on disk: fail it alone, the others still go.
+            unreadable = Verdict("failed", f"the stored request cannot be read ({_text(exc)})")
+            return self._record(entry_id, url, unreadable, attempts=0), False
         self._changed(entry_id, SENDING, url, None)
         try:
             response = self.manager.request(
@@ -270,6 +269,18 @@ class Courier:
         delay = min(self.max_retry_delay, self.retry_delay * 2.0**exponent)
         # Equal jitter: never less than half, so a crowd of clients spreads out.
         return delay / 2 + self.rng.uniform(0.0, delay / 2)
+
+
+def _request_kwargs(row: sqlite3.Row) -> dict[str, Any]:
+    """The keyword arguments for ``manager.request`` from a stored row."""
+    headers = {str(name): str(value) for name, value in json.loads(row["headers"])}
+    headers["Idempotency-Key"] = str(row["idempotency_key"])
+    kwargs: dict[str, Any] = {"headers": headers, "allow_redirects": False}
+    if row["body"] is not None:
+        kwargs["data"] = bytes(row["body"])
+    if row["params"] is not None:
+        kwargs["params"] = [(str(name), str(value)) for name, value in json.loads(row["params"])]
+    return kwargs
 
 
 def _text(exc: BaseException) -> str:

@@ -12,6 +12,8 @@ Modes:
   before the request leaves;
 - ``after-answer``: submit, drain, kill itself after the server answered 2xx,
   before the outbox deletes the delivered row;
+- ``submit-forever``: submit one entry after another, printing each id once
+  ``submit()`` returned, until the parent kills it;
 - ``deliver``: open the file (``BASE_URL`` as ``base_url=``), ``drain(timeout=15)``,
   print ``{"drained": bool, "pending": int, "failed": int}``.
 """
@@ -51,6 +53,12 @@ def main() -> None:
         box.close()
         return
     box = Outbox(path, manager)
+    if mode == "submit-forever":
+        number = 0
+        while True:  # the parent kills this process at a moment of its choosing
+            entry_id = box.submit("POST", "/items", json={"n": number})
+            print(entry_id, flush=True)
+            number += 1
     if mode == "thread-refused":
         box.start()
     for number in range(int(count)):

@@ -127,3 +127,26 @@ def test_killed_after_the_answer_before_it_was_recorded(tmp_path, live, probe_ta
     assert deliver(db, live.url, probe_target.port)["drained"] is True
     assert live.hits("/items") == 6
     check_every_entry_once_or_with_its_key(live, 5)
+
+
+@pytest.mark.parametrize("after", [1, 7, 40])
+def test_killed_at_a_random_instant_while_submitting(tmp_path, live, probe_target, after):
+    db = tmp_path / "outbox.db"
+    proc = run_child("submit-forever", db, live.url, probe_target.port, 0, wait=False)
+    try:
+        assert proc.stdout is not None
+        seen = [proc.stdout.readline() for _ in range(after)]
+        assert seen[-1].strip() == str(after)
+        # The child goes on submitting: the kill lands wherever it happens to be.
+        proc.send_signal(signal.SIGKILL)
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    confirmed = int(out.split()[-1]) if out.strip() else after
+    # Every submit() that returned is stored; at most the one in flight may be too.
+    result = deliver(db, live.url, probe_target.port)
+    assert result["drained"] is True
+    stored = live.hits("/items")
+    assert confirmed <= stored <= confirmed + 1
+    check_every_entry_once_or_with_its_key(live, stored)

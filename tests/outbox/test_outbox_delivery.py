@@ -240,3 +240,25 @@ def test_server_down_is_retried_and_delivered_when_it_returns(outbox, server, cl
     server.start()
     assert outbox.drain(timeout=30) is True
     assert server.hits("/echo") == 1
+
+
+def test_a_row_damaged_on_disk_fails_alone(outbox, server, tmp_path):
+    import sqlite3
+
+    first = outbox.submit("POST", "/echo", json=1)
+    outbox.submit("POST", "/echo", json=2)
+    outbox.close()
+    conn = sqlite3.connect(tmp_path / "outbox.db")
+    conn.execute("UPDATE entries SET headers = '{not json' WHERE id = ?", (first,))
+    conn.commit()
+    conn.close()
+    from connmgr.outbox import Outbox
+
+    again = Outbox(tmp_path / "outbox.db", outbox.manager, clock=outbox.clock)
+    try:
+        assert again.drain(timeout=5) is True
+        (broken,) = again.failed()
+        assert broken.id == first and "cannot be read" in broken.reason
+        assert [r.body for r in server.requests] == [b"2"]
+    finally:
+        again.close()
