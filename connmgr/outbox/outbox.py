@@ -293,6 +293,27 @@ class Outbox:
                 self._pending -= 1
         return state is not None
 
+    def retry(self, entry_id: int, *, ttl: float | None = None) -> bool:
+        """Queue a failed or expired entry again (a UI's "Try again"), with the same key.
+
+        It keeps its place in submission order: older than what was queued after
+        it, it is the next of its origin to be sent. Its attempts start from zero
+        and its time to live from now (``ttl``, default the outbox's). Returns
+        ``False`` if there is no such failed or expired entry.
+        """
+        self._check_open()
+        life = self.ttl if ttl is None else _check_seconds("ttl", ttl)
+        now = self.clock.now()
+        if not self._store.requeue(entry_id, now=now, expires_at=now + life):
+            return False
+        with self._lock:
+            self._pending += 1
+        self._notify()
+        rows = self._store.entries_by_id([entry_id])
+        if rows:
+            self._changed(entry_id, QUEUED, self._courier.url_of(rows[0]), rows[0])
+        return True
+
     # ------------------------------------------------------------------ delivering
 
     def drain(self, timeout: float | None = 30.0) -> bool:

@@ -336,6 +336,19 @@ class Store:
         with self._transaction(durable=False, single=True) as conn:
             conn.execute(f"DELETE FROM entries WHERE id IN ({marks})", tuple(entry_ids))
 
+    def requeue(self, entry_id: int, *, now: float, expires_at: float) -> bool:
+        """A failed or expired entry back to ``queued`` (same key, attempts from zero)."""
+        with self._transaction(durable=True, single=True) as conn:
+            return (
+                conn.execute(
+                    "UPDATE entries SET state = 'queued', attempts = 0, next_attempt_at = ?, "
+                    "expires_at = ?, last_reached = 0, updated_at = ? "
+                    "WHERE id = ? AND state IN ('failed', 'expired')",
+                    (now, expires_at, now, entry_id),
+                ).rowcount
+                > 0
+            )
+
     def discard(self, entry_id: int) -> str | None:
         """Delete an entry unless it is being sent; return the state it had, or ``None``."""
         with self._transaction(durable=False) as conn:

@@ -262,3 +262,21 @@ def test_a_row_damaged_on_disk_fails_alone(outbox, server, tmp_path):
         assert [r.body for r in server.requests] == [b"2"]
     finally:
         again.close()
+
+
+def test_retry_queues_a_failed_entry_again_with_its_key(outbox, server, clock):
+    server.alias("/api/x", "/status/409")
+    entry_id = outbox.submit("POST", "/api/x")
+    outbox.drain(timeout=5)
+    (failed,) = outbox.failed()
+    assert outbox.retry(failed.id) is True
+    assert outbox.retry(failed.id) is False  # queued now, not failed
+    assert outbox.retry(999) is False
+    (again,) = outbox.pending()
+    assert again.id == entry_id and again.attempts == 0 and again.state == "queued"
+    server.alias("/api/x", "/status/201")
+    assert outbox.drain(timeout=5) is True
+    keys = {r.headers["Idempotency-Key"] for r in server.requests_to("/api/x")}
+    assert keys == {failed.idempotency_key}
+    with pytest.raises(ValueError, match="ttl"):
+        outbox.retry(entry_id, ttl=-1)
