@@ -119,7 +119,7 @@ class Courier:
         for origin, rows in by_origin.items():
             # On a limited network an origin proves itself: its first entry is a trial,
             # and the rest follow once it has answered.
-            trial = network is NetworkStatus.LIMITED and origin not in self._answered
+            trial = network is _LIMITED and origin not in self._answered
             for row, url in rows:
                 if trial and origin not in self._answered and row is not rows[0][0]:
                     soonest = min(soonest, now + float(self.manager.monitor.offline_interval))

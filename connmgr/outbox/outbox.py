@@ -259,6 +259,8 @@ class Outbox:
         """
         self._check_open()
         life = self.ttl if ttl is None else _check_seconds("ttl", ttl)
+        if not isinstance(operation, str):
+            raise TypeError(f"operation must be a str, got {type(operation).__name__}")
         self.manager.timeouts.get(operation)  # an unknown profile raises ValueError now
         request = build_request(
             method,

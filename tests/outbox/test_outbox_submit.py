@@ -78,6 +78,7 @@ def test_the_entry_shows_where_it_goes_redacted(outbox, server):
         ({"ttl": "1"}, TypeError, "ttl"),
         ({"ttl": True}, TypeError, "ttl"),
         ({"operation": "nope"}, ValueError, "nope"),
+        ({"operation": 5}, TypeError, "operation"),
         ({"files": {"f": b"x"}}, TypeError, "files"),
     ],
 )
