@@ -7,7 +7,7 @@ the call: the cap rule, cancellation, and the errors of a refused gate.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -41,6 +41,8 @@ class Call:
     cancel: CancelToken | None
     wait_for_network: bool
     attempts: int = 0
+    #: What the loop did, step by step, as the history keeps it (see connmgr.history).
+    notes: list[tuple[Any, ...]] = field(default_factory=list)
 
     def cap(self, max_wait: float) -> float:
         """The cap rule: the longest any wait of this call may take now.

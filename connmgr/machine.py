@@ -32,12 +32,13 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
-
-from transitions import Machine
+from typing import TYPE_CHECKING, Any
 
 from connmgr.clock import SYSTEM_CLOCK, Clock
 from connmgr.errors import Outcome
+
+if TYPE_CHECKING:
+    from transitions import Machine
 
 __all__ = [
     "STATE_EFFECTS",
@@ -369,6 +370,9 @@ def shared_machine() -> Machine:
     ``add_model``, which would bind some 20 methods (6 KB) onto each origin; each
     origin fires its triggers through ``machine.events[name].trigger(model)``.
     """
+    # Imported here: building the machine is the only use, and it waits for the first origin.
+    from transitions import Machine
+
     return Machine(
         model=[],
         states=ConnectionState,

@@ -31,7 +31,6 @@ Example::
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import logging
 import math
@@ -47,7 +46,6 @@ from connmgr.call import Call
 from connmgr.clock import SYSTEM_CLOCK, CancelToken, Clock, interruptible_sleep
 from connmgr.errors import (
     BackoffError,
-    CaptivePortalError,
     DNSError,
     NetworkError,
     OfflineError,
@@ -59,14 +57,17 @@ from connmgr.errors import (
     judge,
     redact_url,
 )
+from connmgr.gate import BLOCKED, Gate
+from connmgr.history import History, retry_reason
 from connmgr.machine import STATE_EFFECTS, ConnectionState, MachinePolicy, StateChange
-from connmgr.network import HttpProbe, NetworkMonitor, NetworkStatus, get_default_monitor
+from connmgr.network import NetworkMonitor, NetworkStatus, get_default_monitor
 from connmgr.origin_table import OriginEntry, OriginTable
 from connmgr.outgoing import BaseURL, prepare, send_settings
 from connmgr.ratelimit import OriginRateLimits
 from connmgr.retry import DEFAULT_CATCH, Decision, RetryBudget, RetryConfig, RetryNow, decide
 from connmgr.snapshot import ConnectionSnapshot, ManagerStats
 from connmgr.stale import cached_answer, may_serve_stale
+from connmgr.timeline import RequestTimeline
 from connmgr.timeouts import Deadline, TimeoutConfig, TimeoutProfiles
 from connmgr.totals import Totals
 from connmgr.transport import AttemptContext, TimeoutHTTPAdapter
@@ -76,12 +77,6 @@ from connmgr.waits import WaitRegistry
 __all__ = ["ConnectionManager", "ConnectionSnapshot", "ManagerClosedError", "ManagerStats"]
 
 logger = logging.getLogger(__name__)
-
-#: How often a request waiting for the circuit's trial looks at its verdict (seconds).
-_TRIAL_POLL = 0.05
-
-#: Network statuses under which nothing can reach an origin: requests fail fast.
-_BLOCKED = frozenset({NetworkStatus.OFFLINE, NetworkStatus.CAPTIVE_PORTAL})
 
 _LIMITED_WORDS = "Connected to a network, but the internet can't be reached."
 
@@ -118,6 +113,7 @@ class ConnectionManager:
             ``False`` when you drive the monitor yourself, e.g. on a fake clock).
         serve_stale: answer a GET from the session's cache, even expired, when no
             live answer can be had (see :mod:`connmgr.stale`); per call too.
+        history_size: how many finished requests :meth:`history` keeps.
 
     A wrong type for any argument raises :class:`TypeError` naming it.
 
@@ -146,6 +142,7 @@ class ConnectionManager:
         retry_budget: RetryBudget | None = None,
         watch_network: bool = True,
         serve_stale: bool = False,
+        history_size: int = 50,
     ) -> None:
         check_type("base_url", base_url, str)
         check_type("timeouts", timeouts, (TimeoutProfiles, Mapping))
@@ -159,6 +156,7 @@ class ConnectionManager:
         check_type("clock", clock, Clock)
         check_type("watch_network", watch_network, bool, optional=False)
         check_type("serve_stale", serve_stale, bool, optional=False)
+        check_type("history_size", history_size, int, optional=False)
         self.base_url = base_url
         self._base = BaseURL(base_url)
         self.clock: Clock = SYSTEM_CLOCK if clock is None else clock
@@ -191,19 +189,23 @@ class ConnectionManager:
         self._origins = OriginTable(self.policy, self.rate_limits, clock=self.clock, rng=self._rng)
         self._waits = WaitRegistry()
         self._totals = Totals()
+        self._history = History(history_size)
         self._ids = itertools.count(1)
         self._watch_network = watch_network
         self.serve_stale = serve_stale
         self._watcher_started = False
         self._closed = False
-        self._origins.offline = self.monitor.status in _BLOCKED
+        self._origins.offline = self.monitor.status in BLOCKED
         self._network_seen = self.monitor.status is not NetworkStatus.UNKNOWN
         # blinker holds receivers weakly: keep the bound methods alive on self.
         self._on_network_changed_ref = self._on_network_changed
         self._on_new_epoch_ref = self._on_new_epoch
         signals.network_changed.connect(self._on_network_changed_ref, sender=self.monitor)
         signals.network_epoch_changed.connect(self._on_new_epoch_ref, sender=self.monitor)
-        self._configs: dict[tuple[TimeoutConfig, float], TimeoutConfig] = {}
+        self._gate = Gate(
+            self, self._origins, self.monitor, self.policy, self.clock,
+            waiting=self._waiting, emit=self._emit_changes, ensure_watcher=self._ensure_watcher,
+        )  # fmt: skip
         self._next_success_report = -math.inf
 
     # ------------------------------------------------------------------ setup
@@ -264,6 +266,27 @@ class ConnectionManager:
         return self._totals.freeze(self._origins.time_in_state(), self._origins.stale_served())
 
     # ------------------------------------------------------------------ control
+
+    def history(self) -> list[RequestTimeline]:
+        """The last finished requests, oldest first, each step with its cause.
+
+        Frozen :class:`~connmgr.timeline.RequestTimeline` records built from the
+        loop's own verdicts and decisions: gate waits and why, each attempt's
+        answer and time, each retry's delay, backoff and budget, the state
+        changes it caused. Any UI can show them; ``connmgr.qt`` does.
+        """
+        return self._history.records()
+
+    def _remember(
+        self, call: Call, outcome: str, status: int | None, error: NetworkError | None
+    ) -> None:
+        self._history.add(
+            request_id=call.request_id, method=call.method, url=call.shown_url,
+            operation=call.operation, started_at=call.deadline.started_at,
+            ended_at=self.clock.now(), outcome=outcome, status=status,
+            attempts=call.attempts, notes=call.notes,
+            error_message=error.user_message if error is not None else "",
+        )  # fmt: skip
 
     def retry_now(self) -> int:
         """Cut every current retry wait short (the banner's "Retry now"); return how many."""
@@ -414,6 +437,7 @@ class ConnectionManager:
                 raise
             response, outcome = stale, "stale"
         self._totals.succeeded()
+        self._remember(call, outcome, response.status_code, None)
         if signals.request_finished.receivers:
             signals.request_finished.send(
                 self, request_id=call.request_id, method=call.method, url=call.shown_url,
@@ -473,7 +497,7 @@ class ConnectionManager:
             call.attempts += 1
             attempt = call.attempts
             call.raise_if_cancelled()
-            entry, trial, config = self._gate(call)
+            entry, trial, config = self._gate.enter(call)
             try:
                 self._take_slot(call, entry)
             except BaseException:
@@ -485,7 +509,7 @@ class ConnectionManager:
                 # Answered by a cache (requests-cache): says nothing about the network.
                 self._release_trial(entry, trial)
                 return response
-            self._record(entry, verdict, trial)
+            self._record(call, entry, verdict, trial)
             if verdict.error is None:
                 self.retry_budget.refund_success(last_cost)
                 assert verdict.response is not None
@@ -521,80 +545,6 @@ class ConnectionManager:
         limited.__cause__ = error
         return limited
 
-    def _gate(self, call: Call) -> tuple[OriginEntry, bool, TimeoutConfig]:
-        """Pass the origin's gate, waiting when that fits the cap rule.
-
-        Returns the origin's entry, whether this attempt is the circuit's trial,
-        and the effective timeouts. Raises :class:`OfflineError`,
-        :class:`RateLimitError` or :class:`BackoffError` (nothing sent) when the
-        wait would not fit.
-        """
-        entry = self._origins.get(call.origin)
-        network = self.monitor.status
-        if (
-            entry is not None
-            and entry.machine.state is ConnectionState.ONLINE
-            and network not in _BLOCKED
-        ):
-            # The common case, read without the lock: a state change racing with this
-            # read is no different from one that lands just after the request left.
-            return entry, False, call.config
-        trial_waited = 0.0
-        while True:
-            self._refuse_behind_a_portal(call)
-            entry, verdict, read_factor, changes = self._origins.gate(call.origin)
-            self._emit_changes(changes)
-            if verdict.action == "pass" and self.monitor.status is not NetworkStatus.OFFLINE:
-                return entry, verdict.trial, self._effective_config(call.config, read_factor)
-            cap = call.cap(self.policy.max_wait)
-            if verdict.action in ("fail", "pass"):  # offline (as the machine or the monitor says)
-                if call.wait_for_network and cap > 0:
-                    self._ensure_watcher()
-                    with self._waiting(call) as token:
-                        back = self.monitor.wait_until_online(cap, cancel=token)
-                    call.raise_if_cancelled()
-                    if back:
-                        continue
-                self._refuse_behind_a_portal(call)
-                raise OfflineError(
-                    "the network is unreachable", url=call.shown_url, operation=call.operation
-                )
-            if verdict.wait == math.inf:
-                # The trial is out and its verdict has no known time: look again
-                # shortly, for as long as the deadline and max_wait allow.
-                if cap <= 0 or trial_waited >= self.policy.max_wait:
-                    raise call.gate_error(verdict.state, None)
-                wait = min(_TRIAL_POLL, cap)
-            elif verdict.wait > cap:
-                raise call.gate_error(verdict.state, verdict.retry_in)
-            else:
-                wait = verdict.wait
-            if verdict.state is ConnectionState.RATE_LIMITED:
-                signals.rate_limited.send(
-                    self, origin=call.origin, resume_at=self.clock.now() + wait, wait=wait
-                )
-            waited_from = self.clock.now()
-            with self._waiting(call) as token:
-                interruptible_sleep(self.clock, wait, cancel=token)
-            call.raise_if_cancelled()
-            trial_waited += self.clock.now() - waited_from
-
-    def _refuse_behind_a_portal(self, call: Call) -> None:
-        """Behind a captive portal, an origin that has not answered since fails fast."""
-        monitor = self.monitor
-        if monitor.status is not NetworkStatus.CAPTIVE_PORTAL:
-            return
-        entry = self._origins.get(call.origin)
-        if entry is not None and entry.answered_epoch == monitor.epoch:
-            return  # it answered on this network: the portal lets it through
-        check = next((p.url for p in monitor.probes if isinstance(p, HttpProbe)), None)
-        raise CaptivePortalError(
-            "a captive portal answers instead of the internet: sign in to the network",
-            url=call.shown_url,
-            operation=call.operation,
-            portal_url=check,
-        )
-
     def _take_slot(self, call: Call, entry: OriginEntry) -> None:
         """Take a slot from the origin's limiter, waiting when that fits the cap rule."""
         limiter = entry.limiter
@@ -604,8 +554,13 @@ class ConnectionManager:
         # interval per queued request) is bounded by the deadline alone.
         paused = limiter.paused_until is not None
         timeout = call.cap(self.policy.max_wait) if paused else call.deadline.remaining()
+        waited_from = self.clock.now()
         with self._waiting(call) as token:
             granted = limiter.wait(timeout=timeout, cancel=token)
+        call.notes.append(
+            ("slot_wait", waited_from, self.clock.now() - waited_from,
+             "the server's pause" if paused else "the client's rate limit")
+        )  # fmt: skip
         call.raise_if_cancelled()
         if not granted:
             raise RateLimitError(
@@ -624,17 +579,30 @@ class ConnectionManager:
         try:
             response = self.session.send(call.prepared, timeout=context, **call.send_kwargs)
         except DEFAULT_CATCH as exc:
-            return judge(
+            verdict = judge(
                 exc, retry_status_codes=codes, url=call.url, attempts=call.attempts,
                 operation=call.operation,
             )  # fmt: skip
-        return judge(
-            response, retry_status_codes=codes, url=call.url, attempts=call.attempts,
-            operation=call.operation, elapsed=self.clock.now() - started,
-            slow_after=config.read * self.policy.slow_fraction,
-        )  # fmt: skip
+        else:
+            verdict = judge(
+                response, retry_status_codes=codes, url=call.url, attempts=call.attempts,
+                operation=call.operation, elapsed=self.clock.now() - started,
+                slow_after=config.read * self.policy.slow_fraction,
+            )  # fmt: skip
+        status = verdict.response.status_code if verdict.response is not None else None
+        call.notes.append(
+            (
+                "attempt",
+                started,
+                self.clock.now() - started,
+                call.attempts,
+                status,
+                verdict.error.kind if verdict.error is not None else None,
+            )
+        )
+        return verdict
 
-    def _record(self, entry: OriginEntry, verdict: Verdict, trial: bool) -> None:
+    def _record(self, call: Call, entry: OriginEntry, verdict: Verdict, trial: bool) -> None:
         """Feed one verdict to the limiter, the monitor, the machine and the counters."""
         outcome = verdict.outcome
         response = verdict.response
@@ -669,6 +637,10 @@ class ConnectionManager:
             answered_epoch=answered,
         )  # fmt: skip
         if changes:
+            for change in changes:
+                call.notes.append(
+                    ("state", change.at, 0.0, change.old.value, change.new.value, change.reason)
+                )
             self._emit_changes(changes)
         if resume_at is not None and outcome is Outcome.THROTTLED:
             wait = max(0.0, resume_at - self.clock.now())
@@ -678,6 +650,12 @@ class ConnectionManager:
 
     def _wait_to_retry(self, call: Call, verdict: Verdict, decision: Decision) -> None:
         self._totals.retry()
+        budget = self.retry_budget
+        call.notes.append(
+            ("retry", self.clock.now(), decision.delay,
+             retry_reason(decision.backoff, verdict.retry_after), budget.available,
+             budget.capacity)
+        )  # fmt: skip
         with self._waiting(call) as token, self._retry_now.waiter() as woken:
             # Registered before the signal: a "Retry now" pressed in answer to
             # retry_scheduled must reach this wait.
@@ -701,21 +679,11 @@ class ConnectionManager:
         if trial:
             self._origins.release_trial(entry)
 
-    def _effective_config(self, config: TimeoutConfig, read_factor: float) -> TimeoutConfig:
-        if read_factor == 1.0:
-            return config
-        key = (config, read_factor)
-        cached = self._configs.get(key)
-        if cached is None:
-            read = config.read * read_factor
-            if config.total is not None:
-                read = min(read, config.total)
-            cached = self._configs[key] = dataclasses.replace(config, read=read)
-        return cached
-
     def _finish_failed(self, call: Call, error: NetworkError) -> None:
         name = type(error).__name__
         self._totals.failed(name)
+        status = error.response.status_code if error.response is not None else None
+        self._remember(call, _outcome_name(error), status, error)
         logger.info(
             "%s %s failed after %d attempt(s): %s", call.method, call.shown_url, error.attempts,
             name,
@@ -757,7 +725,7 @@ class ConnectionManager:
 
     def _on_network_changed(self, sender: object, **kwargs: Any) -> None:
         # LIMITED still sends (the app's server may be reachable); a portal does not.
-        blocked = kwargs.get("status") in _BLOCKED
+        blocked = kwargs.get("status") in BLOCKED
         self._emit_changes(self._origins.network_changed(not blocked))
 
     def _on_new_epoch(self, sender: object, **kwargs: Any) -> None:

@@ -514,7 +514,7 @@ def _streamed(
                 last = now
                 inbox.put_progress(handle, len(body), total)
             if handle.token.cancelled:
-                handle.token.raise_if_cancelled(url=redact_url(handle.url))
+                raise RequestCancelledError.from_token(handle.token, url=redact_url(handle.url))
         inbox.put_progress(handle, len(body), total if total >= 0 else len(body))
         # What requests' own Response.content does once it has read the body, so
         # response.content / .text / .json() work for the receiver.

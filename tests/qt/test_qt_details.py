@@ -284,7 +284,7 @@ def test_the_status_widgets_popup_shows_a_real_requests_steps(qtbot, monkeypatch
             assert "hunter2" not in row.text(0) and "token=***" in row.text(0)
             steps = [row.child(i).text(0) for i in range(row.childCount())]
             assert steps[0].startswith("attempt 1: 503 (")
-            assert any(s.startswith("retry in 0.05 s (backoff, budget ") for s in steps)
+            assert any(s.startswith("retry in 0.05 s (backoff 0.05 s, budget ") for s in steps)
             assert steps[-1].startswith("attempt 2: 200 (")
             # The state change the retry caused is the edge marked in the drawing.
             assert dialog.statechart_view is not None
