@@ -53,6 +53,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time each name loads on 
     from connmgr.ratelimit import OriginRateLimits, RateLimit
     from connmgr.retry import RetryBudget, RetryConfig
     from connmgr.snapshot import ConnectionSnapshot, ManagerStats
+    from connmgr.outbox import Outbox
     from connmgr.stale import stale_age
     from connmgr.timeouts import TimeoutConfig, TimeoutProfiles
 
@@ -77,6 +78,7 @@ _HOMES = {
     "ConnectionSnapshot": "connmgr.snapshot",
     "ManagerStats": "connmgr.snapshot",
     "stale_age": "connmgr.stale",
+    "Outbox": "connmgr.outbox",
     "TimeoutConfig": "connmgr.timeouts",
     "TimeoutProfiles": "connmgr.timeouts",
     **dict.fromkeys(
@@ -162,6 +164,7 @@ __all__ = [
     "NetworkStatus",
     "OfflineError",
     "OriginRateLimits",
+    "Outbox",
     "RateLimit",
     "RateLimitError",
     "RequestCancelledError",

@@ -44,6 +44,7 @@ import requests
 from connmgr import signals
 from connmgr.call import Call
 from connmgr.clock import SYSTEM_CLOCK, CancelToken, Clock, interruptible_sleep
+from connmgr.environment import EnvironmentCache
 from connmgr.errors import (
     BackoffError,
     DNSError,
@@ -190,6 +191,8 @@ class ConnectionManager:
         self._waits = WaitRegistry()
         self._totals = Totals()
         self._history = History(history_size)
+        #: Proxies, netrc and the CA bundle, read once per origin and network epoch.
+        self._environment = EnvironmentCache()
         self._ids = itertools.count(1)
         self._watch_network = watch_network
         self.serve_stale = serve_stale
@@ -287,6 +290,15 @@ class ConnectionManager:
             attempts=call.attempts, notes=call.notes,
             error_message=error.user_message if error is not None else "",
         )  # fmt: skip
+
+    def refresh_environment(self) -> None:
+        """Read proxies, ``NO_PROXY``, netrc and the CA bundle again on the next request.
+
+        connmgr reads them once per origin and network epoch (a network change
+        refreshes them by itself). A process that changes ``os.environ`` or its
+        netrc file between requests calls this; see docs/environment.md.
+        """
+        self._environment.refresh()
 
     def retry_now(self) -> int:
         """Cut every current retry wait short (the banner's "Retry now"); return how many."""
@@ -395,9 +407,11 @@ class ConnectionManager:
         config = self.timeouts.get(operation)
         url = check_url(self._base.absolute(url))
         origin = self._base.origin_of(url)
+        epoch = self.monitor.epoch
         prepared = prepare(
             self.session, method, url, params=params, data=data, headers=headers,
             cookies=cookies, files=files, auth=auth, hooks=hooks, json=json,
+            environment=self._environment, epoch=epoch,
         )  # fmt: skip
         announce = bool(signals.request_started.receivers)
         call = Call(
@@ -417,6 +431,8 @@ class ConnectionManager:
                 stream=stream,
                 verify=verify,
                 cert=cert,
+                environment=self._environment,
+                epoch=epoch,
             ),
             cancel=CancelToken() if cancel is None and announce else cancel,
             wait_for_network=wait_for_network,
