@@ -65,7 +65,15 @@ from connmgr.network import NetworkMonitor, NetworkStatus, get_default_monitor
 from connmgr.origin_table import OriginEntry, OriginTable
 from connmgr.outgoing import BaseURL, prepare, send_settings
 from connmgr.ratelimit import OriginRateLimits
-from connmgr.retry import DEFAULT_CATCH, Decision, RetryBudget, RetryConfig, RetryNow, decide
+from connmgr.retry import (
+    DEFAULT_CATCH,
+    IDEMPOTENT_METHODS,
+    Decision,
+    RetryBudget,
+    RetryConfig,
+    RetryNow,
+    decide,
+)
 from connmgr.snapshot import ConnectionSnapshot, ManagerStats
 from connmgr.stale import cached_answer, may_serve_stale
 from connmgr.timeline import RequestTimeline
@@ -750,6 +758,9 @@ class ConnectionManager:
         if self._network_seen:
             for adapter in self.session.adapters.values():
                 adapter.close()
+                if isinstance(adapter, TimeoutHTTPAdapter):
+                    # Idempotent requests waiting on an old socket go again at once.
+                    adapter.abandon_old_network(methods=IDEMPOTENT_METHODS)
         self._network_seen = kwargs.get("status") not in (None, NetworkStatus.UNKNOWN)
         slept = kwargs.get("slept", 0.0)
         self._origins.new_epoch(slept if isinstance(slept, int | float) else 0.0)
