@@ -50,6 +50,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time each name loads on 
     from connmgr.machine import ConnectionState, MachinePolicy
     from connmgr.manager import ConnectionManager, ManagerClosedError
     from connmgr.network import DnsProbe, HttpProbe, NetworkMonitor, NetworkStatus, TcpProbe
+    from connmgr.outbox import Outbox
     from connmgr.ratelimit import OriginRateLimits, RateLimit
     from connmgr.retry import RetryBudget, RetryConfig
     from connmgr.snapshot import ConnectionSnapshot, ManagerStats
@@ -77,6 +78,7 @@ _HOMES = {
     "ConnectionSnapshot": "connmgr.snapshot",
     "ManagerStats": "connmgr.snapshot",
     "stale_age": "connmgr.stale",
+    "Outbox": "connmgr.outbox",
     "TimeoutConfig": "connmgr.timeouts",
     "TimeoutProfiles": "connmgr.timeouts",
     **dict.fromkeys(
@@ -162,6 +164,7 @@ __all__ = [
     "NetworkStatus",
     "OfflineError",
     "OriginRateLimits",
+    "Outbox",
     "RateLimit",
     "RateLimitError",
     "RequestCancelledError",

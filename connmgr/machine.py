@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from connmgr.clock import SYSTEM_CLOCK, Clock
 from connmgr.errors import Outcome
+from connmgr.frozen import explain_frozen
 
 if TYPE_CHECKING:
     from transitions import Machine
@@ -93,6 +94,7 @@ def _check_number(name: str, value: object, *, minimum: float, integer: bool = F
         )
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MachinePolicy:
     """Thresholds of the state machine (frozen; change with ``dataclasses.replace``).
@@ -170,6 +172,7 @@ class MachinePolicy:
 ANY = "*"
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class Transition:
     """One row of the transitions table.
@@ -277,6 +280,7 @@ class Gate(enum.Enum):
     FAIL_FAST = "fail_fast"
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class StateEffect:
     """What a state does to a request: the gate, the timeouts and the rate.
@@ -312,6 +316,7 @@ STATE_EFFECTS: Mapping[ConnectionState, StateEffect] = MappingProxyType(
 # --------------------------------------------------------------------------- events
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class StateChange:
     """An origin moved from ``old`` to ``new`` because of ``reason`` (plain words).
@@ -328,6 +333,7 @@ class StateChange:
     time_in_old: float
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class GateVerdict:
     """The gate's answer for one request (pure data; the manager does the waiting).

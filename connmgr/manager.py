@@ -44,6 +44,7 @@ import requests
 from connmgr import forksafe, signals
 from connmgr.call import Call
 from connmgr.clock import SYSTEM_CLOCK, CancelToken, Clock, interruptible_sleep
+from connmgr.environment import EnvironmentCache
 from connmgr.errors import (
     BackoffError,
     DNSError,
@@ -64,7 +65,15 @@ from connmgr.network import NetworkMonitor, NetworkStatus, get_default_monitor
 from connmgr.origin_table import OriginEntry, OriginTable
 from connmgr.outgoing import BaseURL, prepare, send_settings
 from connmgr.ratelimit import OriginRateLimits
-from connmgr.retry import DEFAULT_CATCH, Decision, RetryBudget, RetryConfig, RetryNow, decide
+from connmgr.retry import (
+    DEFAULT_CATCH,
+    IDEMPOTENT_METHODS,
+    Decision,
+    RetryBudget,
+    RetryConfig,
+    RetryNow,
+    decide,
+)
 from connmgr.snapshot import ConnectionSnapshot, ManagerStats
 from connmgr.stale import cached_answer, may_serve_stale
 from connmgr.timeline import RequestTimeline
@@ -190,6 +199,8 @@ class ConnectionManager:
         self._waits = WaitRegistry()
         self._totals = Totals()
         self._history = History(history_size)
+        #: Proxies, netrc and the CA bundle, read once per origin and network epoch.
+        self._environment = EnvironmentCache()
         self._ids = itertools.count(1)
         self._watch_network = watch_network
         self.serve_stale = serve_stale
@@ -292,6 +303,15 @@ class ConnectionManager:
             attempts=call.attempts, notes=call.notes,
             error_message=error.user_message if error is not None else "",
         )  # fmt: skip
+
+    def refresh_environment(self) -> None:
+        """Read proxies, ``NO_PROXY``, netrc and the CA bundle again on the next request.
+
+        connmgr reads them once per origin and network epoch (a network change
+        refreshes them by itself). A process that changes ``os.environ`` or its
+        netrc file between requests calls this; see docs/environment.md.
+        """
+        self._environment.refresh()
 
     def retry_now(self) -> int:
         """Cut every current retry wait short (the banner's "Retry now"); return how many."""
@@ -400,9 +420,11 @@ class ConnectionManager:
         config = self.timeouts.get(operation)
         url = check_url(self._base.absolute(url))
         origin = self._base.origin_of(url)
+        epoch = self.monitor.epoch
         prepared = prepare(
             self.session, method, url, params=params, data=data, headers=headers,
             cookies=cookies, files=files, auth=auth, hooks=hooks, json=json,
+            environment=self._environment, epoch=epoch,
         )  # fmt: skip
         announce = bool(signals.request_started.receivers)
         call = Call(
@@ -422,6 +444,8 @@ class ConnectionManager:
                 stream=stream,
                 verify=verify,
                 cert=cert,
+                environment=self._environment,
+                epoch=epoch,
             ),
             cancel=CancelToken() if cancel is None and announce else cancel,
             wait_for_network=wait_for_network,
@@ -739,6 +763,9 @@ class ConnectionManager:
         if self._network_seen:
             for adapter in self.session.adapters.values():
                 adapter.close()
+                if isinstance(adapter, TimeoutHTTPAdapter):
+                    # Idempotent requests waiting on an old socket go again at once.
+                    adapter.abandon_old_network(methods=IDEMPOTENT_METHODS)
         self._network_seen = kwargs.get("status") not in (None, NetworkStatus.UNKNOWN)
         slept = kwargs.get("slept", 0.0)
         self._origins.new_epoch(slept if isinstance(slept, int | float) else 0.0)

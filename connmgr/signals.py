@@ -2,7 +2,8 @@
 
 Each signal is sent with the :class:`~connmgr.ConnectionManager` (or, for
 ``network_changed`` and ``network_epoch_changed``, the
-:class:`~connmgr.NetworkMonitor`) as sender and the
+:class:`~connmgr.NetworkMonitor`; for ``outbox_changed``, the
+:class:`~connmgr.outbox.Outbox`) as sender and the
 keyword arguments documented on it. Signals are sent from whatever thread did
 the work, never while connmgr holds a lock; :mod:`connmgr.qt` moves them onto
 the GUI thread.
@@ -47,6 +48,7 @@ __all__ = [
     "namespace",
     "network_changed",
     "network_epoch_changed",
+    "outbox_changed",
     "rate_limited",
     "request_failed",
     "request_finished",
@@ -201,5 +203,17 @@ network_epoch_changed = namespace.signal(
     ``RESUME``), ``reason`` (str, plain words), ``slept`` (float, seconds the
     machine slept; 0.0 unless ``cause`` is ``RESUME``), ``status`` (the
     :class:`~connmgr.NetworkStatus` when the epoch began).
+    """,
+)
+
+outbox_changed = namespace.signal(
+    "outbox_changed",
+    doc="""An outbox entry changed state (sent by the Outbox).
+
+    Keyword arguments: ``entry`` (the :class:`~connmgr.outbox.Entry` after the
+    change, URL redacted), ``state`` (str: ``"queued"`` when stored or
+    rescheduled after an attempt that did not deliver, ``"sending"``,
+    ``"delivered"``, ``"failed"``, ``"expired"``), ``pending`` (int: entries
+    still to be sent, for a "3 changes waiting to be sent" label).
     """,
 )

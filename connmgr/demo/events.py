@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from connmgr.frozen import explain_frozen
 from connmgr.machine import ConnectionState
 
 __all__ = ["DemoEvent"]
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class DemoEvent:
     """Something that happened during the story, for a timeline.

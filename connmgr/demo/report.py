@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from connmgr.frozen import explain_frozen
 from connmgr.machine import ConnectionState
 
 __all__ = ["DemoReport"]
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class DemoReport:
     """What the story did, for the summary table and for tests.

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from connmgr.demo.timings import DemoTimings
+from connmgr.frozen import explain_frozen
 from connmgr.machine import ConnectionState
 
 if TYPE_CHECKING:
@@ -159,6 +160,7 @@ class StoryContext:
             self.wait_for(S.ONLINE, what="back to online")
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class Chapter:
     """One chapter of the story: a name for ``--scenario``, words, the script.

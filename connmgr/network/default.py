@@ -59,7 +59,7 @@ def set_default_monitor(monitor: NetworkMonitor | None) -> NetworkMonitor | None
 
         previous = set_default_monitor(NetworkMonitor(probes=[TcpProbe("127.0.0.1", port)]))
         try:
-            assert NetworkState.is_online()
+            assert get_default_monitor().is_online()
         finally:
             set_default_monitor(previous)
     """

@@ -42,6 +42,7 @@ from PySide6.QtCore import QCoreApplication, QEvent, QObject, QThread, Signal
 
 from connmgr import signals
 from connmgr.clock import SYSTEM_CLOCK, CancelToken, Clock
+from connmgr.frozen import explain_frozen
 from connmgr.machine import ConnectionState
 
 __all__ = [
@@ -62,6 +63,7 @@ _FLUSH_EVENT = QEvent.Type(QEvent.registerEventType())
 # --------------------------------------------------------------------------- payloads
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class StateChangedEvent:
     """``state_changed`` on the GUI thread (net change since the last flush)."""
@@ -73,6 +75,7 @@ class StateChangedEvent:
     snapshot: Any = None
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class RetryScheduledEvent:
     """``retry_scheduled`` on the GUI thread.
@@ -94,6 +97,7 @@ class RetryScheduledEvent:
     due_at: float
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class RequestFinishedEvent:
     """``request_finished`` on the GUI thread."""
@@ -113,6 +117,7 @@ class RequestFinishedEvent:
         return self.outcome in ("success", "slow")
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class RequestFailedEvent:
     """``request_failed`` on the GUI thread: the error is about to be raised."""
@@ -123,6 +128,7 @@ class RequestFailedEvent:
     operation: str = ""
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class RateLimitedEvent:
     """``rate_limited`` on the GUI thread (latest per origin)."""
@@ -132,6 +138,7 @@ class RateLimitedEvent:
     wait: float
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class NetworkChangedEvent:
     """``network_changed`` on the GUI thread (latest only)."""

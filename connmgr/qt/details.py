@@ -2,15 +2,15 @@
 
 :class:`DetailsDialog` answers "why did my search wait 37 s?": at the top the
 statechart (:class:`~connmgr.qt.StatechartView`) with the current state filled
-and the transition just taken marked; below it, the last requests from a
-:class:`~connmgr.timeline.TimelineRecorder` (newest first, each with its
-waits, attempts and retries and their causes), and the redacted technical
-details with **Copy** for a bug report.
+and the transition just taken marked; below it, the last requests from
+:meth:`ConnectionManager.history() <connmgr.ConnectionManager.history>`
+(newest first, each with its waits, attempts and retries and their causes),
+and the redacted technical details with **Copy** for a bug report.
 
 Example::
 
     DetailsDialog("Connection details", text, state=ConnectionState.BACKOFF,
-                  timeline=recorder.records()).show()
+                  timeline=mgr.history()).show()
 """
 
 from __future__ import annotations
@@ -90,7 +90,8 @@ class DetailsDialog(QDialog):
     ``state`` is filled in the statechart and ``last_change`` (old, new)
     marked; ``timeline`` is a sequence of
     :class:`~connmgr.timeline.RequestTimeline` (oldest first, as
-    :meth:`~connmgr.timeline.TimelineRecorder.records` returns them).
+    :meth:`ConnectionManager.history() <connmgr.ConnectionManager.history>`
+    returns them).
     ``show_statechart=False`` leaves the drawing and the timeline out (the
     banner's request details).
     """

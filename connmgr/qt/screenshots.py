@@ -10,7 +10,7 @@ modes, the statechart, and the details popup. Fonts come from pip packages
 The status widget and the banner are driven by a stand-in manager (the
 exact state and countdown each image needs, on a clock that does not move);
 the details popup shows a real :class:`~connmgr.ConnectionManager`'s
-timeline, recorded against a local :class:`~connmgr.testing.FaultServer` on
+``history()``, recorded against a local :class:`~connmgr.testing.FaultServer` on
 a fake clock (a 503 retried, a server's ``Retry-After: 2`` waited at the gate).
 """
 
@@ -171,7 +171,6 @@ def _status_images(app: Any, out: Path) -> list[Path]:
         _settle(app)
         saved.append(_save(holder, out / name))
     widget.bridge.close()
-    widget.timeline.close()
     holder.close()
     holder.deleteLater()
     return saved
@@ -279,7 +278,6 @@ def _recorded_timeline() -> tuple[list[Any], str, Any]:
     from connmgr.qt._text import technical_details
     from connmgr.retry import RetryConfig
     from connmgr.testing import FakeClock, FaultServer
-    from connmgr.timeline import TimelineRecorder
 
     clock = FakeClock()
     with FaultServer() as server:
@@ -289,7 +287,6 @@ def _recorded_timeline() -> tuple[list[Any], str, Any]:
             monitor=monitor, clock=clock, rng=random.Random(7), watch_network=False,
         )  # fmt: skip
         with mgr:
-            recorder = TimelineRecorder(mgr)
             mgr.get("/ok?q=aphex+twin", operation="search")
             server.alias("/search", "/flaky/s?fail=1&status=503")
             mgr.get("/search?q=daft+punk", operation="search")
@@ -299,10 +296,9 @@ def _recorded_timeline() -> tuple[list[Any], str, Any]:
                 mgr.get("/search?q=bonobo", operation="search")
             server.alias("/search", "/echo")
             mgr.get("/search?q=caribou", operation="search")
-            records = recorder.records()
+            records = mgr.history()
             snapshot = mgr.snapshot()
             details = technical_details(snapshot, clock.now())
-            recorder.close()
     return records, details, snapshot.state
 
 

@@ -39,7 +39,7 @@ from connmgr.qt._text import (
 from connmgr.qt.bridge import SignalBridge, StateChangedEvent
 from connmgr.qt.colors import AA_GRAPHIC, AA_TEXT, readable_color
 from connmgr.qt.details import DetailsDialog
-from connmgr.timeline import RequestTimeline, TimelineRecorder
+from connmgr.timeline import RequestTimeline
 
 __all__ = [
     "CAPTIVE_PORTAL_COLOR",
@@ -90,12 +90,11 @@ class ConnectionStatusWidget(QFrame):
     """A coloured dot and a plain-words label for a :class:`~connmgr.ConnectionManager`.
 
     ``manager`` needs ``snapshot(url=None)`` and ``clock`` (and ``monitor``,
-    for network changes); ``url`` picks an origin (default: the manager's base
-    origin, or the worst one). Pass ``bridge`` to share one
-    :class:`~connmgr.qt.SignalBridge` between widgets, and ``timeline`` to
-    share a :class:`~connmgr.timeline.TimelineRecorder` (one is made
-    otherwise, keeping the last ``timeline_size`` requests for the details
-    popup). GUI thread only.
+    for network changes, and ``history()`` for the details popup's request
+    timeline: the manager's ``history_size=`` decides how many requests it
+    shows); ``url`` picks an origin (default: the manager's base origin, or
+    the worst one). Pass ``bridge`` to share one
+    :class:`~connmgr.qt.SignalBridge` between widgets. GUI thread only.
 
     Example::
 
@@ -111,8 +110,6 @@ class ConnectionStatusWidget(QFrame):
         *,
         url: str | None = None,
         bridge: SignalBridge | None = None,
-        timeline: TimelineRecorder | None = None,
-        timeline_size: int = 50,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -120,12 +117,6 @@ class ConnectionStatusWidget(QFrame):
         self._url = url
         self._clock: Clock = getattr(manager, "clock", None) or SYSTEM_CLOCK
         self.bridge = bridge if bridge is not None else SignalBridge(manager, parent=self)
-        if timeline is None:
-            timeline = TimelineRecorder(manager, max_requests=timeline_size)
-            # A plain object's method: callable while this widget is being destroyed.
-            self.destroyed.connect(timeline.close)
-        #: Where the details popup's request timeline comes from.
-        self.timeline = timeline
         self._last_change: StateChangedEvent | None = None
         self._snapshot: Any = None
         self._due: float | None = None
@@ -191,13 +182,11 @@ class ConnectionStatusWidget(QFrame):
     def records(self) -> list[RequestTimeline]:
         """The request timeline for the details popup (oldest first).
 
-        ``manager.history()`` when the manager keeps one, else this widget's
-        :class:`~connmgr.timeline.TimelineRecorder`.
+        ``manager.history()``: the frozen records the manager's request loop
+        keeps; none for a manager-like object without ``history()``.
         """
         history = getattr(self._manager, "history", None)
-        if callable(history):
-            return list(history())
-        return self.timeline.records()
+        return list(history()) if callable(history) else []
 
     # -- updating ----------------------------------------------------------------------
 

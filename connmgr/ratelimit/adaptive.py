@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 
 from connmgr.clock import Clock
+from connmgr.frozen import explain_frozen
 from connmgr.ratelimit.headers import RateLimitInfo
 from connmgr.ratelimit.limiter import DEFAULT_MAX_PAUSE, RateLimiter, RateMeter, check_number
 
@@ -30,6 +31,7 @@ def _check_fraction(name: str, value: object, *, high: float = 1.0) -> float:
     return number
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AdaptivePolicy:
     """How an :class:`AdaptiveRateLimiter` reacts to throttling without usable headers.

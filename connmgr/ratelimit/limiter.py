@@ -20,6 +20,7 @@ from typing import Final
 
 from connmgr import forksafe
 from connmgr.clock import SYSTEM_CLOCK, CancelToken, Clock, interruptible_sleep
+from connmgr.frozen import explain_frozen
 
 __all__ = ["DEFAULT_MAX_PAUSE", "LimiterStatus", "RateLimiter"]
 
@@ -120,6 +121,7 @@ class RateMeter:
         return count / (self._tau * -math.expm1(-span / self._tau))
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class LimiterStatus:
     """A cheap snapshot of a limiter for the state machine and the UI.

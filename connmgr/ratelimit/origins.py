@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from connmgr import forksafe
 from connmgr.clock import SYSTEM_CLOCK, Clock
+from connmgr.frozen import explain_frozen
 from connmgr.ratelimit.adaptive import AdaptivePolicy, AdaptiveRateLimiter
 from connmgr.ratelimit.limiter import LimiterStatus, check_burst, check_number
 
@@ -58,6 +59,7 @@ def origin_of(url: str) -> str:
 # ---------------------------------------------------------------------------
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RateLimit:
     """A rate-limit setting: ``max_requests`` per ``time_window`` seconds, optional ``burst``.

@@ -6,6 +6,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
+from connmgr.frozen import explain_frozen
+
 __all__ = ["RecordedRequest", "RequestHeaders"]
 
 
@@ -53,6 +55,7 @@ class RequestHeaders(Mapping[str, str]):
         return f"RequestHeaders({dict(self.items())!r})"
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class RecordedRequest:
     """One request as the server received it (see :attr:`FaultServer.requests`).

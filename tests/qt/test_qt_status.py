@@ -175,3 +175,12 @@ def test_limited_network_says_no_internet_unless_the_server_answers(qtbot, widge
     qtbot.waitUntil(lambda: widget.text() == "Online", timeout=1000)
     assert "This server answers." in widget.toolTip()
     assert LIMITED_COLOR.startswith("#")
+
+
+def test_a_manager_without_history_gets_an_empty_timeline(qtbot, widget):
+    # The stand-in has snapshot() but no history(): the popup still opens, and says so.
+    assert widget.records() == []
+    dialog = widget.show_details()
+    qtbot.addWidget(dialog)
+    assert dialog.timeline_view is not None
+    assert dialog.timeline_view.topLevelItem(0).text(0) == "No requests yet"
