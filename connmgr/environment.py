@@ -49,6 +49,8 @@ import requests.sessions
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_environ_proxies, get_netrc_auth
 
+from connmgr import forksafe
+
 __all__ = ["EnvironmentCache"]
 
 # requests' own merging helpers, which types-requests declares without types.
@@ -111,6 +113,11 @@ class EnvironmentCache:
         # Bumped by every clearing, so that a lookup that started before a
         # refresh does not store its (possibly stale) answer after it.
         self._generation = 0
+        forksafe.register(self)
+
+    def _after_fork(self) -> None:
+        # A lock a parent's thread held at the fork stays held in the child.
+        self._lock = threading.Lock()
 
     @property
     def epoch(self) -> int | None:

@@ -46,14 +46,7 @@ def test_a_wrong_type_sends_nothing(fault_server, monitor):
 @pytest.mark.parametrize(
     "entry",
     [
-        pytest.param(
-            None,
-            marks=pytest.mark.xfail(
-                strict=False,
-                reason="TimeoutProfiles.from_dict takes a None entry as the built-in profile "
-                "until timeouts.py refuses it (the transport hardening branch)",
-            ),
-        ),
+        None,
         30,
         "fast",
         ["connect", 5],

@@ -84,6 +84,8 @@ def test_origins_past_the_cap_add_no_memory_on_success(servers, probe_target):
         monitor=monitor, clock=clock, retry=RetryConfig(max_retries=0), watch_network=False
     ) as mgr:
         mgr._origins.max_origins = CAP
+        # The per-origin environment lookups are an LRU too (256 by default): the same cap.
+        mgr._environment.max_entries = CAP
 
         def visit(first: int, count: int) -> None:
             for n in range(first, first + count):

@@ -88,6 +88,7 @@ def manager_locks(mgr: ConnectionManager, origin: str) -> list[threading.Lock]:
     assert entry is not None
     return [
         mgr._totals._lock,
+        mgr._environment._lock,
         mgr._origins._lock,
         mgr._waits._lock,
         mgr._retry_now._lock,
