@@ -193,6 +193,10 @@ def _check_name(host: Any, call: str) -> None:
     name = host.decode("ascii", "replace") if isinstance(host, bytes) else str(host)
     if name.lower() in _LOCAL_NAMES or _local_ip(name) is not None:
         return
+    try:
+        name.encode("idna")
+    except UnicodeError:
+        return  # the real call refuses the name itself, before any query
     if name.lower().rstrip(".").endswith(".invalid"):
         # RFC 6761 reserves .invalid: it never resolves, so it fails here, at once,
         # as "not found", without a query leaving the machine.

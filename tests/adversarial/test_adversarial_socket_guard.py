@@ -53,6 +53,13 @@ def test_an_invalid_name_fails_as_not_found_without_a_query(socket_guard):
     assert socket_guard.take() == []
 
 
+def test_a_name_idna_cannot_encode_fails_as_python_fails_it(socket_guard):
+    # A 64-letter label cannot be encoded: the real getaddrinfo refuses it, no query.
+    with pytest.raises(UnicodeError):
+        socket.getaddrinfo("a" * 64 + ".example", 80)
+    assert socket_guard.take() == []
+
+
 def test_requests_to_the_internet_fail_and_are_recorded(socket_guard):
     with pytest.raises(requests.ConnectionError):
         requests.get("http://192.0.2.1:9/", timeout=1)
