@@ -10,6 +10,7 @@ import pytest
 import requests
 from ratelimit_helpers import START, Waiter, queue_up, until
 
+from connmgr.quota.gcra import Meter
 from connmgr.ratelimit import (
     AdaptivePolicy,
     AdaptiveRate,
@@ -19,7 +20,6 @@ from connmgr.ratelimit import (
     RateLimitInfo,
     parse_rate_limit_headers,
 )
-from connmgr.ratelimit.limiter import RateMeter
 from connmgr.testing import FaultServer
 from connmgr.testing.clock import FakeClock
 
@@ -58,14 +58,14 @@ def test_adaptive_rate_cooldown_and_hold_doubling() -> None:
 def test_rate_meter_step_stays_within_one_percent_of_the_exact_decay(rate: float) -> None:
     # Events closer together than the meter's step skip the exp(); compare with the
     # exact decayed count, event by event.
-    meter = RateMeter(1.0)
+    meter = Meter()
     times = [i / rate for i in range(int(3 * rate))]
     for t in times:
-        meter.add(t)
+        meter.add(t, tau=1.0)
     now = times[-1] + 0.25 / rate
     count = sum(math.exp(-(now - t)) for t in times)
     exact = count / -math.expm1(-(now - times[0]))
-    assert meter.rate(now) == pytest.approx(exact, rel=0.01)
+    assert meter.rate(now, tau=1.0) == pytest.approx(exact, rel=0.01)
 
 
 def test_adaptive_rate_floor_and_success_estimate() -> None:

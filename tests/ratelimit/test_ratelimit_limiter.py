@@ -360,8 +360,8 @@ class RecordingLimiter(RateLimiter):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.granted: list[float] = []
 
-    def _grant_locked(self, now: float, fresh: bool) -> None:
-        super()._grant_locked(now, fresh)
+    def _granted_locked(self, now: float) -> None:
+        super()._granted_locked(now)
         self.granted.append(now)
 
 
