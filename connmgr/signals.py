@@ -31,6 +31,8 @@ from blinker import Namespace
 __all__ = [
     "namespace",
     "network_changed",
+    "quota_store_failed",
+    "quota_store_recovered",
     "rate_limited",
     "request_failed",
     "request_finished",
@@ -109,5 +111,27 @@ network_changed = namespace.signal(
 
     Keyword arguments: ``online`` (bool), ``status``
     (:class:`~connmgr.NetworkStatus`).
+    """,
+)
+
+quota_store_failed = namespace.signal(
+    "quota_store_failed",
+    doc="""A shared quota store (SQLite, Redis) stopped answering; limiting is local now.
+
+    Sent by the store (:class:`~connmgr.quota.SQLiteStore`,
+    :class:`~connmgr.quota.RedisStore`) once per outage, from a short-lived
+    thread of its own. Keyword arguments: ``store`` (str, the store with any
+    password redacted), ``error`` (str, what went wrong), ``retry_in``
+    (seconds until the store is tried again).
+    """,
+)
+
+quota_store_recovered = namespace.signal(
+    "quota_store_recovered",
+    doc="""A shared quota store answers again after :data:`quota_store_failed`.
+
+    Sent by the store, from a short-lived thread of its own. Keyword
+    arguments: ``store`` (str, redacted), ``down_for`` (seconds the store was
+    unreachable).
     """,
 )

@@ -25,6 +25,9 @@ from __future__ import annotations
 
 from connmgr.quota.base import Answer, Bucket, Feedback, Pace, QuotaStore, QuotaStoreError
 from connmgr.quota.memory import MemoryBucket, MemoryStore
+from connmgr.quota.redis_store import RedisStore
+from connmgr.quota.shared import SharedBucket, SharedStore
+from connmgr.quota.sqlite_store import SQLiteStore
 
 __all__ = [
     "Answer",
@@ -35,4 +38,8 @@ __all__ = [
     "Pace",
     "QuotaStore",
     "QuotaStoreError",
+    "RedisStore",
+    "SQLiteStore",
+    "SharedBucket",
+    "SharedStore",
 ]
