@@ -26,9 +26,9 @@ class MemoryBucket:
 
     __slots__ = ("_cell", "_feedback", "_lock", "_version")
 
-    def __init__(self) -> None:
+    def __init__(self, cell: gcra.Cell | None = None) -> None:
         self._lock = threading.Lock()
-        self._cell = gcra.Cell()
+        self._cell = cell if cell is not None else gcra.Cell()
         self._feedback: Feedback | None = None
         self._version = 0
 

@@ -22,6 +22,7 @@ again, the shared state is what counts.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -31,6 +32,7 @@ from typing import Any, TypeVar
 from blinker import NamedSignal
 
 from connmgr import signals
+from connmgr.quota import gcra
 from connmgr.quota.base import Answer, Feedback, Pace, QuotaStoreError
 from connmgr.quota.memory import MemoryBucket
 
@@ -56,7 +58,9 @@ class SharedBucket:
     def __init__(self, store: SharedStore, key: str) -> None:
         self._store = store
         self._key = key
-        self._local = MemoryBucket()
+        # A fallback that starts as if it had just granted: it paces from the first
+        # request, so losing the store mid-run never lets a fresh burst through.
+        self._local = MemoryBucket(gcra.Cell(last=math.inf))
 
     def take(self, pace: Pace, *, fresh: bool, now: float) -> Answer:
         """Take a slot if one is free now; ``wait == 0.0`` when it was taken."""

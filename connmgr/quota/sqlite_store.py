@@ -9,7 +9,7 @@ cut). The clock is this machine's ``time.time()``, which every process on it
 shares; do not put the file on a network share for several hosts (use
 :class:`~connmgr.quota.RedisStore`).
 
-A lock held longer than ``busy_timeout`` (default 0.1 s), a disk error, or a
+A lock held longer than ``busy_timeout`` (default 0.5 s), a disk error, or a
 file that cannot be opened makes the operation fail over to local limiting
 (:mod:`connmgr.quota.shared`).
 """
@@ -106,9 +106,11 @@ def _row(key: str, cell: gcra.Cell) -> tuple[object, ...]:
 class SQLiteStore(SharedStore):
     """A quota shared by the processes of one machine, in the SQLite file at ``path``.
 
-    About 50-150 µs a grant on a local disk. ``busy_timeout`` is how long an
+    About 40-150 µs a grant on a local disk. ``busy_timeout`` is how long an
     operation waits for another process's transaction before it gives up and
-    limits locally; ``retry_interval`` how long the store is then left alone.
+    limits locally (a transaction takes well under a millisecond, but a
+    descheduled process on a loaded machine can hold the lock for tens of
+    milliseconds); ``retry_interval`` how long the store is then left alone.
     The file and its directory are created if missing.
 
     Example::
@@ -121,7 +123,7 @@ class SQLiteStore(SharedStore):
         self,
         path: str | os.PathLike[str],
         *,
-        busy_timeout: float = 0.1,
+        busy_timeout: float = 0.5,
         retry_interval: float = 5.0,
     ) -> None:
         super().__init__(retry_interval=retry_interval)
@@ -165,9 +167,21 @@ class SQLiteStore(SharedStore):
                 isolation_level=None,  # transactions are explicit: BEGIN IMMEDIATE
                 check_same_thread=False,  # one connection, used under _db_lock
             )
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(_SCHEMA)
+            try:
+                # Both are written once per file; reading first keeps a second process
+                # from queueing for the write lock just to learn they are done.
+                (mode,) = conn.execute("PRAGMA journal_mode").fetchone()
+                if str(mode).lower() != "wal":
+                    conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                known = conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'connmgr_quota'"
+                ).fetchone()
+                if known is None:
+                    conn.execute(_SCHEMA)
+            except BaseException:
+                conn.close()
+                raise
             self._conn, self._pid = conn, os.getpid()
         return self._conn
 
