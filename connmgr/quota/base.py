@@ -148,7 +148,13 @@ class Bucket(Protocol):
     ``now`` is the caller's clock reading; shared stores ignore it and use
     their own clock. ``fresh`` says the caller arrived with nobody waiting
     before it in its own process, so it may open a burst after an idle window.
+    ``shared`` is ``True`` when other processes take from the same key.
     """
+
+    @property
+    def shared(self) -> bool:
+        """Whether other processes or hosts take slots from this bucket too."""
+        ...
 
     def take(self, pace: Pace, *, fresh: bool, now: float) -> Answer:
         """Take a slot if one is free now; ``wait == 0.0`` when it was taken."""

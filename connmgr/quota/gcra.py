@@ -128,43 +128,43 @@ def _conformant(cell: Cell, pace: Pace, now: float, fresh: bool) -> bool:
     return fresh and cell.epoch_open and cell.epoch_count < pace.burst
 
 
-def _grant(cell: Cell, pace: Pace, now: float, fresh: bool) -> None:
-    if now >= cell.tat - EPS:
-        idle = now - cell.last >= pace.window - EPS
-        if fresh and idle:
-            cell.epoch_open = pace.burst > 1
-            cell.epoch_count = 1
-        else:
-            cell.epoch_open = False
-            cell.epoch_count = 0
-        cell.tat = max(now, cell.paused_until) + pace.interval
-    else:
-        # A burst grant: count the whole burst as if it went now, so pacing
-        # resumes only once every burst request is a full interval behind.
-        cell.epoch_count += 1
-        cell.tat = now + cell.epoch_count * pace.interval
-        if cell.epoch_count >= pace.burst:
-            cell.epoch_open = False
-    cell.last = now
-    cell.sent.add(now, tau=pace.measure)
-
-
 def _head_wait(cell: Cell, now: float) -> float:
     return max(cell.tat, cell.paused_until, now) - now
 
 
 def take(cell: Cell, pace: Pace, now: float, *, fresh: bool) -> float:
     """Grant a slot if one is free at ``now``: ``0.0``, else seconds until the next (> 0)."""
-    _settle(cell, pace, now)
-    if _conformant(cell, pace, now, fresh):
-        _grant(cell, pace, now, fresh)
-        return 0.0
-    return _head_wait(cell, now)
+    if cell.interval != pace.interval:
+        _settle(cell, pace, now)
+    if now < cell.paused_until - EPS:
+        return _head_wait(cell, now)
+    if now >= cell.tat - EPS:
+        # A paced grant; a fresh caller after a whole idle window opens a burst.
+        if fresh and now - cell.last >= pace.window - EPS:
+            cell.epoch_open = pace.burst > 1
+            cell.epoch_count = 1
+        else:
+            cell.epoch_open = False
+            cell.epoch_count = 0
+        cell.tat = max(now, cell.paused_until) + pace.interval
+    elif fresh and cell.epoch_open and cell.epoch_count < pace.burst:
+        # A burst grant: count the whole burst as if it went now, so pacing
+        # resumes only once every burst request is a full interval behind.
+        cell.epoch_count += 1
+        cell.tat = now + cell.epoch_count * pace.interval
+        if cell.epoch_count >= pace.burst:
+            cell.epoch_open = False
+    else:
+        return _head_wait(cell, now)
+    cell.last = now
+    cell.sent.add(now, tau=pace.measure)
+    return 0.0
 
 
 def peek(cell: Cell, pace: Pace, now: float, *, fresh: bool) -> float:
     """Seconds until a slot would be free (``0.0``: now), without taking it."""
-    _settle(cell, pace, now)
+    if cell.interval != pace.interval:
+        _settle(cell, pace, now)
     if fresh and _conformant(cell, pace, now, fresh):
         return 0.0
     return _head_wait(cell, now)

@@ -24,19 +24,26 @@ class MemoryBucket:
     Shared stores use it as their fallback while they are unreachable.
     """
 
-    __slots__ = ("_cell", "_feedback", "_lock", "_version")
+    __slots__ = ("_cell", "_feedback", "_granted", "_lock", "_version")
+
+    shared = False
 
     def __init__(self, cell: gcra.Cell | None = None) -> None:
         self._lock = threading.Lock()
         self._cell = cell if cell is not None else gcra.Cell()
         self._feedback: Feedback | None = None
         self._version = 0
+        # The answer to nearly every take: granted, no pause. Built once per version.
+        self._granted = Answer(0.0, 0.0, 0)
 
     def take(self, pace: Pace, *, fresh: bool, now: float) -> Answer:
         """Take a slot if one is free now; ``wait == 0.0`` when it was taken."""
         with self._lock:
             wait = gcra.take(self._cell, pace, now, fresh=fresh)
-            return Answer(wait, max(0.0, self._cell.paused_until - now), self._version)
+            paused = self._cell.paused_until - now
+            if wait == 0.0 and paused <= 0.0:
+                return self._granted
+            return Answer(wait, max(0.0, paused), self._version)
 
     def peek(self, pace: Pace, *, fresh: bool, now: float) -> Answer:
         """Seconds until a slot would be free, without taking it."""
@@ -69,6 +76,7 @@ class MemoryBucket:
         with self._lock:
             self._feedback = feedback
             self._version += 1
+            self._granted = Answer(0.0, 0.0, self._version)
             return self._version
 
 

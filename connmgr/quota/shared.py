@@ -55,6 +55,8 @@ class SharedBucket:
 
     __slots__ = ("_key", "_local", "_store")
 
+    shared = True
+
     def __init__(self, store: SharedStore, key: str) -> None:
         self._store = store
         self._key = key

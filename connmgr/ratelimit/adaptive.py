@@ -334,12 +334,12 @@ class AdaptiveRateLimiter(RateLimiter):
     def _meter_window(self) -> float:
         return self.policy.measure_window
 
-    def _granted_locked(self, now: float) -> None:
-        self._sent.add(now, tau=self.policy.measure_window)
-
     # -- sharing ------------------------------------------------------------------
 
-    def _answered_locked(self, answer: Answer, now: float) -> None:
+    def _answered_locked(self, answer: Answer, now: float, *, granted: bool) -> None:
+        if granted and self._bucket.shared:
+            # The bucket counts every sharer's grants; ours alone scale the success rate.
+            self._sent.add(now, tau=self.policy.measure_window)
         if answer.version == self._version:
             return
         # Another sharer published what the server told it: follow it from now on.
@@ -427,7 +427,7 @@ class AdaptiveRateLimiter(RateLimiter):
             if status == 429 and not explained:
                 ceiling = self.configured_rate * self._factor
                 sending = self._bucket.sent_rate(self._pace, now=now)
-                mine = self._sent.rate(now, tau=tau)
+                mine = self._sent.rate(now, tau=tau) if self._bucket.shared else sending
                 success = self._succeeded.rate(now, tau=tau)
                 if 0.0 < mine < sending:
                     # Other sharers sent too: assume they succeed as often as we do.

@@ -322,11 +322,11 @@ class RateLimiter:
     def _refresh_locked(self, now: float) -> None:
         """Bring time-dependent state up to date (subclasses recompute the rate)."""
 
-    def _answered_locked(self, answer: Answer, now: float) -> None:
-        """Every answer of the bucket passes here (subclasses read its feedback version)."""
+    def _answered_locked(self, answer: Answer, now: float, *, granted: bool) -> None:
+        """Every answer of the bucket passes here (``granted``: a slot was taken at ``now``).
 
-    def _granted_locked(self, now: float) -> None:
-        """A slot was granted at ``now`` (subclasses count it)."""
+        Subclasses count grants and read the answer's feedback version.
+        """
 
     def _meter_window(self) -> float:
         """The time constant (s) the bucket's grant meter measures over."""
@@ -360,7 +360,8 @@ class RateLimiter:
             if abs(interval - old.interval) > 1e-12 * old.interval:
                 # The bucket converts the debt it carries to the new interval when it
                 # sees it: show it now, so the debt is converted as of this moment.
-                self._answered_locked(self._bucket.peek(self._pace, fresh=False, now=now), now)
+                answer = self._bucket.peek(self._pace, fresh=False, now=now)
+                self._answered_locked(answer, now, granted=False)
                 self._queue.wake_all()
 
     def _pause_locked(self, seconds: float, now: float) -> None:
@@ -371,14 +372,12 @@ class RateLimiter:
     def _take_locked(self, now: float, *, fresh: bool) -> float:
         """Take a slot from the bucket: ``0.0`` when granted, else seconds to the next."""
         answer = self._bucket.take(self._pace, fresh=fresh, now=now)
-        self._answered_locked(answer, now)
-        if answer.wait == 0.0:
-            self._granted_locked(now)
+        self._answered_locked(answer, now, granted=answer.wait == 0.0)
         return answer.wait
 
     def _peek_locked(self, now: float, *, fresh: bool) -> Answer:
         answer = self._bucket.peek(self._pace, fresh=fresh, now=now)
-        self._answered_locked(answer, now)
+        self._answered_locked(answer, now, granted=False)
         return answer
 
     def _wait_time_locked(self, now: float) -> tuple[float, float]:

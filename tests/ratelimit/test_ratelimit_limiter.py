@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from ratelimit_helpers import START, Waiter, max_in_window, queue_up, until
 
 from connmgr.clock import CancelToken
+from connmgr.quota import Answer
 from connmgr.ratelimit import (
     LimiterStatus,
     RateLimiter,
@@ -360,9 +361,10 @@ class RecordingLimiter(RateLimiter):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.granted: list[float] = []
 
-    def _granted_locked(self, now: float) -> None:
-        super()._granted_locked(now)
-        self.granted.append(now)
+    def _answered_locked(self, answer: Answer, now: float, *, granted: bool) -> None:
+        super()._answered_locked(answer, now, granted=granted)
+        if granted:
+            self.granted.append(now)
 
 
 def hammer(
