@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 
-from connmgr.transport import _WATCHDOG
+from connmgr.watchdog import WATCHDOG
 
 _CHILD = """
 import os, sys
@@ -47,7 +47,7 @@ def server_process() -> Iterator[str]:
 
 
 def _watchdog_cpu() -> float:
-    thread = _WATCHDOG._thread
+    thread = WATCHDOG.thread
     if thread is None or thread.ident is None or not hasattr(time, "pthread_getcpuclockid"):
         return 0.0
     return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))

@@ -1,7 +1,7 @@
 """Network state: the cost of a cached check, how fast changes are noticed, dead probes.
 
 Every probe points at loopback (listeners this module opens), on the real
-system clock. Figures (issue 4, item 7):
+system clock. Figures:
 
 * a cached ``is_online()`` (aim <= 5 µs; the issue's check: <= 20 µs), next to
   the original plan's cached check as an anchor, and ``report_success()`` (called

@@ -35,7 +35,8 @@ from benchmarks._loopback import cpu_per_request, pinned, server_process
 from connmgr.clock import CancelToken
 from connmgr.errors import DeadlineExceededError, RequestCancelledError
 from connmgr.timeouts import TimeoutConfig
-from connmgr.transport import _WATCHDOG, AttemptContext, create_session
+from connmgr.transport import AttemptContext, create_session
+from connmgr.watchdog import WATCHDOG
 
 TITLE = "Transport: deadlines and overhead"
 
@@ -78,7 +79,7 @@ def _overhead(url: str, quick: bool) -> list[str]:
     median = statistics.median
     ratio = median(ratios)
     q1, _, q3 = statistics.quantiles(ratios, n=4)
-    held, cancelled = _WATCHDOG.stats()
+    held, cancelled = WATCHDOG.stats()
     plain_us = median(samples["plain"]) * 1e6
     timeout_us = median(samples["plain+timeout"]) * 1e6
     ours_us = median(samples["ours"]) * 1e6

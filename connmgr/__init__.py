@@ -15,10 +15,12 @@ Example::
         except connmgr.NetworkError as err:
             show_error(err.user_message, err.suggestion)
 
-Optional parts live in subpackages: :mod:`connmgr.qt` (extra ``qt``) and
-:mod:`connmgr.testing` (FaultServer, FakeClock, pytest fixtures). The Qt
-names below are also reachable here, imported only when first used, so that
-``import connmgr`` never needs PySide6.
+``__all__`` is the product. Building blocks stay importable from their modules
+(:mod:`connmgr.errors`, :mod:`connmgr.ratelimit`, :mod:`connmgr.retry`, ...).
+The original plan's names (``NetworkState``, ``exponential_backoff``,
+``RateLimiter``, ...) are importable from here too; they live in
+:mod:`connmgr.compat` and load on first use. Qt lives only in :mod:`connmgr.qt`
+(extra ``qt``), so ``import connmgr`` never needs PySide6.
 """
 
 from __future__ import annotations
@@ -27,13 +29,13 @@ import importlib
 from typing import Any
 
 from connmgr import signals
-from connmgr.clock import CancelToken, Clock, SystemClock
+from connmgr.clock import CancelToken
 from connmgr.errors import (
     BackoffError,
+    CaptivePortalError,
     ConnectionFailedError,
     DeadlineExceededError,
     DNSError,
-    ErrorMessageFormatter,
     HTTPStatusError,
     InvalidRequestError,
     NetworkError,
@@ -43,123 +45,81 @@ from connmgr.errors import (
     RequestTimeoutError,
     ServerError,
     TLSError,
-    classify_error,
-    redact_headers,
-    redact_text,
-    redact_url,
 )
 from connmgr.machine import ConnectionState, MachinePolicy
-from connmgr.manager import ConnectionManager, ConnectionSnapshot, ManagerStats
-from connmgr.network import (
-    DnsProbe,
-    HttpProbe,
-    NetworkMonitor,
-    NetworkState,
-    NetworkStatus,
-    ProbeResult,
-    TcpProbe,
-)
-from connmgr.ratelimit import (
-    AdaptiveRateLimiter,
-    LimiterStatus,
-    OriginRateLimits,
-    RateLimit,
-    RateLimiter,
-    RateLimitInfo,
-    RateLimitParser,
-    origin_of,
-    parse_rate_limit_headers,
-    parse_retry_after,
-)
-from connmgr.retry import (
-    RetryBudget,
-    RetryCallback,
-    RetryConfig,
-    RetryEvent,
-    RetryTracker,
-    exponential_backoff,
-)
-from connmgr.timeouts import (
-    Deadline,
-    NetworkConfig,
-    TimeoutConfig,
-    TimeoutProfiles,
-    UnknownOperationError,
-)
-from connmgr.transport import AttemptContext, TimeoutHTTPAdapter, create_session
+from connmgr.manager import ConnectionManager, ManagerClosedError
+from connmgr.network import DnsProbe, HttpProbe, NetworkMonitor, NetworkStatus, TcpProbe
+from connmgr.ratelimit import OriginRateLimits, RateLimit
+from connmgr.retry import RetryBudget, RetryConfig
+from connmgr.snapshot import ConnectionSnapshot, ManagerStats
+from connmgr.stale import stale_age
+from connmgr.timeouts import TimeoutConfig, TimeoutProfiles
 
-__version__ = "0.1.0"
-
-#: Qt names (extra ``qt``), loaded from connmgr.qt on first use.
-_QT_NAMES = frozenset(
-    {"ConnectionStatusWidget", "NetworkStatusIndicator", "RetryBanner", "SignalBridge"}
+#: The original plan's names that are not product names, loaded from connmgr.compat.
+_PLAN_NAMES = frozenset(
+    {
+        "ErrorMessageFormatter",
+        "NetworkConfig",
+        "NetworkState",
+        "NetworkStatusIndicator",
+        "RateLimitParser",
+        "RateLimiter",
+        "RetryCallback",
+        "RetryTracker",
+        "TimeoutHTTPAdapter",
+        "classify_error",
+        "create_session",
+        "exponential_backoff",
+    }
 )
 
 
 def __getattr__(name: str) -> Any:
-    if name in _QT_NAMES:
-        return getattr(importlib.import_module("connmgr.qt"), name)
+    if name in _PLAN_NAMES:
+        return getattr(importlib.import_module("connmgr.compat"), name)
+    if name == "__version__":
+        # Read once, on first use: importlib.metadata costs more than the rest of
+        # connmgr's import.
+        from importlib.metadata import version
+
+        globals()["__version__"] = found = version("connmgr")
+        return found
     raise AttributeError(f"module 'connmgr' has no attribute {name!r}")
 
 
 __all__ = [
-    "AdaptiveRateLimiter",
-    "AttemptContext",
     "BackoffError",
     "CancelToken",
-    "Clock",
+    "CaptivePortalError",
     "ConnectionFailedError",
     "ConnectionManager",
     "ConnectionSnapshot",
     "ConnectionState",
     "DNSError",
-    "Deadline",
     "DeadlineExceededError",
     "DnsProbe",
-    "ErrorMessageFormatter",
     "HTTPStatusError",
     "HttpProbe",
     "InvalidRequestError",
-    "LimiterStatus",
     "MachinePolicy",
+    "ManagerClosedError",
     "ManagerStats",
-    "NetworkConfig",
     "NetworkError",
     "NetworkMonitor",
-    "NetworkState",
     "NetworkStatus",
     "OfflineError",
     "OriginRateLimits",
-    "ProbeResult",
     "RateLimit",
     "RateLimitError",
-    "RateLimitInfo",
-    "RateLimitParser",
-    "RateLimiter",
     "RequestCancelledError",
     "RequestTimeoutError",
     "RetryBudget",
-    "RetryCallback",
     "RetryConfig",
-    "RetryEvent",
-    "RetryTracker",
     "ServerError",
-    "SystemClock",
     "TLSError",
     "TcpProbe",
     "TimeoutConfig",
-    "TimeoutHTTPAdapter",
     "TimeoutProfiles",
-    "UnknownOperationError",
-    "__version__",
-    "classify_error",
-    "create_session",
-    "exponential_backoff",
-    "origin_of",
-    "parse_rate_limit_headers",
-    "parse_retry_after",
-    "redact_headers",
-    "redact_text",
-    "redact_url",
     "signals",
+    "stale_age",
 ]

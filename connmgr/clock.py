@@ -146,13 +146,6 @@ class CancelToken:
             event = self._event
         return event.wait(timeout)
 
-    def raise_if_cancelled(self, url: str | None = None) -> None:
-        """Raise :class:`connmgr.RequestCancelledError` if cancelled."""
-        if self._cancelled:
-            from connmgr.errors import RequestCancelledError
-
-            raise RequestCancelledError(self.reason or "cancelled", url=url)
-
     def __repr__(self) -> str:
         return f"CancelToken(cancelled={self.cancelled})"
 
@@ -172,7 +165,7 @@ def interruptible_sleep(
 
     The wait ends early when ``cancel`` is cancelled or ``wake`` is set (the
     manager's "retry now"). It does not raise: callers check
-    ``cancel.raise_if_cancelled()`` afterwards, so the decision stays theirs.
+    ``cancel.cancelled`` afterwards, so the decision stays theirs.
     """
     if cancel is None:
         return clock.sleep(seconds, wake)

@@ -26,6 +26,7 @@ Example::
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import random
 from collections.abc import Mapping
@@ -36,6 +37,7 @@ from typing import Any
 from transitions import Machine
 
 from connmgr.clock import SYSTEM_CLOCK, Clock
+from connmgr.errors import Outcome
 
 __all__ = [
     "STATE_EFFECTS",
@@ -74,17 +76,6 @@ _SEVERITY = {
     ConnectionState.BACKOFF: 3,
     ConnectionState.OFFLINE: 4,
 }
-
-
-class Outcome(enum.Enum):
-    """The classified outcome of one attempt (see design: "Outcomes of one attempt")."""
-
-    SUCCESS = "success"
-    SLOW = "slow"
-    TRANSIENT = "transient"
-    THROTTLED = "throttled"
-    UNREACHABLE = "unreachable"
-    FATAL = "fatal"
 
 
 # --------------------------------------------------------------------------- policy
@@ -166,7 +157,10 @@ class MachinePolicy:
         ``cooldown_base × 2^(trip−1)``, capped at ``cooldown_max``, then shortened
         by a random fraction up to ``cooldown_jitter``.
         """
-        raw = min(self.cooldown_base * 2.0 ** max(0, trip - 1), self.cooldown_max)
+        # The exponent stops growing long before 2.0 ** n could overflow (n > 1023):
+        # 2 ** 64 times any base is past every cooldown_max already.
+        doublings = min(max(0, trip - 1), 64)
+        raw = min(self.cooldown_base * 2.0**doublings, self.cooldown_max)
         return raw * (1.0 - rng.uniform(0.0, self.cooldown_jitter))
 
 
@@ -260,12 +254,12 @@ TRANSITIONS: tuple[Transition, ...] = (
 
 del S
 
-#: For each (trigger, state value), the rows that can fire from that state, in table
-#: order. Derived once, so recording an outcome that cannot move the state costs a dict
-#: lookup (keyed by the value string: hashing an Enum member runs Python code).
-_ROWS: Mapping[tuple[str, str], tuple[Transition, ...]] = MappingProxyType(
+#: For each (trigger, state), the rows that can fire from that state, in table order.
+#: Derived once, so recording an outcome that cannot move the state costs a dict lookup
+#: instead of a transitions trigger.
+_ROWS: Mapping[tuple[str, ConnectionState], tuple[Transition, ...]] = MappingProxyType(
     {
-        (trigger, state.value): rows
+        (trigger, state): rows
         for trigger in {r.trigger for r in TRANSITIONS}
         for state in ConnectionState
         if (rows := tuple(r for r in TRANSITIONS if r.trigger == trigger and state in r.sources()))
@@ -365,14 +359,35 @@ class _Counters:
     by_outcome: dict[str, int] = field(default_factory=dict)
 
 
+@functools.cache
+def shared_machine() -> Machine:
+    """The one ``transitions.Machine`` built from :data:`TRANSITIONS`, made on first use.
+
+    Every :class:`OriginMachine` is a *model* of it (transitions' "one machine,
+    many models"): the machine holds the states, events and guards once, and each
+    origin holds only its own ``state``. Models are not registered with
+    ``add_model``, which would bind some 20 methods (6 KB) onto each origin; each
+    origin fires its triggers through ``machine.events[name].trigger(model)``.
+    """
+    return Machine(
+        model=[],
+        states=ConnectionState,
+        transitions=[row.as_machine_kwargs() for row in TRANSITIONS],
+        initial=ConnectionState.ONLINE,
+        auto_transitions=False,
+        ignore_invalid_triggers=True,
+        before_state_change="_before_state_change",
+        after_state_change="_after_state_change",
+    )
+
+
 class OriginMachine:
-    """The state of one origin, its counters, and its ``transitions.Machine``.
+    """The state of one origin and its counters, moved by :func:`shared_machine`.
 
     Not thread-safe by itself: the manager calls it under its own lock (plain
-    ``Machine`` costs about 7 µs a trigger here, ``LockedMachine`` 39 µs).
+    ``Machine`` costs about 7 µs a trigger here, ``LockedMachine`` 39 µs). About
+    2 KB an origin: the transitions machine itself is built once, for all.
     """
-
-    state: ConnectionState  # set by transitions.Machine
 
     def __init__(
         self,
@@ -399,17 +414,8 @@ class OriginMachine:
         self._is_trial_outcome = False
         self._reason = ""
         self._changes: list[StateChange] = []
-        self._machine = Machine(
-            model=self,
-            states=ConnectionState,
-            transitions=[row.as_machine_kwargs() for row in TRANSITIONS],
-            initial=initial,
-            auto_transitions=False,
-            ignore_invalid_triggers=True,
-            before_state_change="_before_state_change",
-            after_state_change="_after_state_change",
-            model_override=False,
-        )
+        #: The state; ``transitions`` moves it (this object is a model of the shared machine).
+        self.state = initial
 
     # -- guards (named in TRANSITIONS) ------------------------------------------------
 
@@ -459,8 +465,7 @@ class OriginMachine:
         """
         c = self.counters
         c.attempts += 1
-        # _value_, not .value: the property costs more than the rest of a success.
-        name = outcome._value_
+        name = outcome.value
         c.by_outcome[name] = c.by_outcome.get(name, 0) + 1
         if outcome is Outcome.SUCCESS:
             c.consecutive_successes += 1
@@ -491,7 +496,7 @@ class OriginMachine:
         # Most outcomes can move nothing from the current state (a success while online;
         # fatal and unreachable never do: the monitor decides about the network): one
         # dict lookup, and no trigger.
-        rows = _ROWS.get((name, self.state._value_))
+        rows = _ROWS.get((name, self.state))
         if rows is None:
             return []
         self._is_trial_outcome = trial
@@ -504,6 +509,17 @@ class OriginMachine:
         if online:
             return self._fire("network_up", "the network is back")
         return self._fire("network_down", "the network is unreachable")
+
+    def new_epoch(self, now: float, slept: float) -> None:
+        """The network changed: a cooldown ends now; a server pause counts ``slept``.
+
+        ``slept`` is the time the machine was suspended, which a monotonic clock
+        does not count.
+        """
+        if self.cooldown_until is not None:
+            self.cooldown_until = now
+        if self.resume_at is not None and slept > 0:
+            self.resume_at = max(now, self.resume_at - slept)
 
     def poll(self) -> list[StateChange]:
         """Apply the clock: leave ``rate_limited`` once ``resume_at`` has passed."""
@@ -525,14 +541,14 @@ class OriginMachine:
         # Check the guards here first: transitions' trigger() costs ~7 µs even when
         # nothing moves, and most outcomes (a success while online) move nothing.
         if rows is None:
-            rows = _ROWS.get((trigger, self.state._value_), ())
+            rows = _ROWS.get((trigger, self.state), ())
         if not rows or not any(all(getattr(self, g)() for g in r.conditions) for r in rows):
             return []
         if reason is None:
             reason = _DEFAULT_REASONS[outcome] if outcome is not None else trigger
         self._reason = reason
         self._changes = []
-        self.trigger(trigger)  # type: ignore[attr-defined]  # added by transitions.Machine
+        shared_machine().events[trigger].trigger(self)
         changes, self._changes = self._changes, []
         return changes
 

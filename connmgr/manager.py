@@ -1,19 +1,25 @@
-"""ConnectionManager: the request pipeline that ties every other module together.
+"""ConnectionManager: the loop that ties every other module together.
 
-One logical request, start to end (design.md, "One request, start to end"):
+One logical request, start to end::
 
-1. pick the operation's :class:`~connmgr.TimeoutConfig` and start its
-   :class:`~connmgr.timeouts.Deadline` (``total`` bounds everything below);
-2. gate on the origin's state (:data:`connmgr.machine.STATE_EFFECTS`);
-3. take a fair slot from the origin's rate limiter, bounded by the deadline;
-4. send through :class:`~connmgr.TimeoutHTTPAdapter`, which enforces the deadline
-   while the body is read;
-5. classify the outcome, feed the origin's machine, send signals;
-6. retry through :class:`~connmgr.retry.RetryEngine` when it is safe and useful;
-7. return the :class:`requests.Response` or raise the classified error.
+    deadline = Deadline(profile.total)
+    for attempt in 1, 2, ...:
+        gate(origin state)                    # may wait (cap rule) or raise
+        slot = limiter.acquire()              # fair, cancellable, cap rule
+        verdict = judge(transport.send(...))  # the one classification
+        record(verdict)                       # machine, limiter, monitor, counters, signals
+        decision = decide(verdict, ...)       # pure: retry after d, or stop
+        if decision stops: return the response or raise verdict.error
+        wait(decision.delay)                  # interruptible: cancel, close(), retry_now()
 
-Every collaborator is passed in (or built from defaults) in the constructor;
-modules below this one never import it.
+**The cap rule.** Every wait (the gate, the limiter, a retry delay) is bounded
+by ``min(deadline remaining, policy.max_wait)``. A server pause longer than that
+ends the call at once with a :class:`~connmgr.RateLimitError` whose
+``retry_after`` is the server's value (cut to ``max_retry_after``), and the
+origin shows ``rate_limited`` with the countdown.
+
+Only :mod:`connmgr.transport` and :func:`connmgr.errors.judge` know requests'
+exceptions; everything after them works on Verdicts and Decisions.
 
 Example::
 
@@ -25,179 +31,78 @@ Example::
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import logging
 import math
 import random
-import threading
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from types import MappingProxyType
-from typing import Any, Final
-from urllib.parse import urljoin, urlsplit
+from contextlib import AbstractContextManager
+from typing import Any
 
 import requests
 
 from connmgr import signals
-from connmgr.clock import SYSTEM_CLOCK, CancelToken, Clock, SystemClock, interruptible_sleep
+from connmgr.call import Call
+from connmgr.clock import SYSTEM_CLOCK, CancelToken, Clock, interruptible_sleep
 from connmgr.errors import (
     BackoffError,
     DNSError,
     NetworkError,
     OfflineError,
+    Outcome,
     RateLimitError,
     RequestCancelledError,
-    classify_error,
-    outcome_of,
+    Verdict,
+    check_url,
+    judge,
     redact_url,
 )
-from connmgr.machine import (
-    STATE_EFFECTS,
-    ConnectionState,
-    MachinePolicy,
-    OriginMachine,
-    Outcome,
-    StateChange,
-)
+from connmgr.gate import BLOCKED, Gate
+from connmgr.history import History, retry_reason
+from connmgr.machine import STATE_EFFECTS, ConnectionState, MachinePolicy, StateChange
 from connmgr.network import NetworkMonitor, NetworkStatus, get_default_monitor
-from connmgr.ratelimit import (
-    AdaptiveRateLimiter,
-    OriginRateLimits,
-    origin_of,
-    parse_rate_limit_headers,
-)
-from connmgr.retry import (
-    DEFAULT_CATCH,
-    RetryBudget,
-    RetryConfig,
-    RetryEngine,
-    RetryEvent,
-    may_resend,
-)
+from connmgr.origin_table import OriginEntry, OriginTable
+from connmgr.outgoing import BaseURL, prepare, send_settings
+from connmgr.ratelimit import OriginRateLimits
+from connmgr.retry import DEFAULT_CATCH, Decision, RetryBudget, RetryConfig, RetryNow, decide
+from connmgr.snapshot import ConnectionSnapshot, ManagerStats
+from connmgr.stale import cached_answer, may_serve_stale
+from connmgr.timeline import RequestTimeline
 from connmgr.timeouts import Deadline, TimeoutConfig, TimeoutProfiles
+from connmgr.totals import Totals
 from connmgr.transport import AttemptContext, TimeoutHTTPAdapter
+from connmgr.validate import check_type
+from connmgr.waits import WaitRegistry
 
-__all__ = ["ConnectionManager", "ConnectionSnapshot", "ManagerStats"]
+__all__ = ["ConnectionManager", "ConnectionSnapshot", "ManagerClosedError", "ManagerStats"]
 
 logger = logging.getLogger(__name__)
 
-_HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+_LIMITED_WORDS = "Connected to a network, but the internet can't be reached."
 
 
-@dataclass(frozen=True, slots=True)
-class ConnectionSnapshot:
-    """A frozen view of one origin (or the worst of all) for a UI.
+class ManagerClosedError(RuntimeError):
+    """The manager was used after :meth:`ConnectionManager.close`.
 
-    ``since`` and ``resume_at`` are clock times (``manager.clock.now()`` scale);
-    ``retry_in`` is seconds from ``taken_at`` until a waiting origin may send again.
+    A programming error, not a network outcome (as httpx does for a closed
+    client): it is not a :class:`~connmgr.NetworkError`, and nothing was sent.
     """
-
-    origin: str | None
-    state: ConnectionState
-    since: float
-    resume_at: float | None
-    retry_in: float | None
-    last_error: NetworkError | None
-    attempts: int
-    outcomes: Mapping[str, int]
-    rate: float | None
-    label: str
-    network: NetworkStatus
-    taken_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class ManagerStats:
-    """Totals since the manager was created (for summaries and benchmarks).
-
-    ``logical_requests`` counts the calls that have ended, so it always equals
-    ``succeeded`` plus the sum of ``failed_by_class``; ``attempts`` counts every
-    attempt that was sent, including those of requests still under way.
-    """
-
-    logical_requests: int
-    attempts: int
-    retries: int
-    succeeded: int
-    failed_by_class: Mapping[str, int]
-    time_in_state: Mapping[str, float]
-
-
-@dataclass(slots=True)
-class _Origin:
-    machine: OriginMachine
-    limiter: AdaptiveRateLimiter
-    last_error: NetworkError | None = None
-    time_in_state: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass(slots=True, kw_only=True)
-class _Call:
-    """One logical request as it goes through the pipeline."""
-
-    request_id: int
-    method: str
-    url: str
-    origin: str
-    operation: str
-    config: TimeoutConfig
-    deadline: Deadline
-    #: The caller's token, or one made when a signal hands it out (request_started,
-    #: retry_scheduled). ``None`` while no one could cancel: waits and the transport
-    #: then have nothing to watch, which saves a token and a callback per request.
-    cancel: CancelToken | None
-    wait_for_network: bool
-    kwargs: dict[str, Any]
-    attempts: int = 0
-    _shown_url: str | None = None
-
-    @property
-    def shown_url(self) -> str:
-        """The URL with credentials redacted, for signals, errors and logs (made once)."""
-        if self._shown_url is None:
-            self._shown_url = redact_url(self.url)
-        return self._shown_url
-
-
-_GATE_ERRORS = (OfflineError, BackoffError, RateLimitError)
-
-# The hot path compares with these often; a module global is cheaper than an Enum
-# class attribute (about 60 ns each on CPython 3.11).
-_ONLINE: Final = ConnectionState.ONLINE
-_NETWORK_ONLINE: Final = NetworkStatus.ONLINE
-
-#: ``outcome_of``'s names to the machine's members (cheaper than ``Outcome(name)``).
-_OUTCOMES: Mapping[str, Outcome] = MappingProxyType({o.value: o for o in Outcome})
-
-#: How often a request waiting for the circuit's trial looks at its verdict (seconds).
-_TRIAL_POLL = 0.05
-
-
-@dataclass(slots=True)
-class _Totals:
-    logical_requests: int = 0
-    attempts: int = 0
-    retries: int = 0
-    succeeded: int = 0
-    failed_by_class: dict[str, int] = field(default_factory=dict)
 
 
 class ConnectionManager:
-    """Sends requests through the state machine, the limiter, the retry engine and the
-    deadline-enforcing transport; one instance is shared by all threads of an app.
+    """Sends requests through the state machine, the limiter, the retry decision and
+    the deadline-enforcing transport; one instance is shared by all threads of an app.
 
     Args:
         base_url: joined with relative URLs; its origin is what :attr:`state` reports.
         timeouts: a :class:`~connmgr.timeouts.TimeoutProfiles`, or a mapping of
             operation name to :class:`~connmgr.TimeoutConfig` (or to a dict of fields).
         retry: the :class:`~connmgr.RetryConfig` (default: 3 retries, 0.5 s × 2^n).
-        rate_limits: an :class:`~connmgr.ratelimit.OriginRateLimits` (default: 10 req/s
-            per origin, adaptive).
+        rate_limits: an :class:`~connmgr.ratelimit.OriginRateLimits` (default: no
+            static limit; the adaptive limiter engages when a server sends
+            rate-limit headers or a 429).
         monitor: the shared :class:`~connmgr.NetworkMonitor` (default: the process-wide
-            one that the plan's ``NetworkState`` also uses, with the public probes;
-            tests pass one that probes loopback).
+            one, with the public probes; tests pass one that probes loopback).
         policy: the :class:`~connmgr.MachinePolicy` thresholds.
         session: any :class:`requests.Session` (subclasses such as requests-cache's
             ``CachedSession`` work); connmgr mounts its transport adapter on it.
@@ -206,6 +111,11 @@ class ConnectionManager:
         watch_network: start the monitor's background watcher when the network goes
             away, so its return is noticed even when the app sends nothing (pass
             ``False`` when you drive the monitor yourself, e.g. on a fake clock).
+        serve_stale: answer a GET from the session's cache, even expired, when no
+            live answer can be had (see :mod:`connmgr.stale`); per call too.
+        history_size: how many finished requests :meth:`history` keeps.
+
+    A wrong type for any argument raises :class:`TypeError` naming it.
 
     Example::
 
@@ -231,14 +141,24 @@ class ConnectionManager:
         rng: random.Random | None = None,
         retry_budget: RetryBudget | None = None,
         watch_network: bool = True,
+        serve_stale: bool = False,
+        history_size: int = 50,
     ) -> None:
+        check_type("base_url", base_url, str)
+        check_type("timeouts", timeouts, (TimeoutProfiles, Mapping))
+        check_type("retry", retry, RetryConfig)
+        check_type("rate_limits", rate_limits, OriginRateLimits)
+        check_type("monitor", monitor, NetworkMonitor)
+        check_type("policy", policy, MachinePolicy)
+        check_type("session", session, requests.Session)
+        check_type("rng", rng, random.Random)
+        check_type("retry_budget", retry_budget, RetryBudget)
+        check_type("clock", clock, Clock)
+        check_type("watch_network", watch_network, bool, optional=False)
+        check_type("serve_stale", serve_stale, bool, optional=False)
+        check_type("history_size", history_size, int, optional=False)
         self.base_url = base_url
-        self._base_origin = origin_of(base_url) if base_url else None
-        self._base_root = ""
-        if base_url:
-            base = urlsplit(base_url)
-            self._base_root = f"{base.scheme}://{base.netloc}"
-        # "is None", not "or": a registry with no origins yet is falsy (it has a len()).
+        self._base = BaseURL(base_url)
         self.clock: Clock = SYSTEM_CLOCK if clock is None else clock
         self._rng = random.Random() if rng is None else rng
         if timeouts is None:
@@ -247,38 +167,46 @@ class ConnectionManager:
             self.timeouts = timeouts
         else:
             self.timeouts = TimeoutProfiles.from_dict(timeouts)
-        self.retry_config = RetryConfig() if retry is None else retry
+        # A snapshot: assigning to the caller's config later changes nothing here.
+        self.retry_config = RetryConfig() if retry is None else retry.copy()
         self.policy = MachinePolicy() if policy is None else policy
+        # "is None", not "or": a registry with no origins yet is falsy (it has a len()).
         self.rate_limits = (
             OriginRateLimits(clock=self.clock) if rate_limits is None else rate_limits
         )
         if monitor is None:
-            # The app's one monitor (also behind the plan's NetworkState), unless time
-            # is injected: a fake clock needs a monitor of its own.
+            # The app's one monitor, unless time is injected: a fake clock needs a
+            # monitor of its own.
             monitor = get_default_monitor() if clock is None else NetworkMonitor(clock=clock)
         self.monitor = monitor
         self._owns_session = session is None
         self.session = requests.Session() if session is None else session
         self._mount_transport(self.session)
         self.retry_budget = RetryBudget() if retry_budget is None else retry_budget
-        self._engine = RetryEngine(
-            self.retry_config, clock=self.clock, rng=self._rng, budget=self.retry_budget
-        )
-        self._lock = threading.Lock()
-        self._origins: dict[str, _Origin] = {}
-        self._offline = False
-        self._totals = _Totals()
+        #: The one bound on a remembered server pause (see RetryConfig.max_retry_after).
+        self._max_retry_after = min(self.retry_config.max_retry_after, self.policy.max_retry_after)
+        self._retry_now = RetryNow()
+        self._origins = OriginTable(self.policy, self.rate_limits, clock=self.clock, rng=self._rng)
+        self._waits = WaitRegistry()
+        self._totals = Totals()
+        self._history = History(history_size)
         self._ids = itertools.count(1)
         self._watch_network = watch_network
+        self.serve_stale = serve_stale
         self._watcher_started = False
         self._closed = False
-        # blinker holds receivers weakly: keep the bound method alive on self.
+        self._origins.offline = self.monitor.status in BLOCKED
+        self._network_seen = self.monitor.status is not NetworkStatus.UNKNOWN
+        # blinker holds receivers weakly: keep the bound methods alive on self.
         self._on_network_changed_ref = self._on_network_changed
+        self._on_new_epoch_ref = self._on_new_epoch
         signals.network_changed.connect(self._on_network_changed_ref, sender=self.monitor)
-        self._configs: dict[tuple[TimeoutConfig, float], TimeoutConfig] = {}
+        signals.network_epoch_changed.connect(self._on_new_epoch_ref, sender=self.monitor)
+        self._gate = Gate(
+            self, self._origins, self.monitor, self.policy, self.clock,
+            waiting=self._waiting, emit=self._emit_changes, ensure_watcher=self._ensure_watcher,
+        )  # fmt: skip
         self._next_success_report = -math.inf
-        # The hot path reads the time several times a request: skip SystemClock.now's frame.
-        self._now = time.monotonic if type(self.clock) is SystemClock else self.clock.now
 
     # ------------------------------------------------------------------ setup
 
@@ -300,27 +228,20 @@ class ConnectionManager:
     # ------------------------------------------------------------------ queries
 
     @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has been called."""
+        return self._closed
+
+    @property
     def state(self) -> ConnectionState:
         """The base origin's state, or the worst across known origins without a base URL."""
-        if self._base_origin is not None:
-            return self.state_for(self._base_origin)
-        with self._lock:
-            if self._offline:
-                return ConnectionState.OFFLINE
-            states = [o.machine.state for o in self._origins.values()]
-        return max(states, key=lambda s: s.severity, default=ConnectionState.ONLINE)
+        if self._base.origin is not None:
+            return self.state_for(self._base.origin)
+        return self._origins.worst_state()
 
     def state_for(self, url: str) -> ConnectionState:
         """The state of ``url``'s origin (``online`` for an origin never contacted)."""
-        origin = origin_of(self._absolute(url))
-        changes: list[StateChange] = []
-        with self._lock:
-            entry = self._origins.get(origin)
-            if entry is None:
-                return ConnectionState.OFFLINE if self._offline else ConnectionState.ONLINE
-            changes = entry.machine.poll()
-            self._account(changes)
-            state = entry.machine.state
+        state, changes = self._origins.state(self._base.origin_of(url))
         self._emit_changes(changes)
         return state
 
@@ -331,91 +252,69 @@ class ConnectionManager:
         The clock is applied first, so a rate-limit pause that has ended shows as
         ended even when no request has been sent since.
         """
-        with self._lock:
-            if url is not None or self._base_origin is not None:
-                origin = origin_of(self._absolute(url)) if url else self._base_origin
-                entry = self._origins.get(origin) if origin else None
-            else:
-                entry = max(
-                    self._origins.values(),
-                    key=lambda o: o.machine.state.severity,
-                    default=None,
-                )
-            changes = entry.machine.poll() if entry is not None else []
-            self._account(changes)
-            snap = self._snapshot_locked(entry)
+        origin = self._base.origin_of(url) if url is not None else self._base.origin
+        snap, changes = self._origins.snapshot(origin, self.monitor.status, self.monitor.epoch)
         self._emit_changes(changes)
         return snap
 
-    def _snapshot_locked(self, entry: _Origin | None) -> ConnectionSnapshot:
-        # Caller holds self._lock. Reading the monitor's status takes no lock.
-        network = self.monitor.status
-        now = self.clock.now()
-        if entry is None:
-            state = ConnectionState.OFFLINE if self._offline else ConnectionState.ONLINE
-            return ConnectionSnapshot(
-                None, state, now, None, None, None, 0, MappingProxyType({}),
-                None, STATE_EFFECTS[state].label, network, now,
-            )  # fmt: skip
-        m = entry.machine
-        resume_at = None
-        if m.state is ConnectionState.RATE_LIMITED:
-            resume_at = m.resume_at
-        elif m.state is ConnectionState.BACKOFF:
-            resume_at = m.cooldown_until
-        return ConnectionSnapshot(
-            origin=m.origin,
-            state=m.state,
-            since=m.since,
-            resume_at=resume_at,
-            retry_in=max(0.0, resume_at - now) if resume_at is not None else None,
-            last_error=entry.last_error,
-            attempts=m.counters.attempts,
-            outcomes=MappingProxyType(dict(m.counters.by_outcome)),
-            rate=self.rate_limits.for_origin(m.origin).rate,
-            label=STATE_EFFECTS[m.state].label,
-            network=network,
-            taken_at=now,
-        )
-
     def snapshots(self) -> dict[str, ConnectionSnapshot]:
         """A snapshot of every origin contacted so far."""
-        with self._lock:
-            origins = list(self._origins)
-        return {origin: self.snapshot(origin) for origin in origins}
+        return {origin: self.snapshot(origin) for origin in self._origins.origins()}
 
     def stats(self) -> ManagerStats:
         """Totals since creation: logical requests, attempts, retries, failures, time in state."""
-        with self._lock:
-            now = self.clock.now()
-            time_in_state: dict[str, float] = {}
-            for entry in self._origins.values():
-                for state, seconds in entry.time_in_state.items():
-                    time_in_state[state] = time_in_state.get(state, 0.0) + seconds
-                current = entry.machine.state.value
-                time_in_state[current] = time_in_state.get(current, 0.0) + now - entry.machine.since
-            t = self._totals
-            return ManagerStats(
-                logical_requests=t.logical_requests,
-                attempts=t.attempts,
-                retries=t.retries,
-                succeeded=t.succeeded,
-                failed_by_class=MappingProxyType(dict(t.failed_by_class)),
-                time_in_state=MappingProxyType(time_in_state),
-            )
+        return self._totals.freeze(self._origins.time_in_state(), self._origins.stale_served())
 
     # ------------------------------------------------------------------ control
 
-    def retry_now(self) -> None:
-        """Cut every current retry wait short (the banner's "Retry now")."""
-        self._engine.retry_now()
+    def history(self) -> list[RequestTimeline]:
+        """The last finished requests, oldest first, each step with its cause.
+
+        Frozen :class:`~connmgr.timeline.RequestTimeline` records built from the
+        loop's own verdicts and decisions: gate waits and why, each attempt's
+        answer and time, each retry's delay, backoff and budget, the state
+        changes it caused. Any UI can show them; ``connmgr.qt`` does.
+        """
+        return self._history.records()
+
+    def _remember(
+        self, call: Call, outcome: str, status: int | None, error: NetworkError | None
+    ) -> None:
+        self._history.add(
+            request_id=call.request_id, method=call.method, url=call.shown_url,
+            operation=call.operation, started_at=call.deadline.started_at,
+            ended_at=self.clock.now(), outcome=outcome, status=status,
+            attempts=call.attempts, notes=call.notes,
+            error_message=error.user_message if error is not None else "",
+        )  # fmt: skip
+
+    def retry_now(self) -> int:
+        """Cut every current retry wait short (the banner's "Retry now"); return how many."""
+        return self._retry_now.retry_now()
+
+    def cancel_all(self, reason: str = "cancelled by cancel_all()") -> int:
+        """End every wait of this manager's requests (gate, limiter, retry, network).
+
+        Each waiting call raises :class:`~connmgr.RequestCancelledError` within
+        the wake-up latency of a ``threading.Event`` (well under 100 ms). The
+        manager stays usable; requests made afterwards go as usual. Returns
+        how many waits were cancelled.
+        """
+        return self._waits.cancel_all(reason)
 
     def close(self) -> None:
-        """Stop the watcher this manager started on its own monitor; close an owned session."""
+        """Cancel every wait, stop the watcher this manager started, close an owned session.
+
+        Idempotent. Requests still waiting raise
+        :class:`~connmgr.RequestCancelledError`; a request made after ``close()``
+        raises :class:`ManagerClosedError` before anything is sent.
+        """
         if self._closed:
             return
         self._closed = True
+        self._waits.close("the connection manager was closed")
         signals.network_changed.disconnect(self._on_network_changed_ref, sender=self.monitor)
+        signals.network_epoch_changed.disconnect(self._on_new_epoch_ref, sender=self.monitor)
         if self._watcher_started and self.monitor is not get_default_monitor():
             # The process-wide monitor's watcher may serve other managers: it stays
             # (a daemon thread); a monitor of this manager's own is stopped.
@@ -439,103 +338,127 @@ class ConnectionManager:
         operation: str = "default",
         cancel: CancelToken | None = None,
         wait_for_network: bool = False,
-        **requests_kwargs: Any,
+        serve_stale: bool | None = None,
+        params: Any = None,
+        data: Any = None,
+        headers: Mapping[str, Any] | None = None,
+        cookies: Any = None,
+        files: Any = None,
+        auth: Any = None,
+        allow_redirects: bool = True,
+        proxies: Mapping[str, str] | None = None,
+        hooks: Any = None,
+        stream: bool | None = None,
+        verify: bool | str | None = None,
+        cert: Any = None,
+        json: Any = None,
+        timeout: None = None,
     ) -> requests.Response:
         """Send one logical request; return the response or raise a :class:`NetworkError`.
 
         Args:
             method: the HTTP method.
-            url: absolute, or relative to ``base_url``.
+            url: absolute, or relative to ``base_url``. A malformed URL (no scheme
+                or host, a port outside 1-65535, a broken IPv6 literal) raises
+                :class:`~connmgr.InvalidRequestError` before anything is sent.
             operation: the timeout profile (``"default"``, ``"search"``, ``"quick"``,
                 ``"download"`` or one you configured); unknown names raise ``ValueError``.
             cancel: a :class:`~connmgr.CancelToken`; cancelling it ends any wait within
                 50 ms with :class:`~connmgr.RequestCancelledError`.
-            wait_for_network: while offline, wait (bounded by the deadline) for the
-                network to come back instead of raising :class:`~connmgr.OfflineError`.
-            **requests_kwargs: passed to :meth:`requests.Session.request` (``params``,
-                ``json``, ``headers``, ``stream`` ...). ``timeout`` is not accepted: use
-                ``operation``.
+            wait_for_network: while offline, wait (bounded by the deadline and
+                ``policy.max_wait``) for the network to come back instead of raising
+                :class:`~connmgr.OfflineError`.
+            serve_stale: override the manager's ``serve_stale`` for this call.
+            params, data, headers, cookies, files, auth, allow_redirects, proxies, hooks,
+                stream, verify, cert, json: as :meth:`requests.Session.request`.
+            timeout: refused (``ValueError``): timeouts come from ``operation``.
+
+        A caller's mistake is not a network outcome: a wrong argument type, an
+        unserialisable ``json=`` or a ``timeout=`` raises ``TypeError`` or
+        ``ValueError`` as requests would, nothing is sent and the origin's state
+        does not move. Using a closed manager raises :class:`ManagerClosedError`.
 
         A retryable status (429, 5xx in the retry list) still failing when retries run
         out raises :class:`~connmgr.RateLimitError` / :class:`~connmgr.ServerError`
         carrying the last response; any other status is returned, as requests does.
         """
-        if "timeout" in requests_kwargs:
+        if self._closed:
+            raise ManagerClosedError("this ConnectionManager was closed; create a new one")
+        if timeout is not None:
             raise ValueError(
                 "timeout: connmgr sets timeouts from the operation's profile; "
                 "pass operation=... or configure ConnectionManager(timeouts=...)"
             )
+        check_type("cancel", cancel, CancelToken)
+        check_type("method", method, str, optional=False)
+        check_type("url", url, str, optional=False)
         config = self.timeouts.get(operation)
-        if self._base_origin is not None and url[:1] == "/" and url[1:2] != "/":
-            # A path under base_url: its origin is known, and it replaces the base's
-            # path (RFC 3986 5.2.2), so urljoin is not needed.
-            origin = self._base_origin
-            url = self._base_root + url
-        else:
-            url = self._absolute(url)
-            origin = origin_of(url)
+        url = check_url(self._base.absolute(url))
+        origin = self._base.origin_of(url)
+        prepared = prepare(
+            self.session, method, url, params=params, data=data, headers=headers,
+            cookies=cookies, files=files, auth=auth, hooks=hooks, json=json,
+        )  # fmt: skip
         announce = bool(signals.request_started.receivers)
-        call = _Call(
+        call = Call(
             request_id=next(self._ids),
-            method=method.upper(),
+            method=prepared.method or method.upper(),
             url=url,
             origin=origin,
             operation=operation,
             config=config,
-            # The profile validated total; the deadline starts now.
-            deadline=Deadline._from_start(config.total, self._now(), self.clock),
+            deadline=Deadline(config.total, clock=self.clock),
+            prepared=prepared,
+            send_kwargs=send_settings(
+                self.session,
+                prepared,
+                allow_redirects=allow_redirects,
+                proxies=proxies,
+                stream=stream,
+                verify=verify,
+                cert=cert,
+            ),
             cancel=CancelToken() if cancel is None and announce else cancel,
             wait_for_network=wait_for_network,
-            kwargs=requests_kwargs,
+            shown_url=redact_url(url),
         )
-        if announce:  # the kwargs cost more than an empty send
+        if announce:
             signals.request_started.send(
                 self, request_id=call.request_id, method=call.method, url=call.shown_url,
                 operation=operation, cancel=call.cancel,
             )  # fmt: skip
+        outcome = "success"
         try:
-            if call.cancel is not None and call.cancel.cancelled:
-                response = self._retrying(call, None)  # raises RequestCancelledError at once
-            else:
-                # The first attempt goes without the retry engine: most requests need
-                # no retry, and then the engine would cost more than the bookkeeping.
-                try:
-                    response = self._attempt(call, 1)
-                except DEFAULT_CATCH as failure:
-                    response = self._retrying(call, failure)
-                else:
-                    self.retry_budget.refund_success()
+            response = self._run(call)
         except NetworkError as error:
-            self._finish_failed(call, error)
-            raise
-        with self._lock:  # counted as it ends: one lock per request, not two
-            self._totals.logical_requests += 1
-            self._totals.succeeded += 1
+            stale = self._stale_answer(call, error, serve_stale)
+            if stale is None:
+                self._finish_failed(call, error)
+                raise
+            response, outcome = stale, "stale"
+        self._totals.succeeded()
+        self._remember(call, outcome, response.status_code, None)
         if signals.request_finished.receivers:
             signals.request_finished.send(
                 self, request_id=call.request_id, method=call.method, url=call.shown_url,
-                operation=operation, outcome="success", status=response.status_code,
+                operation=operation, outcome=outcome, status=response.status_code,
                 elapsed=call.deadline.elapsed(), attempts=call.attempts,
             )  # fmt: skip
         return response
 
-    def _retrying(self, call: _Call, first_failure: BaseException | None) -> requests.Response:
-        """Hand ``call`` to the retry engine after its first attempt failed (or before it,
-        when ``first_failure`` is ``None``)."""
-        headers = call.kwargs.get("headers") or {}
-        if call.cancel is None:
-            # retry_scheduled hands the token to the app (the banner's Cancel), and the
-            # engine's waits must watch the token it gets.
-            call.cancel = CancelToken()
-        return self._engine.call(
-            lambda number: self._attempt(call, number),
-            classify=lambda exc: classify_error(exc, url=call.url, operation=call.operation),
-            may_retry=lambda error: may_resend(call.method, headers, sent=error.request_sent),
-            deadline=call.deadline,
-            cancel=call.cancel,
-            on_retry=lambda event: self._on_retry(call, event),
-            first_failure=first_failure,
-        )
+    def _stale_answer(
+        self, call: Call, error: NetworkError, serve_stale: bool | None
+    ) -> requests.Response | None:
+        """The cache's answer standing in for ``error``, when the caller allows it."""
+        allowed = self.serve_stale if serve_stale is None else serve_stale
+        if not allowed or not may_serve_stale(call.method, error):
+            return None
+        response = cached_answer(self.session, call.prepared)
+        if response is not None:
+            self._origins.count_stale(call.origin)
+            logger.info("%s %s: a stale answer instead of %s", call.method, call.shown_url,
+                        type(error).__name__)  # fmt: skip
+        return response
 
     def get(self, url: str, **kwargs: Any) -> requests.Response:
         """``request("GET", url, **kwargs)``."""
@@ -566,109 +489,158 @@ class ConnectionManager:
         """``request("OPTIONS", url, **kwargs)``."""
         return self.request("OPTIONS", url, **kwargs)
 
-    # ------------------------------------------------------------------ the pipeline
+    # ------------------------------------------------------------------ the loop
 
-    def _attempt(self, call: _Call, number: int) -> requests.Response:
-        call.attempts = number
-        cancel = call.cancel
-        if cancel is not None and cancel.cancelled:
-            cancel.raise_if_cancelled(url=call.shown_url)
-        entry = self._origins.get(call.origin)
-        if entry is not None and entry.machine.state is _ONLINE:
-            # The common case, read without the lock: a state change racing with this
-            # read is no different from one that lands just after the request left.
-            trial, config = False, call.config
-        else:
-            trial, config = self._pass_gate(call)
-            entry = self._origins[call.origin]  # the gate made it
+    def _run(self, call: Call) -> requests.Response:
+        last_cost = 0
+        while True:
+            call.attempts += 1
+            attempt = call.attempts
+            call.raise_if_cancelled()
+            entry, trial, config = self._gate.enter(call)
+            try:
+                self._take_slot(call, entry)
+            except BaseException:
+                self._release_trial(entry, trial)
+                raise
+            verdict = self._send(call, config)
+            response = verdict.response
+            if response is not None and getattr(response, "from_cache", False):
+                # Answered by a cache (requests-cache): says nothing about the network.
+                self._release_trial(entry, trial)
+                return response
+            self._record(call, entry, verdict, trial)
+            if verdict.error is None:
+                self.retry_budget.refund_success(last_cost)
+                assert verdict.response is not None
+                return verdict.response
+            decision = decide(
+                verdict, attempt, config=self.retry_config, rng=self._rng,
+                remaining=call.deadline.remaining(), max_wait=self.policy.max_wait,
+                budget=self.retry_budget, method=call.method, headers=call.prepared.headers,
+            )  # fmt: skip
+            if not decision.retry or not self.retry_budget.try_take(decision.cost):
+                raise self._final_error(call, verdict)
+            last_cost = decision.cost
+            self._wait_to_retry(call, verdict, decision)
+
+    def _final_error(self, call: Call, verdict: Verdict) -> NetworkError:
+        """The error the call ends with; a server pause that does not fit is a rate limit."""
+        error = verdict.error
+        assert error is not None
+        pause = verdict.retry_after
+        if pause is None or pause <= min(call.cap(self.policy.max_wait), self._max_retry_after):
+            return error
+        # The cap rule: fail fast, the same for a 429 and a 503, showing the pause as
+        # the server asked, up to max_retry_after (what the origin remembers).
+        shown = min(pause, self._max_retry_after)
+        if isinstance(error, RateLimitError):
+            error.retry_after = shown
+            return error
+        limited = RateLimitError(
+            str(error), url=error.url, details=error.details, retry_after=shown,
+            attempts=error.attempts, response=error.response, request=error.request,
+            operation=error.operation, status=error.status,
+        )  # fmt: skip
+        limited.__cause__ = error
+        return limited
+
+    def _take_slot(self, call: Call, entry: OriginEntry) -> None:
+        """Take a slot from the origin's limiter, waiting when that fits the cap rule."""
         limiter = entry.limiter
-        try:
-            # A free slot needs no timeout or token: try for one before waiting.
-            if not limiter.acquire() and not limiter.wait(
-                timeout=call.deadline.remaining(), cancel=cancel
-            ):
-                raise RateLimitError(
-                    "the client-side rate limit leaves no slot before the deadline",
-                    url=call.shown_url,
-                    retry_after=limiter.get_wait_time(),
-                    attempts=number,
-                    operation=call.operation,
-                )
-        except BaseException:
-            self._release_trial(call.origin, trial)
-            raise
-        sent_at = self._now()
-        # Built from values already validated (the profile, this call's deadline).
-        context = AttemptContext._make(config, call.deadline, cancel, config.as_tuple())
-        try:
-            response = self.session.request(call.method, call.url, timeout=context, **call.kwargs)
-        except Exception as exc:
-            failure = classify_error(exc, url=call.url, attempts=number, operation=call.operation)
-            self._record_failure(entry, failure, trial)
-            raise failure from exc
-        if getattr(response, "from_cache", False):
-            # Served by a cache (requests-cache): says nothing about the network.
-            self._release_trial(call.origin, trial)
-            return response
-        elapsed = self._now() - sent_at
-        info = parse_rate_limit_headers(response.headers)
-        limiter.record_response(response.status_code, info)
-        status = response.status_code
-        codes = self.retry_config.retry_status_codes
-        outcome = _OUTCOMES[outcome_of(response, codes, quota=info)]
-        retry_after = None
-        # Cheap tests first: most responses carry no quota and come back quickly.
-        if info is not None and outcome is Outcome.THROTTLED:
-            retry_after = info.retry_after if info.retry_after is not None else info.reset_after
-        elif elapsed > config.read * self.policy.slow_fraction and outcome is Outcome.SUCCESS:
-            outcome = Outcome.SLOW
-        failed = status in codes
-        error = (
-            classify_error(response, url=call.url, attempts=number, operation=call.operation)
-            if failed
-            else None
-        )
-        self._record(entry, outcome, trial, retry_after, error)
-        now = self._now()
-        if now >= self._next_success_report or self.monitor.status is not _NETWORK_ONLINE:
-            # A response proves the network; telling the monitor once a second keeps
-            # its cache fresh (interval 30 s) without a call on every response.
-            self._next_success_report = now + 1.0
-            self.monitor.report_success(url=call.url)
-        if error is not None:
-            raise error
-        return response
+        if limiter.acquire():  # a free slot needs no timeout or token
+            return
+        # A server's pause follows the cap rule; pacing to a rate (one emission
+        # interval per queued request) is bounded by the deadline alone.
+        paused = limiter.paused_until is not None
+        timeout = call.cap(self.policy.max_wait) if paused else call.deadline.remaining()
+        waited_from = self.clock.now()
+        with self._waiting(call) as token:
+            granted = limiter.wait(timeout=timeout, cancel=token)
+        call.notes.append(
+            ("slot_wait", waited_from, self.clock.now() - waited_from,
+             "the server's pause" if paused else "the client's rate limit")
+        )  # fmt: skip
+        call.raise_if_cancelled()
+        if not granted:
+            raise RateLimitError(
+                "the rate limit leaves no slot within the deadline or max_wait",
+                url=call.shown_url,
+                retry_after=limiter.get_wait_time(),
+                attempts=call.attempts,
+                operation=call.operation,
+            )
 
-    def _record_failure(self, entry: _Origin, error: NetworkError, trial: bool) -> None:
-        outcome = _OUTCOMES[outcome_of(error, self.retry_config.retry_status_codes)]
-        if outcome is Outcome.UNREACHABLE:
+    def _send(self, call: Call, config: TimeoutConfig) -> Verdict:
+        """One attempt through the transport, judged."""
+        started = self.clock.now()
+        context = AttemptContext(config, call.deadline, call.cancel)
+        codes = self.retry_config.retry_status_codes
+        try:
+            response = self.session.send(call.prepared, timeout=context, **call.send_kwargs)
+        except DEFAULT_CATCH as exc:
+            verdict = judge(
+                exc, retry_status_codes=codes, url=call.url, attempts=call.attempts,
+                operation=call.operation,
+            )  # fmt: skip
+        else:
+            verdict = judge(
+                response, retry_status_codes=codes, url=call.url, attempts=call.attempts,
+                operation=call.operation, elapsed=self.clock.now() - started,
+                slow_after=config.read * self.policy.slow_fraction,
+            )  # fmt: skip
+        status = verdict.response.status_code if verdict.response is not None else None
+        call.notes.append(
+            (
+                "attempt",
+                started,
+                self.clock.now() - started,
+                call.attempts,
+                status,
+                verdict.error.kind if verdict.error is not None else None,
+            )
+        )
+        return verdict
+
+    def _record(self, call: Call, entry: OriginEntry, verdict: Verdict, trial: bool) -> None:
+        """Feed one verdict to the limiter, the monitor, the machine and the counters."""
+        outcome = verdict.outcome
+        response = verdict.response
+        answered = self.monitor.epoch if response is not None else None
+        if response is not None:
+            entry.limiter.record_response(response.status_code, verdict.quota)
+            now = self.clock.now()
+            if now >= self._next_success_report or self.monitor.status is not NetworkStatus.ONLINE:
+                # A response proves the network; telling the monitor once a second keeps
+                # its cache fresh without a call on every response.
+                self._next_success_report = now + 1.0
+                self.monitor.report_success(url=response.url or entry.machine.origin)
+        elif outcome is Outcome.UNREACHABLE:
             # A connect or DNS failure: this server, or the whole network? The monitor
             # decides; its network_changed event moves every origin to offline.
-            status = self.monitor.report_failure(error)
-            if status in (NetworkStatus.ONLINE, NetworkStatus.UNKNOWN):
+            status = self.monitor.report_failure(verdict.error)
+            if status is NetworkStatus.LIMITED and verdict.error is not None:
+                # What is true: a network, but no way out (this server may be out there).
+                verdict.error.user_message = _LIMITED_WORDS
+            if status in (NetworkStatus.ONLINE, NetworkStatus.UNKNOWN, NetworkStatus.LIMITED):
                 # The network is fine: the server is down (transient), or the name
                 # does not exist (a typo says nothing about the link: fatal).
+                error = verdict.error
                 permanent_dns = isinstance(error, DNSError) and not error.temporary
                 outcome = Outcome.FATAL if permanent_dns else Outcome.TRANSIENT
-        self._record(entry, outcome, trial, error.retry_after, error)
-
-    def _record(
-        self,
-        entry: _Origin,
-        outcome: Outcome,
-        trial: bool,
-        retry_after: float | None,
-        error: NetworkError | None,
-    ) -> None:
-        with self._lock:
-            self._totals.attempts += 1  # every attempt that went out is recorded once, here
-            if error is not None:
-                entry.last_error = error
-            changes = entry.machine.record(outcome, trial=trial, retry_after=retry_after)
-            if changes:
-                self._account(changes)
-            resume_at = entry.machine.resume_at
+        retry_after = verdict.retry_after
+        if retry_after is not None and retry_after > self._max_retry_after:
+            retry_after = self._max_retry_after
+        self._totals.attempt()  # every attempt that went out is recorded once, here
+        changes, resume_at = self._origins.record(
+            entry, outcome, trial=trial, retry_after=retry_after, error=verdict.error,
+            answered_epoch=answered,
+        )  # fmt: skip
         if changes:
+            for change in changes:
+                call.notes.append(
+                    ("state", change.at, 0.0, change.old.value, change.new.value, change.reason)
+                )
             self._emit_changes(changes)
         if resume_at is not None and outcome is Outcome.THROTTLED:
             wait = max(0.0, resume_at - self.clock.now())
@@ -676,110 +648,42 @@ class ConnectionManager:
                 self, origin=entry.machine.origin, resume_at=resume_at, wait=wait
             )
 
-    def _release_trial(self, origin: str, trial: bool) -> None:
-        if trial:
-            with self._lock:
-                self._entry(origin).machine.release_trial()
-
-    def _pass_gate(self, call: _Call) -> tuple[bool, TimeoutConfig]:
-        """Wait at the origin's gate when that fits; return (is_trial, effective config).
-
-        Raises :class:`OfflineError`, :class:`RateLimitError` or :class:`BackoffError`
-        (``request_sent=False``, so never retried) when the wait would not fit both the
-        deadline and ``policy.max_wait``.
-        """
-        trial_waited = 0.0
-        while True:
-            with self._lock:
-                entry = self._entry(call.origin)
-                changes = entry.machine.poll()
-                self._account(changes)
-                verdict = entry.machine.gate()
-                read_factor = entry.machine.effect.read_factor
-            self._emit_changes(changes)
-            if verdict.action == "pass":
-                return verdict.trial, self._effective_config(call.config, read_factor)
-            remaining = call.deadline.remaining()
-            budget = self.policy.max_wait if remaining is None else min(
-                self.policy.max_wait, remaining
-            )  # fmt: skip
-            if verdict.action == "fail":  # offline
-                if call.wait_for_network and budget > 0:
-                    self._ensure_watcher()
-                    if self.monitor.wait_until_online(budget, cancel=call.cancel):
-                        continue
-                    if call.cancel is not None:
-                        call.cancel.raise_if_cancelled(url=call.shown_url)
-                raise OfflineError(
-                    "the network is unreachable", url=call.shown_url, operation=call.operation
-                )
-            if verdict.wait == math.inf:
-                # The trial is out and its verdict has no known time: look again
-                # shortly, for as long as the deadline and max_wait allow.
-                if budget <= 0:
-                    raise self._gate_error(call, verdict.state, None)
-                wait = min(_TRIAL_POLL, budget)
-            elif verdict.wait > budget:
-                raise self._gate_error(call, verdict.state, verdict.retry_in)
-            else:
-                wait = verdict.wait
-            if verdict.state is ConnectionState.RATE_LIMITED:
-                signals.rate_limited.send(
-                    self, origin=call.origin, resume_at=self.clock.now() + wait, wait=wait
-                )
-            waited_from = self.clock.now()
-            if (
-                interruptible_sleep(self.clock, wait, cancel=call.cancel)
-                and call.cancel is not None
-            ):
-                call.cancel.raise_if_cancelled(url=call.shown_url)
-            if verdict.wait == math.inf:
-                trial_waited += self.clock.now() - waited_from
-                if trial_waited >= self.policy.max_wait:
-                    raise self._gate_error(call, verdict.state, None)
-
-    @staticmethod
-    def _gate_error(call: _Call, state: ConnectionState, retry_in: float | None) -> NetworkError:
-        if state is ConnectionState.RATE_LIMITED:
-            return RateLimitError(
-                "rate limited: waiting would pass the deadline or max_wait",
-                url=call.shown_url,
-                retry_after=retry_in,
-                operation=call.operation,
-            )
-        return BackoffError(
-            "the circuit is open: the server is failing",
-            url=call.shown_url,
-            retry_in=retry_in,
-            operation=call.operation,
-        )
-
-    def _effective_config(self, config: TimeoutConfig, read_factor: float) -> TimeoutConfig:
-        if read_factor == 1.0:
-            return config
-        key = (config, read_factor)
-        cached = self._configs.get(key)
-        if cached is None:
-            read = config.read * read_factor
-            if config.total is not None:
-                read = min(read, config.total)
-            cached = self._configs[key] = dataclasses.replace(config, read=read)
-        return cached
-
-    def _on_retry(self, call: _Call, event: RetryEvent) -> None:
-        with self._lock:
-            self._totals.retries += 1
-        signals.retry_scheduled.send(
-            self, request_id=call.request_id, attempt=event.attempt,
-            max_attempts=event.max_attempts, delay=event.delay, error=event.error,
-            url=call.shown_url, operation=call.operation, cancel=call.cancel,
+    def _wait_to_retry(self, call: Call, verdict: Verdict, decision: Decision) -> None:
+        self._totals.retry()
+        budget = self.retry_budget
+        call.notes.append(
+            ("retry", self.clock.now(), decision.delay,
+             retry_reason(decision.backoff, verdict.retry_after), budget.available,
+             budget.capacity)
         )  # fmt: skip
+        with self._waiting(call) as token, self._retry_now.waiter() as woken:
+            # Registered before the signal: a "Retry now" pressed in answer to
+            # retry_scheduled must reach this wait.
+            signals.retry_scheduled.send(
+                self, request_id=call.request_id, attempt=call.attempts + 1,
+                max_attempts=self.retry_config.max_attempts, delay=decision.delay,
+                error=verdict.error, url=call.shown_url, operation=call.operation,
+                cancel=token,
+            )  # fmt: skip
+            if decision.delay > 0:
+                interruptible_sleep(self.clock, decision.delay, cancel=token, wake=woken)
+        call.raise_if_cancelled()
 
-    def _finish_failed(self, call: _Call, error: NetworkError) -> None:
+    # ------------------------------------------------------------------ waiting
+
+    def _waiting(self, call: Call) -> AbstractContextManager[CancelToken]:
+        """Register the call's token for one wait, so close() and cancel_all() end it."""
+        return self._waits.waiting(call.token())
+
+    def _release_trial(self, entry: OriginEntry, trial: bool) -> None:
+        if trial:
+            self._origins.release_trial(entry)
+
+    def _finish_failed(self, call: Call, error: NetworkError) -> None:
         name = type(error).__name__
-        with self._lock:
-            self._totals.logical_requests += 1
-            self._totals.failed_by_class[name] = self._totals.failed_by_class.get(name, 0) + 1
+        self._totals.failed(name)
+        status = error.response.status_code if error.response is not None else None
+        self._remember(call, _outcome_name(error), status, error)
         logger.info(
             "%s %s failed after %d attempt(s): %s", call.method, call.shown_url, error.attempts,
             name,
@@ -797,28 +701,11 @@ class ConnectionManager:
 
     # ------------------------------------------------------------------ machines
 
-    def _entry(self, origin: str) -> _Origin:
-        # Caller holds self._lock.
-        entry = self._origins.get(origin)
-        if entry is None:
-            initial = ConnectionState.OFFLINE if self._offline else ConnectionState.ONLINE
-            machine = OriginMachine(
-                origin, self.policy, clock=self.clock, rng=self._rng, initial=initial
-            )
-            limiter = self.rate_limits.for_origin(origin)
-            entry = self._origins[origin] = _Origin(machine, limiter)
-        return entry
-
-    def _account(self, changes: list[StateChange]) -> None:
-        # Caller holds self._lock: book the time spent in the state just left.
-        for change in changes:
-            spent = self._origins[change.origin].time_in_state
-            spent[change.old.value] = spent.get(change.old.value, 0.0) + change.time_in_old
-
     def _emit_changes(self, changes: list[StateChange]) -> None:
         for change in changes:
-            limiter = self.rate_limits.for_origin(change.origin)
-            limiter.set_rate_factor(STATE_EFFECTS[change.new].rate_factor)
+            entry = self._origins.get(change.origin)
+            if entry is not None:
+                entry.limiter.set_rate_factor(STATE_EFFECTS[change.new].rate_factor)
             logger.info(
                 "%s: %s -> %s (%s)", change.origin, change.old.value, change.new.value,
                 change.reason,
@@ -830,24 +717,26 @@ class ConnectionManager:
             if change.old is not change.new or change.new is ConnectionState.BACKOFF:
                 signals.state_changed.send(
                     self, origin=change.origin, old=change.old, new=change.new,
-                    reason=change.reason, snapshot=self._snapshot_of(change.origin),
+                    reason=change.reason,
+                    snapshot=self._origins.snapshot_as_is(
+                        change.origin, self.monitor.status, self.monitor.epoch
+                    ),
                 )  # fmt: skip
 
-    def _snapshot_of(self, origin: str) -> ConnectionSnapshot:
-        # For signal payloads: the state as the change left it, without polling.
-        with self._lock:
-            return self._snapshot_locked(self._origins.get(origin))
-
     def _on_network_changed(self, sender: object, **kwargs: Any) -> None:
-        online = bool(kwargs.get("online"))
-        changes: list[StateChange] = []
-        with self._lock:
-            self._offline = not online
-            for entry in self._origins.values():
-                step = entry.machine.network_changed(online)
-                changes.extend(step)
-            self._account(changes)
-        self._emit_changes(changes)
+        # LIMITED still sends (the app's server may be reachable); a portal does not.
+        blocked = kwargs.get("status") in BLOCKED
+        self._emit_changes(self._origins.network_changed(not blocked))
+
+    def _on_new_epoch(self, sender: object, **kwargs: Any) -> None:
+        # Sockets of the old network may be dead or lead elsewhere: never reuse them.
+        # (The first verdict, from "unknown", is no new network: its sockets stay.)
+        if self._network_seen:
+            for adapter in self.session.adapters.values():
+                adapter.close()
+        self._network_seen = kwargs.get("status") not in (None, NetworkStatus.UNKNOWN)
+        slept = kwargs.get("slept", 0.0)
+        self._origins.new_epoch(slept if isinstance(slept, int | float) else 0.0)
 
     def _ensure_watcher(self) -> None:
         # While offline no request is sent, so only the monitor can notice the way back.
@@ -855,19 +744,11 @@ class ConnectionManager:
             self._watcher_started = True
             self.monitor.start()
 
-    def _absolute(self, url: str) -> str:
-        if not self.base_url or "://" in url:
-            return url
-        if url.startswith("/") and not url.startswith("//"):
-            # An absolute path replaces the base's path (RFC 3986 5.2.2): skip urljoin.
-            return self._base_root + url
-        return urljoin(self.base_url, url)
-
 
 def _outcome_name(error: NetworkError) -> str:
     """The ``outcome`` argument of ``request_finished`` for a failed request."""
     if isinstance(error, RequestCancelledError):
         return "cancelled"
-    if isinstance(error, _GATE_ERRORS) and not error.request_sent:
+    if isinstance(error, OfflineError | BackoffError | RateLimitError) and not error.request_sent:
         return "gated"  # refused at the gate: nothing was sent
-    return outcome_of(error)
+    return judge(error).outcome.value

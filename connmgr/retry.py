@@ -1,6 +1,6 @@
-"""Retries: the backoff policy, the retry budget, one retry engine and the plan's decorator.
+"""Retries: the backoff policy, the idempotency rule, the retry budget and ``decide``.
 
-Four pieces, each usable alone:
+Each piece is usable alone, and none of them waits:
 
 :class:`RetryConfig`
     the policy as a validated value object, with the pure delay functions
@@ -11,81 +11,60 @@ Four pieces, each usable alone:
 :class:`RetryBudget`
     a token bucket shared by many calls (botocore's standard-mode retry quota)
     so that, under sustained failure, retries stop multiplying the load.
-:class:`RetryEngine`
-    the loop that runs attempts, asks all of the above whether to retry, tells
-    an ``on_retry`` hook (a frozen :class:`RetryEvent`), and waits through the
-    injected clock; the wait ends at once on cancellation and early on "retry
-    now" (:class:`RetryNow`). Both :func:`exponential_backoff` and
-    :class:`~connmgr.ConnectionManager` run on it.
-
-Decisions are pure and apart from the waiting: nothing in :class:`RetryConfig`
-sleeps, and the engine never calls ``time.sleep``.
+:func:`decide`
+    the pure decision after one attempt: given its
+    :class:`~connmgr.errors.Verdict`, retry after ``delay`` seconds or stop,
+    and why (a frozen :class:`Decision`). The caller owns the loop and the
+    wait, as urllib3's ``Retry.increment`` leaves the loop to
+    ``connectionpool.urlopen``: :class:`~connmgr.ConnectionManager` and the
+    plan's :func:`~connmgr.compat.exponential_backoff` both loop on it.
+:class:`RetryNow`
+    the hub behind the banner's "Retry now": it cuts current waits short.
 
 Example::
 
     config = RetryConfig(max_retries=3, base_delay=0.5)
     rng = random.Random(0)
     [round(config.delay(n, rng), 2) for n in (1, 2, 3)]   # [0.71, 1.19, 2.11]
-
-    @exponential_backoff
-    def fetch(url: str) -> bytes:
-        r = requests.get(url, timeout=5)
-        r.raise_for_status()
-        return r.content
-
-    fetch("https://example.com/data")   # a 503 is tried 4 times, a 404 once
 """
 
 from __future__ import annotations
 
-import functools
-import logging
+import dataclasses
 import math
 import random
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Final, ParamSpec, Protocol, TypeVar, overload, runtime_checkable
+from typing import Any, Final
 
 import requests
 import urllib3.exceptions
 
-from connmgr.clock import SYSTEM_CLOCK, CancelToken, Clock, interruptible_sleep
 from connmgr.errors import (
     DEFAULT_RETRY_STATUS_CODES,
     NetworkError,
     RequestCancelledError,
     RequestTimeoutError,
-    classify_error,
-    is_retryable,
+    Verdict,
 )
 
 __all__ = [
     "DEFAULT_CATCH",
     "DEFAULT_RETRY_STATUS_CODES",
     "IDEMPOTENT_METHODS",
-    "CallStats",
+    "Decision",
     "RetryBudget",
-    "RetryCallback",
     "RetryConfig",
-    "RetryEngine",
     "RetryEvent",
     "RetryNow",
-    "RetryTracker",
     "StopReason",
-    "SupportsRemaining",
-    "exponential_backoff",
+    "decide",
     "may_resend",
-    "resend_check",
 ]
-
-logger = logging.getLogger(__name__)
-
-_P = ParamSpec("_P")
-_T = TypeVar("_T")
 
 #: Methods that RFC 9110 §9.2.2 defines as idempotent: sending them twice has
 #: the effect of sending them once, so a retry is always safe.
@@ -93,28 +72,37 @@ IDEMPOTENT_METHODS: Final[frozenset[str]] = frozenset(
     {"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"}
 )
 
-#: What the engine catches and classifies by default. Anything else (a
-#: ``TypeError`` in the caller's code, ``KeyboardInterrupt``) passes through
-#: untouched: a bug must never look like a network failure.
+#: The exceptions that are network outcomes, judged rather than passed through.
+#: Anything else (a ``TypeError`` in the caller's code, ``KeyboardInterrupt``)
+#: passes through untouched: a bug must never look like a network failure.
 DEFAULT_CATCH: Final[tuple[type[BaseException], ...]] = (
     requests.RequestException,
     urllib3.exceptions.HTTPError,
     OSError,
 )
 
+#: The longest wait any policy may ask for: ``threading`` cannot wait longer
+#: (``Condition.wait`` raises ``OverflowError`` above ``TIMEOUT_MAX``).
+MAX_SECONDS: Final = float(threading.TIMEOUT_MAX)
+
 
 # --------------------------------------------------------------------------- policy
 
 
 def _number(name: str, value: object, *, minimum: float) -> float:
-    """A finite number >= ``minimum``; bools and strings rejected."""
+    """A finite number from ``minimum`` to :data:`MAX_SECONDS`; bools and strings rejected."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"RetryConfig.{name} must be a number, got {value!r}")
-    if not math.isfinite(value) or value < minimum:
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond any float, e.g. 10**400
+        number = math.inf
+    if not math.isfinite(number) or not minimum <= number <= MAX_SECONDS:
         raise ValueError(
-            f"RetryConfig.{name} must be a finite number >= {minimum:g}, got {value!r}"
+            f"RetryConfig.{name} must be a finite number from {minimum:g} to "
+            f"{MAX_SECONDS:g}, got {value!r}"
         )
-    return float(value)
+    return number
 
 
 def _status_codes(value: object) -> frozenset[int]:
@@ -132,7 +120,47 @@ def _status_codes(value: object) -> frozenset[int]:
     return frozenset(codes)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+_PLAN_RETRY_EXCEPTIONS: Final[tuple[type[BaseException], ...]] = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.HTTPError,
+)
+
+
+def _max_retries(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1000:
+        raise ValueError(
+            f"RetryConfig.max_retries must be an integer from 0 to 1000, got {value!r}"
+        )
+    return value
+
+
+def _exception_types(value: object) -> tuple[type[BaseException], ...]:
+    types = (value,) if isinstance(value, type) else value
+    if not isinstance(types, tuple | list) or not all(
+        isinstance(t, type) and issubclass(t, BaseException) for t in types
+    ):
+        raise ValueError(
+            "RetryConfig.retry_exceptions must be an exception class or a tuple of them, "
+            f"got {value!r}"
+        )
+    return tuple(types)
+
+
+#: Each field's validator: it returns the stored value or raises ValueError naming the field.
+_FIELD_CHECKS: Final[dict[str, Callable[[object], object]]] = {
+    "max_retries": _max_retries,
+    "base_delay": lambda v: _number("base_delay", v, minimum=0),
+    "exponential_base": lambda v: _number("exponential_base", v, minimum=1),
+    "jitter_range": lambda v: _number("jitter_range", v, minimum=0),
+    "max_delay": lambda v: _number("max_delay", v, minimum=0),
+    "retry_status_codes": _status_codes,
+    "retry_exceptions": _exception_types,
+    "max_retry_after": lambda v: _number("max_retry_after", v, minimum=0),
+}
+
+
+@dataclass(slots=True, kw_only=True)
 class RetryConfig:
     """How many times to retry and how long to wait in between (seconds).
 
@@ -145,14 +173,32 @@ class RetryConfig:
         max_delay: the cap on the exponential part of the wait.
         retry_status_codes: statuses worth retrying (any iterable of ints
             100-599; stored as a ``frozenset``).
+        retry_exceptions: the exception types considered for a retry (default
+            ``requests.ConnectionError``, ``requests.Timeout``,
+            ``requests.HTTPError``). Within them connmgr's rules still hold: an
+            ``HTTPError`` is retried only for a status in ``retry_status_codes``,
+            a TLS failure never, and a request is never resent when that could
+            repeat its effect. Widening it (``(Exception,)``) makes other
+            exceptions of the wrapped function retryable too.
         max_retry_after: the longest server-requested wait (``Retry-After``)
-            that is honoured; longer requests are cut to this.
+            that is remembered. A longer one counts as *long*: the call stops at
+            once with the server's error, its ``retry_after`` cut to this. In a
+            :class:`~connmgr.ConnectionManager` the bound is the smaller of this
+            and :attr:`MachinePolicy.max_retry_after <connmgr.MachinePolicy>`
+            (both 300 s by default).
 
-    The defaults are the original plan's: 3 retries, 0.5 s, ×2, jitter
-    0-0.25 s, at most 10 s, on 429/500/502/503/504. Every field is validated:
-    a :class:`ValueError` names the field and the value; booleans are rejected
-    where a number is meant. Changed copies come from
-    :func:`dataclasses.replace`.
+    The defaults: 3 retries, 0.5 s, ×2, jitter 0-0.25 s, at most 10 s, on
+    429/500/502/503/504. Every field is validated: a :class:`ValueError`
+    names the field and the value; booleans are rejected where a number is
+    meant, and no wait may exceed what ``threading`` can wait (about 292
+    years), so no arithmetic on a config can overflow.
+
+    **Assignable, and snapshotted by its users.** Each field may be assigned
+    (``config.max_retries = 5``), and is validated then, as in the
+    constructor. A :class:`~connmgr.ConnectionManager` copies the config it is
+    given, and :func:`~connmgr.compat.exponential_backoff` copies it at the
+    start of each call, so an assignment never changes a request in flight;
+    it applies to the decorator's next call, and to managers created after it.
 
     **Jitter is added after the cap**: a wait is at most
     ``max_delay + jitter_range``. Clamping after the jitter would put every
@@ -164,7 +210,7 @@ class RetryConfig:
         config = RetryConfig(max_retries=5, base_delay=0.2, jitter_range=0.0)
         [config.delay(n, random.Random()) for n in range(1, 6)]   # [0.2, 0.4, 0.8, 1.6, 3.2]
         config.max_attempts                                      # 6
-        dataclasses.replace(config, retry_status_codes={503})
+        config.retry_status_codes = {503}      # validated on assignment
         RetryConfig(max_retries=-1)    # ValueError: RetryConfig.max_retries must be ...
     """
 
@@ -174,42 +220,23 @@ class RetryConfig:
     jitter_range: float = 0.25
     max_delay: float = 10.0
     retry_status_codes: AbstractSet[int] = DEFAULT_RETRY_STATUS_CODES
+    retry_exceptions: tuple[type[BaseException], ...] = _PLAN_RETRY_EXCEPTIONS
     max_retry_after: float = 300.0
 
-    def __post_init__(self) -> None:
-        retries = self.max_retries
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise ValueError(f"RetryConfig.max_retries must be an integer >= 0, got {retries!r}")
-        # Stored as floats (and a frozenset) so equal configs compare and hash the same.
-        object.__setattr__(self, "base_delay", _number("base_delay", self.base_delay, minimum=0))
-        object.__setattr__(
-            self,
-            "exponential_base",
-            _number("exponential_base", self.exponential_base, minimum=1),
-        )
-        object.__setattr__(
-            self, "jitter_range", _number("jitter_range", self.jitter_range, minimum=0)
-        )
-        object.__setattr__(self, "max_delay", _number("max_delay", self.max_delay, minimum=0))
-        object.__setattr__(self, "retry_status_codes", _status_codes(self.retry_status_codes))
-        object.__setattr__(
-            self, "max_retry_after", _number("max_retry_after", self.max_retry_after, minimum=0)
-        )
+    def __setattr__(self, name: str, value: object) -> None:
+        check = _FIELD_CHECKS.get(name)
+        if check is None:
+            raise AttributeError(f"RetryConfig has no field {name!r}")
+        object.__setattr__(self, name, check(value))
 
     @property
     def max_attempts(self) -> int:
         """Attempts in all: the first one plus ``max_retries``."""
         return self.max_retries + 1
 
-    @property
-    def retry_exceptions(self) -> tuple[type[requests.RequestException], ...]:
-        """The plan's attribute: the requests exceptions considered for a retry.
-
-        connmgr narrows them further: an ``HTTPError`` is retried only for a
-        status in :attr:`retry_status_codes`, and an ``SSLError`` (a
-        ``ConnectionError`` subclass) never.
-        """
-        return (requests.ConnectionError, requests.Timeout, requests.HTTPError)
+    def copy(self) -> RetryConfig:
+        """A snapshot: later assignments to either object do not reach the other."""
+        return dataclasses.replace(self)
 
     def backoff(self, attempt: int) -> float:
         """The capped exponential part of the wait before retry ``attempt``, no jitter.
@@ -312,25 +339,6 @@ def may_resend(method: str, headers: Mapping[str, Any] | None, *, sent: bool) ->
     return headers is not None and _has_idempotency_key(headers)
 
 
-def resend_check(method: str, headers: Mapping[str, Any] | None) -> Callable[[NetworkError], bool]:
-    """A ``may_retry`` for :meth:`RetryEngine.call`: :func:`may_resend` for this request.
-
-    ``sent`` comes from the classified error's ``request_sent``, which
-    :func:`connmgr.errors.classify_error` sets to ``False`` only when the
-    failure proves the request never left (refused, DNS, connect timeout).
-
-    Example::
-
-        engine.call(attempt, may_retry=resend_check("POST", {"Idempotency-Key": key}))
-    """
-    method = method.upper()
-
-    def check(error: NetworkError) -> bool:
-        return may_resend(method, headers, sent=error.request_sent)
-
-    return check
-
-
 # --------------------------------------------------------------------------- budget
 
 
@@ -406,7 +414,10 @@ class RetryBudget:
 
     def try_spend(self, after_timeout: bool = False) -> bool:
         """Take the cost of one retry; ``False`` (and nothing taken) if it is not there."""
-        amount = self.timeout_retry_cost if after_timeout else self.retry_cost
+        return self.try_take(self.cost(after_timeout))
+
+    def try_take(self, amount: int) -> bool:
+        """Take ``amount`` tokens (a :attr:`Decision.cost`); ``False`` if they are not there."""
         with self._lock:
             if amount > self._available:
                 return False
@@ -476,50 +487,16 @@ class RetryEvent:
 
 
 class StopReason(Enum):
-    """Why a call stopped retrying (:attr:`CallStats.stop_reason`)."""
+    """Why a call stops instead of retrying (:attr:`Decision.reason`)."""
 
     SUCCESS = "success"
     NOT_RETRYABLE = "not_retryable"  # fatal, or not a transient outcome
     EXHAUSTED = "exhausted"  # no attempts left
-    UNSAFE = "unsafe"  # may_retry refused (e.g. a POST that may have arrived)
+    UNSAFE = "unsafe"  # resending could repeat an effect (a POST that may have arrived)
     BUDGET = "budget"  # the shared retry budget is empty
-    DEADLINE = "deadline"  # the wait would not fit in the remaining time
+    DEADLINE = "deadline"  # the wait would not end before the deadline
+    MAX_WAIT = "max_wait"  # the wait is longer than the caller's max_wait
     CANCELLED = "cancelled"
-
-
-class CallStats:
-    """Per-call counters that :meth:`RetryEngine.call` fills in when given one.
-
-    Attributes:
-        attempts: attempts made (1 = no retry).
-        retries: retries scheduled (attempts - 1, unless cancelled mid-wait).
-        total_delay: the sum of the scheduled waits, seconds.
-        waited: the time actually spent waiting, on the engine's clock
-            ("retry now" and cancellation make it shorter than ``total_delay``).
-        stop_reason: why the loop ended, a :class:`StopReason`.
-
-    Example::
-
-        stats = CallStats()
-        engine.call(attempt, stats=stats)
-        stats.attempts, stats.total_delay, stats.stop_reason
-    """
-
-    __slots__ = ("attempts", "retries", "stop_reason", "total_delay", "waited")
-
-    def __init__(self) -> None:
-        self.attempts = 0
-        self.retries = 0
-        self.total_delay = 0.0
-        self.waited = 0.0
-        self.stop_reason: StopReason | None = None
-
-    def __repr__(self) -> str:
-        reason = self.stop_reason.value if self.stop_reason else None
-        return (
-            f"CallStats(attempts={self.attempts}, retries={self.retries}, "
-            f"total_delay={self.total_delay:.3f}, waited={self.waited:.3f}, stop_reason={reason})"
-        )
 
 
 # --------------------------------------------------------------------------- retry now
@@ -580,415 +557,93 @@ class RetryNow:
         return f"RetryNow(waiting={self.waiting})"
 
 
-# --------------------------------------------------------------------------- engine
+# --------------------------------------------------------------------------- decide
 
 
-@runtime_checkable
-class SupportsRemaining(Protocol):
-    """Anything with ``remaining() -> float | None`` (e.g. :class:`connmgr.timeouts.Deadline`)."""
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What follows one attempt: another one after ``delay`` seconds, or the end.
 
-    def remaining(self) -> float | None:
-        """Seconds left, or ``None`` for no limit."""
-        ...
+    Attributes:
+        retry: whether to send again.
+        delay: seconds to wait first (``0.0`` when stopping).
+        reason: why the call stops (``None`` when it retries).
+        cost: the :class:`RetryBudget` tokens the retry costs; the caller
+            spends them (:meth:`RetryBudget.try_spend`) before waiting.
+        backoff: the backoff part of ``delay`` (before a longer ``Retry-After``
+            won), for a timeline that says why it waited.
+    """
+
+    retry: bool
+    delay: float = 0.0
+    reason: StopReason | None = None
+    cost: int = 0
+    backoff: float = 0.0
 
 
-class RetryEngine:
-    """Runs attempts and decides, after each failure, whether and when to try again.
+_SUCCESS: Final = Decision(False, reason=StopReason.SUCCESS)
 
-    One engine serves many calls from many threads: it holds only the
-    policy, the injected clock and ``rng``, the optional shared
-    :class:`RetryBudget` and a :class:`RetryNow` hub (:meth:`retry_now`).
+
+def decide(
+    verdict: Verdict,
+    attempt: int,
+    *,
+    config: RetryConfig,
+    rng: random.Random,
+    remaining: float | None = None,
+    max_wait: float = math.inf,
+    budget: RetryBudget | None = None,
+    method: str | None = None,
+    headers: Mapping[str, Any] | None = None,
+) -> Decision:
+    """Retry or stop after attempt number ``attempt`` (1 = the first). Pure.
+
+    It retries only when all of these hold, checked in this order:
+
+    1. the attempt failed (``verdict.error``) with a retryable outcome
+       (``verdict.retryable``: transient or throttled);
+    2. attempts remain (``config.max_attempts``);
+    3. resending is safe (:func:`may_resend` for ``method`` and ``headers``;
+       ``method=None`` means the caller vouches for it, as the plan's
+       decorator does);
+    4. the wait, ``config.delay_for(attempt, rng, verdict.retry_after)``, fits
+       the cap rule: it ends before the deadline (``remaining`` seconds, ``None``
+       for none) and is at most ``max_wait``;
+    5. the budget, if any, holds the retry's cost (read, not spent: the
+       caller spends it, so a refused retry costs nothing).
+
+    A server-requested pause (``Retry-After``) longer than ``config.max_retry_after``
+    never fits: such a pause is *long*, and the call ends with the server's error.
 
     Example::
 
-        engine = RetryEngine(RetryConfig(), budget=RetryBudget())
-        response = engine.call(
-            lambda n: session.get(url, timeout=(5, 30)),   # n = attempt number, from 1
-            may_retry=lambda err: may_resend("GET", None, sent=True),
-            deadline=Deadline(60.0),
-            cancel=token,
-            on_retry=lambda event: print(f"retry {event.retry_num} in {event.delay:.1f} s"),
-        )
+        verdict = judge(response_503)                         # from connmgr.errors
+        d = decide(verdict, 1, config=RetryConfig(), rng=random.Random(0), remaining=60.0)
+        d.retry, round(d.delay, 2)                            # (True, 0.71)
     """
-
-    __slots__ = ("_waiters", "budget", "clock", "config", "rng")
-
-    def __init__(
-        self,
-        config: RetryConfig | None = None,
-        *,
-        clock: Clock | None = None,
-        rng: random.Random | None = None,
-        budget: RetryBudget | None = None,
-    ) -> None:
-        self.config = config if config is not None else RetryConfig()
-        self.clock: Clock = clock if clock is not None else SYSTEM_CLOCK
-        self.rng = rng if rng is not None else random.Random()
-        self.budget = budget
-        self._waiters = RetryNow()
-
-    def retry_now(self) -> int:
-        """Cut short the waits of calls made without their own ``wake``; return how many."""
-        return self._waiters.retry_now()
-
-    def call(
-        self,
-        attempt_fn: Callable[[int], _T],
-        *,
-        classify: Callable[[BaseException], NetworkError] | None = None,
-        retryable: Callable[[NetworkError], bool] | None = None,
-        may_retry: Callable[[NetworkError], bool] | None = None,
-        deadline: SupportsRemaining | None = None,
-        cancel: CancelToken | None = None,
-        wake: RetryNow | threading.Event | None = None,
-        on_retry: Callable[[RetryEvent], object] | None = None,
-        catch: tuple[type[BaseException], ...] = DEFAULT_CATCH,
-        raise_original: bool = False,
-        stats: CallStats | None = None,
-        first_failure: BaseException | None = None,
-    ) -> _T:
-        """Call ``attempt_fn(attempt_number)`` until it succeeds or retrying must stop.
-
-        After a failure (an exception matching ``catch``) the engine retries
-        only when all of these hold, checked in this order:
-
-        1. ``retryable(error)`` (default: :func:`connmgr.errors.is_retryable`
-           with the config's status list): a transient or throttled outcome;
-        2. attempts remain (``config.max_attempts``);
-        3. ``may_retry(error)`` allows it (the caller's idempotency rule,
-           e.g. :func:`may_resend`);
-        4. the wait, ``config.delay_for(retry, rng, error.retry_after)``,
-           ends before ``deadline.remaining()`` runs out;
-        5. the budget, if any, pays for it (checked last, so a refused retry
-           costs nothing).
-
-        Then ``on_retry(RetryEvent)`` is called and the engine waits on its
-        clock. Cancelling ``cancel`` ends the wait (and the call) at once
-        with :class:`~connmgr.RequestCancelledError`; ``wake`` cuts it short
-        and the next attempt goes at once. ``wake`` is a :class:`RetryNow`
-        hub (the default is this engine's own, see :meth:`retry_now`) or a
-        ``threading.Event`` for this call alone, which the engine clears
-        when it schedules each wait and after each wait, so a "retry now"
-        applies to one wait and never stays set.
-
-        When retrying stops, the last classified error is raised (with
-        ``.attempts`` set) ``from`` the exception the attempt raised; with
-        ``raise_original=True`` that exception itself is re-raised instead.
-        Exceptions not in ``catch`` propagate untouched, at once. A success
-        refunds the budget. ``stats``, when given, is filled in.
-
-        ``first_failure`` is for a caller that made attempt 1 itself (a success
-        then costs it no engine call at all): the exception that attempt raised,
-        handled as if ``attempt_fn(1)`` had raised it; ``attempt_fn`` is called
-        from attempt 2 on.
-        """
-        config = self.config
-        clock = self.clock
-        budget = self.budget
-        if first_failure is None and cancel is not None and cancel.cancelled:
-            raise RequestCancelledError(cancel.reason or "cancelled", attempts=0)
-        started = clock.now()
-        attempt = 1
-        last_cost = 0
-        waited = 0.0
-        while True:
-            try:
-                if first_failure is not None:
-                    failure, first_failure = first_failure, None
-                    raise failure
-                result = attempt_fn(attempt)
-            except catch as exc:
-                error = (classify or classify_error)(exc)
-                error.attempts = attempt
-                reason, delay = self._decide(error, attempt, retryable, may_retry, deadline)
-                if reason is None and budget is not None:
-                    after_timeout = isinstance(error, RequestTimeoutError)
-                    if budget.try_spend(after_timeout):
-                        last_cost = budget.cost(after_timeout)
-                    else:
-                        reason = StopReason.BUDGET
-                if reason is not None:
-                    logger.debug(
-                        "not retrying after attempt %d/%d: %s (%s)",
-                        attempt,
-                        config.max_attempts,
-                        reason.value,
-                        type(error).__name__,
-                    )
-                    if stats is not None:
-                        stats.attempts, stats.stop_reason = attempt, reason
-                    if raise_original or error is exc:
-                        raise
-                    raise error from exc
-                if stats is not None:
-                    stats.retries += 1
-                    stats.total_delay += delay
-                now = clock.now()
-                event = RetryEvent(
-                    attempt=attempt + 1,
-                    max_attempts=config.max_attempts,
-                    delay=delay,
-                    error=error,
-                    cause=exc,
-                    at=now,
-                    elapsed=now - started,
-                    waited_so_far=waited,
-                )
-                waited += self._wait(event, cancel, wake, on_retry)
-                if stats is not None:
-                    stats.waited = waited
-                if cancel is not None and cancel.cancelled:
-                    if stats is not None:
-                        stats.attempts, stats.stop_reason = attempt, StopReason.CANCELLED
-                    raise RequestCancelledError(
-                        cancel.reason or "cancelled", url=error.url, attempts=attempt
-                    ) from error
-                attempt += 1
-            else:
-                if budget is not None:
-                    budget.refund_success(last_cost)
-                if stats is not None:
-                    stats.attempts, stats.stop_reason = attempt, StopReason.SUCCESS
-                return result
-
-    def _decide(
-        self,
-        error: NetworkError,
-        attempt: int,
-        retryable: Callable[[NetworkError], bool] | None,
-        may_retry: Callable[[NetworkError], bool] | None,
-        deadline: SupportsRemaining | None,
-    ) -> tuple[StopReason | None, float]:
-        """The pure part of the decision: ``(None, delay)`` to retry, else ``(reason, 0)``."""
-        config = self.config
-        if isinstance(error, RequestCancelledError):
-            return StopReason.CANCELLED, 0.0
-        ok = (
-            retryable(error)
-            if retryable is not None
-            else is_retryable(error, config.retry_status_codes)
-        )
-        if not ok:
-            return StopReason.NOT_RETRYABLE, 0.0
-        if attempt >= config.max_attempts:
-            return StopReason.EXHAUSTED, 0.0
-        if may_retry is not None and not may_retry(error):
-            return StopReason.UNSAFE, 0.0
-        delay = config.delay_for(attempt, self.rng, error.retry_after)
-        if deadline is not None:
-            remaining = deadline.remaining()
-            if remaining is not None and delay >= remaining:
-                return StopReason.DEADLINE, 0.0
-        return None, delay
-
-    def _wait(
-        self,
-        event: RetryEvent,
-        cancel: CancelToken | None,
-        wake: RetryNow | threading.Event | None,
-        on_retry: Callable[[RetryEvent], object] | None,
-    ) -> float:
-        """Tell ``on_retry``, then wait ``event.delay``; return the time actually waited."""
-        hub = self._waiters if wake is None else wake
-        if isinstance(hub, threading.Event):
-            hub.clear()  # a press before this retry was scheduled belongs to no wait
-            waiter: AbstractContextManager[threading.Event] = _given(hub)
-        else:
-            # Registered before on_retry runs: a "retry now" pressed in answer to the
-            # retry_scheduled signal (sent from on_retry) must reach this wait.
-            waiter = hub.waiter()
-        with waiter as wake_event:
-            if on_retry is not None:
-                on_retry(event)
-            if event.delay > 0 and not (cancel is not None and cancel.cancelled):
-                interruptible_sleep(self.clock, event.delay, cancel=cancel, wake=wake_event)
-            if isinstance(hub, threading.Event):
-                hub.clear()
-        return self.clock.now() - event.at
-
-
-@contextmanager
-def _given(event: threading.Event) -> Iterator[threading.Event]:
-    yield event
-
-
-# --------------------------------------------------------------------------- the plan's API
-
-
-@runtime_checkable
-class RetryCallback(Protocol):
-    """The plan's callback: told about every retry, e.g. to update a progress indicator.
-
-    ``attempt`` is the attempt about to be made (2 for the first retry),
-    ``max_attempts`` the attempts in all (4 with the defaults), ``delay`` the
-    wait before it in seconds, ``error`` the classified
-    :class:`~connmgr.NetworkError` (a ``requests.RequestException`` with a
-    ``user_message``).
-    """
-
-    def on_retry(self, attempt: int, max_attempts: int, delay: float, error: Exception) -> None:
-        """Called when a retry has been scheduled, before the wait."""
-        ...
-
-
-class RetryTracker:
-    """Counts retries and their waits for UI feedback (the plan's class).
-
-    ``attempts`` is the number of retries seen, ``total_delay`` the sum of
-    their waits in seconds. Thread-safe: one tracker may follow several
-    threads' calls. Give it to :func:`exponential_backoff` as ``tracker=``.
-
-    Example::
-
-        tracker = RetryTracker()
-
-        @exponential_backoff(tracker=tracker)
-        def fetch() -> requests.Response: ...
-
-        fetch()
-        tracker.attempts, tracker.total_delay     # (2, 1.63) after two retries
-    """
-
-    def __init__(self, callback: RetryCallback | None = None) -> None:
-        self.callback = callback
-        self.attempts = 0
-        self.total_delay = 0.0
-        self.last_error: Exception | None = None
-        self._lock = threading.Lock()
-
-    def on_retry(self, attempt: int, max_attempts: int, delay: float, error: Exception) -> None:
-        """Record one retry and pass it on to the callback."""
-        with self._lock:
-            self.attempts += 1
-            self.total_delay += delay
-            self.last_error = error
-        if self.callback is not None:
-            self.callback.on_retry(attempt, max_attempts, delay, error)
-
-    def record(self, event: RetryEvent) -> None:
-        """Record a :class:`RetryEvent` (usable directly as an engine's ``on_retry``)."""
-        self.on_retry(event.attempt, event.max_attempts, event.delay, event.error)
-
-    def reset(self) -> None:
-        """Forget every recorded retry."""
-        with self._lock:
-            self.attempts = 0
-            self.total_delay = 0.0
-            self.last_error = None
-
-    def __repr__(self) -> str:
-        return f"RetryTracker(attempts={self.attempts}, total_delay={self.total_delay:.3f})"
-
-
-class _Decorator(Protocol):
-    def __call__(self, func: Callable[_P, _T], /) -> Callable[_P, _T]: ...
-
-
-@overload
-def exponential_backoff(
-    func: Callable[_P, _T],
-    config: RetryConfig | None = None,
-    *,
-    tracker: RetryTracker | None = None,
-    clock: Clock | None = None,
-    rng: random.Random | None = None,
-    cancel: CancelToken | None = None,
-    budget: RetryBudget | None = None,
-    wake: RetryNow | None = None,
-) -> Callable[_P, _T]: ...
-
-
-@overload
-def exponential_backoff(
-    func: RetryConfig | None = None,
-    config: RetryConfig | None = None,
-    *,
-    tracker: RetryTracker | None = None,
-    clock: Clock | None = None,
-    rng: random.Random | None = None,
-    cancel: CancelToken | None = None,
-    budget: RetryBudget | None = None,
-    wake: RetryNow | None = None,
-) -> _Decorator: ...
-
-
-def exponential_backoff(
-    func: Callable[..., Any] | RetryConfig | None = None,
-    config: RetryConfig | None = None,
-    *,
-    tracker: RetryTracker | None = None,
-    clock: Clock | None = None,
-    rng: random.Random | None = None,
-    cancel: CancelToken | None = None,
-    budget: RetryBudget | None = None,
-    wake: RetryNow | None = None,
-) -> Any:
-    """Retry a function on transient network failures with exponential backoff (the plan's API).
-
-    Three spellings::
-
-        @exponential_backoff
-        def fetch(): ...
-
-        @exponential_backoff(config=RetryConfig(max_retries=5), tracker=tracker)
-        def fetch(): ...
-
-        fetch = exponential_backoff(fetch, RetryConfig())     # the plan's direct call
-
-    Only transient failures are retried: connection errors, timeouts, and an
-    ``HTTPError`` whose ``response.status_code`` is in
-    ``config.retry_status_codes`` (so ``r.raise_for_status()`` on a 503 is
-    retried, on a 404 it is not). A TLS error, any other 4xx and anything
-    that is not a network error (a ``ValueError`` in the function) are
-    raised at once. The function is called again as it was, so wrap only
-    calls that are safe to repeat (GET, or a request with an
-    ``Idempotency-Key``).
-
-    When retrying stops, the **original** exception the function raised is
-    re-raised, so code that catches ``requests.HTTPError`` keeps working. A
-    ``Retry-After`` on a 429/503 is honoured (capped at
-    ``config.max_retry_after``). Each retry is logged at WARNING (the
-    message is redacted) and reported to ``tracker``. Waits go through
-    ``clock`` (default: the system clock, never ``time.sleep``); cancelling
-    ``cancel`` ends a wait with :class:`~connmgr.RequestCancelledError`;
-    ``wake`` (a :class:`RetryNow`) cuts waits short; ``budget`` (a
-    :class:`RetryBudget`, default none) caps retries under sustained failure.
-    """
-    if isinstance(func, RetryConfig):  # @exponential_backoff(RetryConfig(...))
-        func, config = None, func if config is None else config
-    engine = RetryEngine(config, clock=clock, rng=rng, budget=budget)
-    max_retries = engine.config.max_retries
-
-    def decorate(fn: Callable[_P, _T]) -> Callable[_P, _T]:
-        name = getattr(fn, "__qualname__", None) or repr(fn)
-
-        def on_retry(event: RetryEvent) -> None:
-            # str(error) is connmgr's redacted one-liner; str(event.cause) may hold a
-            # URL with a token in its query string, so it is never logged.
-            logger.warning(
-                "Retry %d/%d for %s after %.2fs: %s: %s",
-                event.retry_num,
-                max_retries,
-                name,
-                event.delay,
-                type(event.error).__name__,
-                event.error,
-            )
-            if tracker is not None:
-                tracker.record(event)
-
-        @functools.wraps(fn)
-        def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
-            return engine.call(
-                lambda _attempt: fn(*args, **kwargs),
-                cancel=cancel,
-                wake=wake,
-                on_retry=on_retry,
-                raise_original=True,
-            )
-
-        return wrapper
-
-    if func is None:
-        return decorate
-    return decorate(func)
+    error = verdict.error
+    if error is None:
+        return _SUCCESS
+    if isinstance(error, RequestCancelledError):
+        return Decision(False, reason=StopReason.CANCELLED)
+    if not verdict.retryable:
+        return Decision(False, reason=StopReason.NOT_RETRYABLE)
+    if attempt >= config.max_attempts:
+        return Decision(False, reason=StopReason.EXHAUSTED)
+    if method is not None and not may_resend(method, headers, sent=verdict.request_sent):
+        return Decision(False, reason=StopReason.UNSAFE)
+    retry_after = verdict.retry_after
+    if retry_after is not None and retry_after > config.max_retry_after:
+        return Decision(False, reason=StopReason.MAX_WAIT)
+    backoff = config.delay(attempt, rng)
+    delay = backoff if retry_after is None or retry_after <= backoff else retry_after
+    if remaining is not None and delay >= remaining:
+        return Decision(False, reason=StopReason.DEADLINE)
+    if delay > max_wait:
+        return Decision(False, reason=StopReason.MAX_WAIT)
+    cost = 0
+    if budget is not None:
+        cost = budget.cost(isinstance(error, RequestTimeoutError))
+        if cost > budget.available:
+            return Decision(False, reason=StopReason.BUDGET)
+    return Decision(True, delay, cost=cost, backoff=backoff)

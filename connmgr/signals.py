@@ -1,7 +1,8 @@
 """Every signal connmgr sends, in one blinker namespace.
 
 Each signal is sent with the :class:`~connmgr.ConnectionManager` (or, for
-``network_changed``, the :class:`~connmgr.NetworkMonitor`) as sender and the
+``network_changed`` and ``network_epoch_changed``, the
+:class:`~connmgr.NetworkMonitor`) as sender and the
 keyword arguments documented on it. Signals are sent from whatever thread did
 the work, never while connmgr holds a lock; :mod:`connmgr.qt` moves them onto
 the GUI thread.
@@ -22,15 +23,30 @@ Example::
 
 Receivers should accept ``**kwargs`` so that new, documented arguments can be
 added without breaking them.
+
+A receiver that raises never changes what the request returns or raises: the
+exception is logged once (logger ``connmgr.signals``, level ERROR, with the
+receiver's name and the traceback) and the other receivers still run. This
+differs from plain blinker, where the first exception propagates to the sender:
+a bug in a status-bar handler must not turn a successful download into an error.
 """
 
 from __future__ import annotations
 
-from blinker import Namespace
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from blinker import ANY, NamedSignal
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
+    "ANY",
+    "SafeSignal",
     "namespace",
     "network_changed",
+    "network_epoch_changed",
     "quota_store_failed",
     "quota_store_recovered",
     "rate_limited",
@@ -41,7 +57,63 @@ __all__ = [
     "state_changed",
 ]
 
-namespace = Namespace()
+
+class SafeSignal(NamedSignal):
+    """A blinker signal whose receivers cannot break the code that sends it.
+
+    Same API as :class:`blinker.NamedSignal`; :meth:`send` catches what a
+    receiver raises, logs it once with the receiver's name, and goes on.
+
+    Example::
+
+        sig = SafeSignal("demo")
+        sig.connect(lambda sender, **kw: 1 / 0, weak=False)
+        sig.send(None)        # logged, not raised; returns [(receiver, None)]
+    """
+
+    def send(
+        self,
+        sender: Any | None = None,
+        /,
+        *,
+        _async_wrapper: Callable[..., Any] | None = None,
+        **kwargs: Any,
+    ) -> list[tuple[Callable[..., Any], Any]]:
+        """Call every receiver of ``sender`` (and of ANY); a raising receiver is logged."""
+        if self.is_muted:
+            return []
+        results: list[tuple[Callable[..., Any], Any]] = []
+        for receiver in self.receivers_for(sender):
+            try:
+                result = receiver(sender, **kwargs)
+            except Exception:
+                logger.exception(
+                    "a receiver of connmgr signal %r raised; ignored: %s",
+                    self.name,
+                    _receiver_name(receiver),
+                )
+                result = None
+            results.append((receiver, result))
+        return results
+
+
+def _receiver_name(receiver: Callable[..., Any]) -> str:
+    module = getattr(receiver, "__module__", None) or "?"
+    name = getattr(receiver, "__qualname__", None) or repr(receiver)
+    return f"{module}.{name}"
+
+
+class _Namespace(dict[str, SafeSignal]):
+    """The connmgr signals by name (blinker's Namespace, made of :class:`SafeSignal`)."""
+
+    def signal(self, name: str, doc: str | None = None) -> SafeSignal:
+        """The signal called ``name``, created on first use."""
+        if name not in self:
+            self[name] = SafeSignal(name, doc)
+        return self[name]
+
+
+namespace = _Namespace()
 
 state_changed = namespace.signal(
     "state_changed",
@@ -109,8 +181,28 @@ network_changed = namespace.signal(
     "network_changed",
     doc="""The network status changed (sent by the NetworkMonitor, only on change).
 
-    Keyword arguments: ``online`` (bool), ``status``
-    (:class:`~connmgr.NetworkStatus`).
+    Keyword arguments: ``online`` (bool, ``status is ONLINE``), ``status``
+    (:class:`~connmgr.NetworkStatus`: ``ONLINE``, ``LIMITED``,
+    ``CAPTIVE_PORTAL``, ``OFFLINE``), ``reason`` (str, plain words, e.g. "name
+    lookup (DNS) failing"), ``epoch`` (int, the network epoch the new status
+    starts; every status change starts one, see ``network_epoch_changed``).
+    """,
+)
+
+network_epoch_changed = namespace.signal(
+    "network_epoch_changed",
+    doc="""A new network epoch began (sent by the NetworkMonitor).
+
+    Sent on every status change (just before its ``network_changed``), every
+    OS change hint (netlink, ``QNetworkInformation``) and every detected resume
+    from sleep. Connections, proxy settings and cooldowns learned in an older
+    epoch may belong to another network: drop or re-check them.
+
+    Keyword arguments: ``epoch`` (int, increasing from 1), ``cause``
+    (:class:`~connmgr.network.EpochCause`: ``STATUS``, ``OS_EVENT``,
+    ``RESUME``), ``reason`` (str, plain words), ``slept`` (float, seconds the
+    machine slept; 0.0 unless ``cause`` is ``RESUME``), ``status`` (the
+    :class:`~connmgr.NetworkStatus` when the epoch began).
     """,
 )
 

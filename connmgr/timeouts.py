@@ -43,24 +43,26 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import math
 import threading
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
 from typing import Any, Final, TypeVar, cast, overload
 
-from connmgr.clock import SYSTEM_CLOCK, Clock, SystemClock
+from connmgr.clock import SYSTEM_CLOCK, CancelToken, Clock
 
 __all__ = [
+    "MAX_TIMEOUT",
     "MIN_ATTEMPT_TIMEOUT",
+    "AttemptContext",
     "Deadline",
     "NetworkConfig",
     "TimeoutConfig",
+    "TimeoutPair",
     "TimeoutProfiles",
     "UnknownOperationError",
     "attempt_timeouts",
+    "timeout_pair",
 ]
 
 _T = TypeVar("_T")
@@ -71,20 +73,46 @@ _MISSING: Final[Any] = object()
 MIN_ATTEMPT_TIMEOUT: Final = 0.001
 
 
-def _seconds(name: str, value: object, *, allow_none: bool = False) -> float | None:
-    """Validate a duration: a positive finite number (``None`` if allowed).
+#: The longest timeout connmgr accepts, in seconds: 1e9 (about 31.7 years), or
+#: ``threading.TIMEOUT_MAX`` where that is smaller (about 49.7 days on Windows).
+#: The platform refuses more: ``socket.settimeout`` raises ``OverflowError``
+#: above about 9.2e9 s (the monotonic clock plus the timeout must fit in 64-bit
+#: nanoseconds), and so does every ``threading`` wait above ``TIMEOUT_MAX``.
+#: A connect/read/total beyond it is refused with a ``ValueError`` naming the
+#: field, rather than accepted and failing on every request.
+MAX_TIMEOUT: Final = min(1e9, threading.TIMEOUT_MAX)
 
-    ``name`` is the field as the user wrote it (``"read"`` or
-    ``"profiles.search.read"``) so the error points at the right place.
+
+def _shown(value: object) -> str:
+    """``repr(value)``, cut short (``10**400`` has 401 digits)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _seconds(
+    name: str, value: object, *, allow_none: bool = False, allow_zero: bool = False
+) -> float | None:
+    """Validate a duration: a finite number of seconds up to :data:`MAX_TIMEOUT`.
+
+    Positive (``>= 0`` when ``allow_zero``), or ``None`` if allowed. ``name``
+    is the field as the user wrote it (``"read"`` or ``"profiles.search.read"``)
+    so the error points at the right place. The bounds are compared before
+    any conversion, so a huge integer gives a ``ValueError``, not an
+    ``OverflowError``.
     """
     if value is None:
         if allow_none:
             return None
         raise ValueError(f"{name} must be a positive number of seconds, got None")
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number of seconds, got {value!r}")
+        raise ValueError(f"{name} must be a positive number of seconds, got {_shown(value)}")
+    low_ok = value >= 0 if allow_zero else value > 0
+    if not low_ok or not value <= MAX_TIMEOUT:  # NaN fails both comparisons
+        low = ">= 0" if allow_zero else "> 0"
+        raise ValueError(
+            f"{name} must be a finite number of seconds {low} and at most "
+            f"{MAX_TIMEOUT:g} (the longest the platform can wait), got {_shown(value)}"
+        )
     return float(value)
 
 
@@ -439,49 +467,32 @@ class Deadline:
         d.remaining(), d.expired                  # (0.0, True)
     """
 
-    __slots__ = ("_clock", "_expires_at", "_now", "_started_at", "_total")
+    __slots__ = ("_clock", "_expires_at", "_started_at", "_total")
 
-    def __init__(self, total: float | None, *, clock: Clock | None = None) -> None:
-        # The fast path: a float that a TimeoutConfig already validated.
-        if total is not None and not (type(total) is float and 0.0 <= total < math.inf):
-            if isinstance(total, bool) or not isinstance(total, int | float):
-                raise ValueError(f"Deadline total must be a number of seconds, got {total!r}")
-            if not math.isfinite(total) or total < 0:
-                raise ValueError(
-                    f"Deadline total must be a finite number >= 0 (or None), got {total!r}"
-                )
-            total = float(total)
-        # Every request reads the time a few times: skip the Python-level
-        # SystemClock.now frame when the clock is the system one.
-        self._now: Callable[[], float]
-        if clock is None:
-            self._clock: Clock = SYSTEM_CLOCK
-            self._now = time.monotonic
-        else:
-            self._clock = clock
-            self._now = time.monotonic if type(clock) is SystemClock else clock.now
+    def __init__(
+        self,
+        total: float | None,
+        *,
+        clock: Clock | None = None,
+        started_at: float | None = None,
+    ) -> None:
+        # A float that a TimeoutConfig already validated passes at once.
+        if total is not None and not (type(total) is float and 0.0 <= total <= MAX_TIMEOUT):
+            total = _seconds("Deadline total", total, allow_zero=True)
+        self._clock: Clock = clock if clock is not None else SYSTEM_CLOCK
         self._total = total
-        self._started_at = now = self._now()
-        self._expires_at = None if total is None else now + total
+        if started_at is None:
+            started_at = self._clock.now()
+        self._started_at = started_at
+        self._expires_at = None if total is None else started_at + total
 
     @classmethod
     def _from_start(cls, total: float | None, started_at: float, clock: Clock | None) -> Deadline:
-        """A deadline that started at ``started_at`` on ``clock`` (no validation).
+        """Compatibility for callers of the old private constructor.
 
-        For :mod:`connmgr.transport`, which notes the start of an attempt and
-        builds the object only when it is needed (an error, a redirect).
+        Same as ``Deadline(total, clock=clock, started_at=started_at)``.
         """
-        self = cls.__new__(cls)
-        if clock is None:
-            self._clock = SYSTEM_CLOCK
-            self._now = time.monotonic
-        else:
-            self._clock = clock
-            self._now = time.monotonic if type(clock) is SystemClock else clock.now
-        self._total = total
-        self._started_at = started_at
-        self._expires_at = None if total is None else started_at + total
-        return self
+        return cls(total, clock=clock, started_at=started_at)
 
     @property
     def clock(self) -> Clock:
@@ -507,17 +518,17 @@ class Deadline:
         """Seconds left (never negative); ``None`` when unlimited."""
         if self._expires_at is None:
             return None
-        left = self._expires_at - self._now()
+        left = self._expires_at - self._clock.now()
         return left if left > 0.0 else 0.0
 
     @property
     def expired(self) -> bool:
         """Whether no time is left."""
-        return self._expires_at is not None and self._now() >= self._expires_at
+        return self._expires_at is not None and self._clock.now() >= self._expires_at
 
     def elapsed(self) -> float:
         """Seconds since the deadline was started."""
-        return self._now() - self._started_at
+        return self._clock.now() - self._started_at
 
     def fits(self, seconds: float) -> bool:
         """Whether waiting ``seconds`` would still end before the deadline."""
@@ -558,3 +569,133 @@ def attempt_timeouts(config: TimeoutConfig, deadline: Deadline | None) -> tuple[
         return (config.connect, config.read)
     cap = remaining if remaining > MIN_ATTEMPT_TIMEOUT else MIN_ATTEMPT_TIMEOUT
     return (min(config.connect, cap), min(config.read, cap))
+
+
+#: requests' ``timeout=`` as ``(connect, read)``; ``None`` means no timeout.
+TimeoutPair = tuple[float | None, float | None]
+
+
+class AttemptContext(tuple[float | None, float | None]):
+    """The per-request deadline and cancel token, passed as requests' ``timeout=``.
+
+    requests hands ``timeout`` to the adapter untouched (through redirects
+    too), so this is how a caller gives
+    :class:`~connmgr.transport.TimeoutHTTPAdapter` a deadline
+    that spans several attempts, and a cancel token. It *is* the tuple
+    ``(connect, read)`` (from ``timeout`` if given, else from ``config``), so it
+    type-checks as requests' ``timeout`` and a plain ``HTTPAdapter`` uses those
+    two values. Immutable; compares by identity.
+
+    Example::
+
+        ctx = AttemptContext(TimeoutConfig.for_search(), Deadline(90.0), cancel=token)
+        session.get(url, timeout=ctx)          # one attempt; retries reuse ctx
+        ctx = AttemptContext.start(TimeoutConfig(), timeout=(1, 2))   # deadline from config.total
+    """
+
+    config: TimeoutConfig
+    deadline: Deadline
+    cancel: CancelToken | None
+
+    def __new__(
+        cls,
+        config: TimeoutConfig,
+        deadline: Deadline,
+        cancel: CancelToken | None = None,
+        *,
+        timeout: float | TimeoutPair | None = None,
+    ) -> AttemptContext:
+        if not isinstance(config, TimeoutConfig):
+            raise ValueError(f"AttemptContext config must be a TimeoutConfig, got {config!r}")
+        if not isinstance(deadline, Deadline):
+            raise ValueError(f"AttemptContext deadline must be a Deadline, got {deadline!r}")
+        if cancel is not None and not isinstance(cancel, CancelToken):
+            raise ValueError(f"AttemptContext cancel must be a CancelToken, got {cancel!r}")
+        pair = config.as_tuple() if timeout is None else timeout_pair(timeout)
+        self = super().__new__(cls, pair)
+        attrs = self.__dict__  # (__setattr__ refuses: immutable)
+        attrs["config"] = config
+        attrs["deadline"] = deadline
+        attrs["cancel"] = cancel
+        return self
+
+    @classmethod
+    def _make(
+        cls,
+        config: TimeoutConfig,
+        deadline: Deadline,
+        cancel: CancelToken | None,
+        pair: TimeoutPair,
+    ) -> AttemptContext:
+        """Compatibility for callers of the old private constructor.
+
+        Same as ``AttemptContext(config, deadline, cancel, timeout=pair)``.
+        """
+        return cls(config, deadline, cancel, timeout=pair)
+
+    @classmethod
+    def start(
+        cls,
+        config: TimeoutConfig | None = None,
+        *,
+        cancel: CancelToken | None = None,
+        clock: Clock | None = None,
+        timeout: float | TimeoutPair | None = None,
+    ) -> AttemptContext:
+        """Start a :class:`Deadline` of ``config.total`` now and wrap it.
+
+        ``config`` defaults to ``NetworkConfig.get_timeout()``.
+        """
+        config = config if config is not None else NetworkConfig.get_timeout()
+        return cls(config, Deadline(config.total, clock=clock), cancel, timeout=timeout)
+
+    @property
+    def connect(self) -> float | None:
+        """The connect timeout of each attempt (before the deadline's cap)."""
+        return self[0]
+
+    @property
+    def read(self) -> float | None:
+        """The read timeout of each attempt (before the deadline's cap)."""
+        return self[1]
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("AttemptContext is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __ne__(self, other: object) -> bool:
+        return self is not other
+
+    def __hash__(self) -> int:
+        return object.__hash__(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"AttemptContext(connect={self[0]!r}, read={self[1]!r}, "
+            f"deadline={self.deadline!r}, cancel={self.cancel!r})"
+        )
+
+
+def timeout_pair(timeout: object) -> TimeoutPair:
+    """A requests-style timeout (a number, or a ``(connect, read)`` pair) as a pair.
+
+    Each value is ``None`` (no timeout) or a positive number of seconds up to
+    :data:`MAX_TIMEOUT`; anything else raises :class:`ValueError` naming it.
+
+    Example::
+
+        timeout_pair(3)            # (3.0, 3.0)
+        timeout_pair((1, None))    # (1.0, None)
+    """
+    if isinstance(timeout, tuple):
+        if len(timeout) != 2:
+            raise ValueError(f"timeout must be a number or a (connect, read) pair, got {timeout!r}")
+        connect, read = timeout
+        return (
+            _seconds("connect timeout", connect, allow_none=True),
+            _seconds("read timeout", read, allow_none=True),
+        )
+    value = _seconds("timeout", timeout, allow_none=True)
+    return (value, value)

@@ -5,12 +5,11 @@ byte every 0.5 s, or stalls forever after the headers, never trips a 30 s read
 timeout. :class:`TimeoutHTTPAdapter` adds the wall-clock deadline:
 
 * every attempt is sent with ``(min(connect, remaining), min(read, remaining))``;
-* the socket of the attempt is registered with one shared **watchdog** thread;
-  when the deadline passes, the watchdog shuts the socket down
+* the socket of the attempt is registered with the one :mod:`~connmgr.watchdog`
+  thread; when the deadline passes, it shuts the socket down
   (``shutdown(SHUT_RDWR)`` wakes a ``recv`` blocked in another thread), so a
-  drip, a stall before the headers, a stall in the middle of the body and a
-  header drip all end at the deadline with
-  :class:`~connmgr.errors.DeadlineExceededError` (a ``requests.Timeout``);
+  drip, a stall before or in the middle of the body and a header drip all
+  end at the deadline with :class:`~connmgr.errors.DeadlineExceededError`;
 * with ``stream=False`` the adapter reads the body itself, under the watchdog
   (requests would otherwise read it after the adapter returned); with
   ``stream=True`` the watchdog stays armed until the response is closed or
@@ -22,23 +21,19 @@ timeout. :class:`TimeoutHTTPAdapter` adds the wall-clock deadline:
 A socket the watchdog shut down never serves another request: its
 connection is closed before it goes back to the pool.
 
-How the deadline reaches the adapter: requests hands the ``timeout=``
-argument through ``Session.request`` -> ``Session.send`` -> ``adapter.send``
-untouched (redirects included), so the caller passes an
-:class:`AttemptContext` there. An ``AttemptContext`` *is* a ``(connect, read)``
-tuple, so it type-checks as requests' ``timeout`` and a plain ``HTTPAdapter``
-still gets sensible timeouts from it. With ``timeout=None`` the adapter starts
-its own :class:`~connmgr.timeouts.Deadline` from its config; a number or a
-``(connect, read)`` tuple sets those two for the attempt and the config's
-total still holds.
+The deadline and the token reach the adapter as requests' ``timeout=``
+argument (an :class:`~connmgr.timeouts.AttemptContext`, which requests
+hands through untouched, redirects included). With ``timeout=None`` the
+adapter starts its own deadline from its config; a number or a
+``(connect, read)`` pair sets those two and the config's total still holds.
 
-Failures leave the adapter as the connmgr error tree: the deadline and
-cancellation as :class:`~connmgr.errors.DeadlineExceededError` and
-:class:`~connmgr.errors.RequestCancelledError`, anything requests or urllib3
-raised through :func:`connmgr.errors.classify_error` (``from`` the original),
-so a plain ``create_session()`` user gets a :class:`~connmgr.RequestTimeoutError`
-for a read timeout, never requests' ``ConnectionError("Read timed out")``. Every
-connmgr error still subclasses the matching requests exception.
+Failures leave the adapter as the connmgr error tree, ``from`` the original:
+the deadline and cancellation as their own errors, anything requests or
+urllib3 raised through :func:`connmgr.errors.classify_error`, so a plain
+``create_session()`` user gets a :class:`~connmgr.RequestTimeoutError` for a
+read timeout, never requests' ``ConnectionError("Read timed out")``. The
+connection notes when it starts writing the request: from then on every
+failure has ``request_sent=True`` (the server may have it), whatever its type.
 
 Example::
 
@@ -57,17 +52,12 @@ there.
 
 from __future__ import annotations
 
-import collections
 import contextlib
-import heapq
-import itertools
 import logging
-import math
 import os
 import socket
 import threading
-import time
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from typing import Any, Final, cast
 
 import requests
@@ -79,14 +69,23 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.response import HTTPResponse
 from urllib3.util.timeout import Timeout as Urllib3Timeout
 
-from connmgr.clock import CancelToken, Clock
+from connmgr.clock import SYSTEM_CLOCK, CancelToken, Clock
 from connmgr.errors import (
     DeadlineExceededError,
     NetworkError,
     RequestCancelledError,
     classify_error,
 )
-from connmgr.timeouts import MIN_ATTEMPT_TIMEOUT, Deadline, NetworkConfig, TimeoutConfig
+from connmgr.timeouts import (
+    MIN_ATTEMPT_TIMEOUT,
+    AttemptContext,
+    Deadline,
+    NetworkConfig,
+    TimeoutConfig,
+    TimeoutPair,
+    timeout_pair,
+)
+from connmgr.watchdog import WATCHDOG, Scheduled
 
 __all__ = [
     "AttemptContext",
@@ -97,191 +96,30 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_Pair = tuple[float | None, float | None]
-
-# --------------------------------------------------------------------------- the watchdog
-
-_PENDING, _CANCELLED, _FIRED = 0, 1, 2
-# The inbox is drained by the watchdog thread when it wakes anyway, or when
-# it holds this many entries (one wake-up per this many requests).
-_INBOX_LIMIT: Final = 256
-# The heap is compacted (cancelled entries dropped) when it has doubled since
-# the last compaction and holds at least this many entries.
-_COMPACT_FLOOR: Final = 64
-
-
-class _Scheduled:
-    """Something the watchdog can fire: an attempt (or a :class:`_Timer`).
-
-    The watchdog holds these directly, so arming a deadline allocates nothing
-    but the heap entry (made by the watchdog thread).
-    """
-
-    __slots__ = ("_wd_state", "_wd_when")
-
-    def __init__(self) -> None:
-        self._wd_state = _PENDING
-        self._wd_when = math.inf
-
-    def _wd_fire(self) -> None:
-        raise NotImplementedError
-
-
-class _Timer(_Scheduled):
-    """A plain callback on the watchdog."""
-
-    __slots__ = ("callback",)
-
-    def __init__(self, callback: Callable[[], None]) -> None:
-        super().__init__()
-        self.callback = callback
-
-    def _wd_fire(self) -> None:
-        self.callback()
-
-
-class _Watchdog:
-    """One daemon thread and a heap of deadlines for every request in the process.
-
-    Arming is lock-free and O(1): the item goes into an inbox (a deque) and
-    the thread is woken (under the lock) only when the new deadline is due
-    before the thread's next planned look, or when the inbox has grown past
-    ``_INBOX_LIMIT``. The thread moves the inbox into its heap (O(log n) per
-    entry, skipping entries already cancelled, which most are: requests
-    usually finish long before their deadline), fires what is due outside the
-    lock, and sleeps until the earliest deadline. Cancelling is a store, and
-    takes the entry back out of the inbox when the thread has not drained it
-    yet (the usual case); cancelled entries in the heap leave it when they
-    reach its top, or at a compaction (when the heap has doubled), so memory
-    stays bounded by the inbox limit plus about twice the live deadlines.
-
-    Times are ``time.monotonic``: the watchdog guards real sockets, whatever
-    clock the deadline runs on.
-    """
-
-    def __init__(self) -> None:
-        self._reset()
-
-    def _reset(self) -> None:
-        self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
-        #: Guards the attempts' state against a kill (see _Attempt); one for
-        #: all attempts, held for a few stores, so none is allocated per request.
-        self.attempt_lock = threading.Lock()
-        self._inbox: collections.deque[_Scheduled] = collections.deque()
-        self._heap: list[tuple[float, int, _Scheduled]] = []
-        self._seq = itertools.count()
-        self._compacted_at = _COMPACT_FLOOR
-        self._thread: threading.Thread | None = None
-        #: When the thread will next look (inf: not before it is woken).
-        self._wake_at = math.inf
-        #: A wake-up is on its way: arming need not send another.
-        self._waking = False
-
-    def schedule(self, delay: float, item: _Scheduled) -> None:
-        """Fire ``item`` in the watchdog thread after ``delay`` seconds."""
-        when = time.monotonic() + delay
-        item._wd_when = when
-        inbox = self._inbox
-        inbox.append(item)
-        # Handshake with _run, without the lock: the thread publishes
-        # _wake_at and then looks at the inbox; we append and then look at
-        # _wake_at (the GIL orders these), so an entry due earlier than the
-        # thread's plan is either seen by the thread or wakes it.
-        if (when < self._wake_at or len(inbox) > _INBOX_LIMIT) and not self._waking:
-            self._wake()
-
-    def _wake(self) -> None:
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="connmgr-watchdog", daemon=True
-                )
-                self._thread.start()
-            self._waking = True
-            self._cond.notify()
-
-    def cancel(self, item: _Scheduled) -> None:
-        """Forget ``item`` unless it already fired (no lock).
-
-        An item cancelled just as it fires is fired anyway; its owner must
-        tolerate that (an attempt checks whether it is done, under a lock).
-        """
-        if item._wd_state == _PENDING:
-            item._wd_state = _CANCELLED
-            # Most attempts end before the thread ever drains them: take the item back
-            # out of the inbox (about one entry per request in flight, so the C-level
-            # scan is short), so finished attempts do not pile up there. Held until
-            # the next drain, they outlived their request and cost the app a cyclic-GC
-            # pass every few hundred requests, which plain requests never triggers.
-            # try/except, not suppress(): that would cost a context manager per request.
-            try:  # noqa: SIM105
-                self._inbox.remove(item)
-            except ValueError:
-                pass  # already drained into the heap
-
-    def stats(self) -> tuple[int, int]:
-        """``(entries held, of which cancelled)``, for tests and benchmarks."""
-        with self._lock:
-            items = [e[2] for e in self._heap] + list(self._inbox)
-        return len(items), sum(1 for item in items if item._wd_state != _PENDING)
-
-    def _drain(self) -> None:
-        """Move the inbox into the heap (thread, under the lock)."""
-        heap, inbox = self._heap, self._inbox
-        while inbox:
-            item = inbox.popleft()
-            if item._wd_state == _PENDING:
-                heapq.heappush(heap, (item._wd_when, next(self._seq), item))
-        if len(heap) > 2 * self._compacted_at:
-            heap[:] = [e for e in heap if e[2]._wd_state == _PENDING]
-            heapq.heapify(heap)
-            self._compacted_at = max(len(heap), _COMPACT_FLOOR)
-
-    def _run(self) -> None:
-        cond, heap = self._cond, self._heap
-        with cond:
-            while True:
-                self._waking = False
-                self._drain()
-                while heap and heap[0][2]._wd_state != _PENDING:
-                    heapq.heappop(heap)
-                delay: float | None = None
-                if heap:
-                    due = heap[0][0]
-                    delay = due - time.monotonic()
-                    if delay <= 0:
-                        item = heapq.heappop(heap)[2]
-                        item._wd_state = _FIRED
-                        cond.release()
-                        try:
-                            item._wd_fire()
-                        except Exception:
-                            logger.exception("connmgr watchdog callback failed")
-                        finally:
-                            del item  # do not keep the last attempt alive while idle
-                            cond.acquire()
-                        continue
-                    self._wake_at = due
-                else:
-                    self._wake_at = math.inf
-                if self._inbox:  # armed after the drain, before _wake_at was published
-                    continue
-                cond.wait(delay)
-
-
-_WATCHDOG: Final = _Watchdog()
-if hasattr(os, "register_at_fork"):
-    # The thread does not survive a fork, and a lock held by another thread
-    # at the fork would stay held forever in the child: start afresh.
-    os.register_at_fork(after_in_child=_WATCHDOG._reset)
-
 
 # --------------------------------------------------------------------------- one attempt
 
 _DEADLINE, _CANCEL = "deadline", "cancel"
-# (total, started_at, clock): a deadline the adapter started, not built yet.
-_LazyDeadline = tuple[float | None, float, Clock | None]
+# (total, started_at, clock): a deadline the adapter started, not built yet
+# (most requests succeed and never look at it).
+_LazyDeadline = tuple[float | None, float, Clock]
+
+
+class _Process:
+    """The transport's process-wide state, renewed in a forked child."""
+
+    #: Guards the attempts' state against a kill (see _Attempt); one for all
+    #: attempts, held for a few stores, so none is allocated per request.
+    attempt_lock = threading.Lock()
+
+    @classmethod
+    def after_fork_in_child(cls) -> None:
+        # Another thread may have held it at the fork: it would stay held forever.
+        cls.attempt_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_Process.after_fork_in_child)
 
 
 def _shutdown(sock: object) -> None:
@@ -299,7 +137,7 @@ def _shutdown(sock: object) -> None:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
-class _Attempt(_Scheduled):
+class _Attempt(Scheduled):
     """One attempt: its connection and socket, and the watchdog and cancel
     hooks that shut them down.
 
@@ -308,9 +146,13 @@ class _Attempt(_Scheduled):
     at :attr:`reason`; :meth:`_kill` sets :attr:`reason` before it reads the
     connection, so whichever runs second does the shutdown. Everything that
     must not interleave with a kill (the pool taking the connection back,
-    finishing) takes ``_WATCHDOG.attempt_lock``: one process-wide lock, held for a few
+    finishing) takes ``_Process.attempt_lock``: one process-wide lock, held for a few
     attribute stores (a kill also for a ``shutdown()`` call), so sharing it
     costs less than creating one per attempt.
+
+    :attr:`request_sent` turns true when the connection starts writing the
+    request (its headers), and stays true: from then on the server may have
+    it, whatever fails.
     """
 
     __slots__ = (
@@ -323,6 +165,7 @@ class _Attempt(_Scheduled):
         "finish_on_release",
         "reason",
         "request",
+        "request_sent",
         "sock",
     )
 
@@ -333,8 +176,7 @@ class _Attempt(_Scheduled):
         cancel: CancelToken | None,
         request: requests.PreparedRequest,
     ) -> None:
-        self._wd_state = _PENDING
-        self._wd_when = math.inf
+        super().__init__()
         self._deadline = deadline
         self.cancel = cancel
         self.request = request
@@ -342,12 +184,13 @@ class _Attempt(_Scheduled):
         self.conn: _WatchedHTTPConnection | None = None
         self.sock: object = None
         self.done = False
+        self.request_sent = False
         #: Set once the adapter holds the final response: the pool taking its
         #: connection back (body read out, or response closed) ends the attempt.
         self.finish_on_release = False
         self._armed = remaining is not None
         if remaining is not None:
-            _WATCHDOG.schedule(remaining, self)
+            WATCHDOG.schedule(remaining, self)
         self._unhook = cancel.add_callback(self._on_cancel) if cancel is not None else None
 
     @property
@@ -356,7 +199,8 @@ class _Attempt(_Scheduled):
         deadline = self._deadline
         if isinstance(deadline, Deadline):
             return deadline
-        built = self._deadline = Deadline._from_start(*deadline)
+        total, started_at, clock = deadline
+        built = self._deadline = Deadline(total, clock=clock, started_at=started_at)
         return built
 
     def watch(self, conn: _WatchedHTTPConnection, sock: object = None) -> None:
@@ -380,7 +224,7 @@ class _Attempt(_Scheduled):
 
     def _mark_done(self) -> bool:
         """Set :attr:`done` under the lock; ``True`` if this call set it."""
-        with _WATCHDOG.attempt_lock:
+        with _Process.attempt_lock:
             if self.done:
                 return False
             self.done = True
@@ -390,21 +234,22 @@ class _Attempt(_Scheduled):
 
     def _disarm(self) -> None:
         if self._armed:
-            _WATCHDOG.cancel(self)
+            WATCHDOG.cancel(self)
         # Also breaks the attempt <-> cancel-hook reference cycle, so the
         # attempt is freed by refcounting rather than by the cyclic GC.
         unhook, self._unhook = self._unhook, None
         if unhook is not None:
             unhook()
 
-    def _wd_fire(self) -> None:
+    def fire(self) -> None:
+        """The deadline passed (called by the watchdog thread)."""
         self._kill(_DEADLINE)
 
     def _on_cancel(self) -> None:
         self._kill(_CANCEL)
 
     def _kill(self, reason: str) -> None:
-        with _WATCHDOG.attempt_lock:
+        with _Process.attempt_lock:
             if self.done or self.reason is not None:
                 return
             self.reason = reason
@@ -422,7 +267,28 @@ class _Attempt(_Scheduled):
 
     def error_for(self, exc: BaseException | None, phase: str) -> NetworkError | None:
         """The error to raise instead of ``exc``, or ``None`` to let ``exc`` through."""
-        return _make_error(self.reason, self.deadline, self.cancel, self.request, exc, phase=phase)
+        return _make_error(
+            self.reason,
+            self.deadline,
+            self.cancel,
+            self.request,
+            exc,
+            phase=phase,
+            sent=self.request_sent,
+        )
+
+    def classified(self, exc: BaseException) -> NetworkError:
+        """``exc`` (from requests or urllib3) as the connmgr error.
+
+        The one place where the transport maps such failures into the tree.
+        :attr:`request_sent` is what the connection saw: once it started
+        writing the request, the server may have it, whatever the exception's
+        type suggests (a malformed answer to a POST is not "never sent").
+        """
+        error = classify_error(exc, url=self.request.url)
+        if self.request_sent:
+            error.request_sent = True
+        return error
 
 
 def _make_error(
@@ -433,7 +299,7 @@ def _make_error(
     exc: BaseException | None,
     *,
     phase: str,
-    sent: bool = True,
+    sent: bool,
 ) -> NetworkError | None:
     """The deadline or cancel error for an attempt, or ``None`` if neither applies.
 
@@ -583,6 +449,18 @@ class _WatchedHTTPConnection(HTTPConnection):
             attempt.watch(self, sock)
         return sock
 
+    def endheaders(self, message_body: Any = None, *, encode_chunked: bool = False) -> None:
+        """Note that the request is being written, then write it (the first bytes)."""
+        if self.sock is None:
+            # http.client would connect inside its first send(); connecting
+            # here instead writes nothing of the request, so a failure to
+            # connect still proves that the request never left.
+            self.connect()
+        attempt = self._connmgr_attempt
+        if attempt is not None:
+            attempt.request_sent = True
+        super().endheaders(message_body, encode_chunked=encode_chunked)
+
     def close(self) -> None:
         self._connmgr_killed = False  # the object may be reused with a fresh socket
         super().close()
@@ -622,7 +500,7 @@ class _PoolHooks:
             if attempt is not None:
                 conn._connmgr_attempt = None
                 ended = False
-                with _WATCHDOG.attempt_lock:
+                with _Process.attempt_lock:
                     if attempt.conn is conn:
                         attempt.conn = None
                         attempt.sock = None
@@ -647,124 +525,6 @@ _POOL_CLASSES: Final = {"http": _WatchedHTTPConnectionPool, "https": _WatchedHTT
 
 
 # --------------------------------------------------------------------------- public API
-
-
-class AttemptContext(tuple[float | None, float | None]):
-    """The per-request deadline and cancel token, passed as requests' ``timeout=``.
-
-    requests hands ``timeout`` to the adapter untouched (through redirects
-    too), so this is how a caller gives :class:`TimeoutHTTPAdapter` a deadline
-    that spans several attempts, and a cancel token. It *is* the tuple
-    ``(connect, read)`` (from ``timeout`` if given, else from ``config``), so it
-    type-checks as requests' ``timeout`` and a plain ``HTTPAdapter`` uses those
-    two values. Immutable; compares by identity.
-
-    Example::
-
-        ctx = AttemptContext(TimeoutConfig.for_search(), Deadline(90.0), cancel=token)
-        session.get(url, timeout=ctx)          # one attempt; retries reuse ctx
-        ctx = AttemptContext.start(TimeoutConfig(), timeout=(1, 2))   # deadline from config.total
-    """
-
-    config: TimeoutConfig
-    deadline: Deadline
-    cancel: CancelToken | None
-
-    def __new__(
-        cls,
-        config: TimeoutConfig,
-        deadline: Deadline,
-        cancel: CancelToken | None = None,
-        *,
-        timeout: float | _Pair | None = None,
-    ) -> AttemptContext:
-        if not isinstance(config, TimeoutConfig):
-            raise ValueError(f"AttemptContext config must be a TimeoutConfig, got {config!r}")
-        if not isinstance(deadline, Deadline):
-            raise ValueError(f"AttemptContext deadline must be a Deadline, got {deadline!r}")
-        if cancel is not None and not isinstance(cancel, CancelToken):
-            raise ValueError(f"AttemptContext cancel must be a CancelToken, got {cancel!r}")
-        pair = config.as_tuple() if timeout is None else _split_timeout(timeout)
-        return cls._make(config, deadline, cancel, pair)
-
-    @classmethod
-    def _make(
-        cls,
-        config: TimeoutConfig,
-        deadline: Deadline,
-        cancel: CancelToken | None,
-        pair: _Pair,
-    ) -> AttemptContext:
-        """Build without validation (for callers that hold validated values)."""
-        self = super().__new__(cls, pair)
-        attrs = self.__dict__  # (__setattr__ refuses: immutable)
-        attrs["config"] = config
-        attrs["deadline"] = deadline
-        attrs["cancel"] = cancel
-        return self
-
-    @classmethod
-    def start(
-        cls,
-        config: TimeoutConfig | None = None,
-        *,
-        cancel: CancelToken | None = None,
-        clock: Clock | None = None,
-        timeout: float | _Pair | None = None,
-    ) -> AttemptContext:
-        """Start a :class:`Deadline` of ``config.total`` now and wrap it.
-
-        ``config`` defaults to ``NetworkConfig.get_timeout()``.
-        """
-        config = config if config is not None else NetworkConfig.get_timeout()
-        return cls(config, Deadline(config.total, clock=clock), cancel, timeout=timeout)
-
-    @property
-    def connect(self) -> float | None:
-        """The connect timeout of each attempt (before the deadline's cap)."""
-        return self[0]
-
-    @property
-    def read(self) -> float | None:
-        """The read timeout of each attempt (before the deadline's cap)."""
-        return self[1]
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError("AttemptContext is immutable")
-
-    def __eq__(self, other: object) -> bool:
-        return self is other
-
-    def __ne__(self, other: object) -> bool:
-        return self is not other
-
-    def __hash__(self) -> int:
-        return object.__hash__(self)
-
-    def __repr__(self) -> str:
-        return (
-            f"AttemptContext(connect={self[0]!r}, read={self[1]!r}, "
-            f"deadline={self.deadline!r}, cancel={self.cancel!r})"
-        )
-
-
-def _split_timeout(timeout: object) -> _Pair:
-    """A requests-style timeout (number or ``(connect, read)``) as a pair."""
-    if isinstance(timeout, tuple):
-        if len(timeout) != 2:
-            raise ValueError(f"timeout must be a number or a (connect, read) pair, got {timeout!r}")
-        connect, read = timeout
-        return (_number_or_none("connect", connect), _number_or_none("read", read))
-    value = _number_or_none("timeout", timeout)
-    return (value, value)
-
-
-def _number_or_none(name: str, value: object) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"{name} timeout must be a positive number or None, got {value!r}")
-    return float(value)
 
 
 class TimeoutHTTPAdapter(HTTPAdapter):
@@ -827,7 +587,7 @@ class TimeoutHTTPAdapter(HTTPAdapter):
         self,
         request: requests.PreparedRequest,
         stream: bool = False,
-        timeout: float | _Pair | Urllib3Timeout | None = None,
+        timeout: float | TimeoutPair | Urllib3Timeout | None = None,
         verify: bool | str = True,
         cert: Any = None,
         proxies: Any = None,
@@ -839,23 +599,25 @@ class TimeoutHTTPAdapter(HTTPAdapter):
         :class:`~connmgr.RequestTimeoutError` (a ``requests.Timeout``) even where
         requests itself would raise ``ConnectionError("Read timed out")``.
         """
+        attempt, pair = self._begin(request, timeout)
         try:
-            return self._send(request, stream, timeout, verify, cert, proxies)
+            return self._send(attempt, request, stream, pair, verify, cert, proxies)
         except NetworkError:
             raise
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             # The one boundary where requests/urllib3 failures become connmgr errors.
-            raise classify_error(exc, url=request.url) from exc
+            raise attempt.classified(exc) from exc
 
-    def _send(  # noqa: PLR0917
+    def _begin(
         self,
         request: requests.PreparedRequest,
-        stream: bool,
-        timeout: float | _Pair | Urllib3Timeout | None,
-        verify: bool | str,
-        cert: Any,
-        proxies: Any,
-    ) -> requests.Response:
+        timeout: float | TimeoutPair | Urllib3Timeout | None,
+    ) -> tuple[_Attempt, TimeoutPair]:
+        """The attempt (armed on the watchdog) and its ``(connect, read)``.
+
+        Raises the deadline or cancel error, with nothing sent, when the
+        context given is already spent.
+        """
         cancel: CancelToken | None = None
         connect: float | None
         read: float | None
@@ -876,28 +638,14 @@ class TimeoutHTTPAdapter(HTTPAdapter):
             config = self.timeout_config
             remaining = config.total
             # Started now; the Deadline object is only built if needed.
-            clock = self.clock
-            deadline = (remaining, time.monotonic() if clock is None else clock.now(), clock)
+            clock = self.clock if self.clock is not None else SYSTEM_CLOCK
+            deadline = (remaining, clock.now(), clock)
             if timeout is None:
                 connect, read = config.connect, config.read
             elif isinstance(timeout, Urllib3Timeout):
                 connect, read = _from_urllib3(timeout, config)
             else:
-                connect, read = _split_timeout(timeout)
-
-        if remaining is None and cancel is None:
-            # Nothing to watch: exactly what HTTPAdapter does.
-            return super().send(
-                request,
-                stream=stream,
-                timeout=cast(Any, (connect, read)),
-                verify=verify,
-                cert=cert,
-                proxies=proxies,
-            )
-
-        attempt = _Attempt(deadline, remaining, cancel, request)
-
+                connect, read = timeout_pair(timeout)
         if remaining is not None:
             # Cap both by the time left (floored: urllib3 treats 0 as "fail now").
             cap = remaining if remaining > MIN_ATTEMPT_TIMEOUT else MIN_ATTEMPT_TIMEOUT
@@ -905,13 +653,24 @@ class TimeoutHTTPAdapter(HTTPAdapter):
                 connect = cap
             if read is None or read > cap:
                 read = cap
-        pair: Any = (connect, read)  # Any: the stubs' timeout type is narrower than requests'
+        return _Attempt(deadline, remaining, cancel, request), (connect, read)
+
+    def _send(  # noqa: PLR0917
+        self,
+        attempt: _Attempt,
+        request: requests.PreparedRequest,
+        stream: bool,
+        pair: TimeoutPair,
+        verify: bool | str,
+        cert: Any,
+        proxies: Any,
+    ) -> requests.Response:
         previous, _current.attempt = _current.attempt, attempt
         try:
             response = super().send(
                 request,
                 stream=stream,
-                timeout=pair,
+                timeout=cast(Any, pair),  # Any: the stubs' timeout type is narrower
                 verify=verify,
                 cert=cert,
                 proxies=proxies,
@@ -966,7 +725,7 @@ class TimeoutHTTPAdapter(HTTPAdapter):
         return response
 
 
-def _from_urllib3(timeout: Urllib3Timeout, config: TimeoutConfig) -> _Pair:
+def _from_urllib3(timeout: Urllib3Timeout, config: TimeoutConfig) -> TimeoutPair:
     connect = timeout.connect_timeout
     read = timeout.read_timeout
     return (

@@ -171,8 +171,10 @@ def test_other_4xx_is_never_retried(server, probe_target):
 # -- the circuit --------------------------------------------------------------------
 
 
+# max_wait bounds retry delays too (the cap rule): 0.05 s lets the 0.01-0.02 s
+# retries run and still refuses the 2 s cooldown.
 def test_outage_opens_the_circuit_and_fails_fast(server, probe_target):
-    policy = MachinePolicy(max_wait=0, cooldown_jitter=0.0)
+    policy = MachinePolicy(max_wait=0.05, cooldown_jitter=0.0)
     with make_manager(server, probe_target, policy=policy) as mgr:
         seen, ctx = recorded_states(mgr)
         with ctx:
@@ -204,7 +206,7 @@ def test_outage_of_100_requests_costs_at_most_1_2_sends_each(server, probe_targe
 
 
 def test_trial_after_cooldown_closes_the_circuit(server, probe_target):
-    policy = MachinePolicy(max_wait=0, cooldown_jitter=0.0, cooldown_base=2.0)
+    policy = MachinePolicy(max_wait=0.05, cooldown_jitter=0.0, cooldown_base=2.0)
     with make_manager(server, probe_target, policy=policy) as mgr:
         server.alias("/api", "/status/503")
         with pytest.raises(ServerError):
@@ -524,7 +526,7 @@ def test_requests_wait_for_the_trial_verdict_instead_of_failing(server, probe_ta
 
 
 def test_a_failed_trial_announces_the_longer_cooldown(server, probe_target):
-    policy = MachinePolicy(max_wait=0, cooldown_jitter=0.0, cooldown_base=2.0)
+    policy = MachinePolicy(max_wait=0.05, cooldown_jitter=0.0, cooldown_base=2.0)
     with make_manager(server, probe_target, policy=policy) as mgr:
         server.alias("/api", "/status/503")
         for _ in range(2):

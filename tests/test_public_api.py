@@ -28,9 +28,24 @@ PLAN_NAMES = [
 ]
 
 
-def test_plan_names_are_exported():
+def test_plan_names_are_importable_from_connmgr_and_compat():
+    import connmgr.compat
+
     for name in PLAN_NAMES:
-        assert hasattr(connmgr, name), name
+        assert getattr(connmgr, name) is getattr(connmgr.compat, name), name
+        assert name in connmgr.compat.__all__
+
+
+def test_all_is_the_product_and_small():
+    assert 25 <= len(connmgr.__all__) <= 40
+    assert sorted(connmgr.__all__) == sorted(set(connmgr.__all__))
+    assert not [n for n in connmgr.__all__ if "Widget" in n or "Banner" in n]
+
+
+def test_version_comes_from_the_package_metadata():
+    from importlib.metadata import version
+
+    assert connmgr.__version__ == version("connmgr")
 
 
 def test_every_public_name_has_a_docstring():
@@ -48,10 +63,10 @@ def test_every_error_is_a_requests_exception():
         for n in connmgr.__all__
         if isinstance(getattr(connmgr, n), type)
         and n.endswith("Error")
-        # A configuration mistake, not a network failure: a ValueError by design.
-        and n != "UnknownOperationError"
+        # Using a closed manager is a programming error, not a network failure.
+        and n != "ManagerClosedError"
     ]
-    assert issubclass(connmgr.UnknownOperationError, ValueError)
+    assert issubclass(connmgr.ManagerClosedError, RuntimeError)
     assert len(errors) >= 12
     for cls in errors:
         assert issubclass(cls, connmgr.NetworkError)

@@ -15,6 +15,16 @@ next in 1.2 s"; Cancel then cancels all of them.
 Only requests the banner saw retrying are reported when they fail; a request
 that fails at once (a 404, or fail-fast while offline) is the caller's to show.
 
+A final failure tells the current truth: it goes away as soon as its origin
+is healthy again (a request to it succeeds, or its state returns to online),
+or, for a failure of the network itself, as soon as the network is back. With
+``recovery_note_ms`` it turns into a short green "Back online" note that hides
+by itself; by default it simply hides. So the banner never contradicts the
+status widget. When the network has no internet (the monitor's ``LIMITED``)
+or a login page is in the way (captive portal), the banner says so in its own
+words and colour, and behind a portal offers **Sign in…**, which opens the
+portal page in the browser (``QDesktopServices.openUrl``).
+
 Example::
 
     banner = RetryBanner(mgr)
@@ -24,10 +34,12 @@ Example::
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -39,22 +51,48 @@ from PySide6.QtWidgets import (
 )
 
 from connmgr.clock import SYSTEM_CLOCK, Clock
-from connmgr.qt._text import format_delay, redact, technical_details
+from connmgr.machine import ConnectionState
+from connmgr.qt._text import format_delay, network_kind, redact, technical_details
 from connmgr.qt.bridge import (
+    NetworkChangedEvent,
     RequestFailedEvent,
     RequestFinishedEvent,
     RetryScheduledEvent,
     SignalBridge,
+    StateChangedEvent,
 )
-from connmgr.qt.status import DetailsDialog
+from connmgr.qt.details import DetailsDialog
+from connmgr.ratelimit import origin_of
 
-__all__ = ["BANNER_COLORS", "RetryBanner"]
+__all__ = ["BANNER_COLORS", "BANNER_WORDS", "RetryBanner"]
 
-#: (background, border, text) per banner mode; the text passes WCAG AA on the background.
+#: (background, border, text) per banner look; the text passes WCAG AA on the background.
 BANNER_COLORS: dict[str, tuple[str, str, str]] = {
     "retrying": ("#fff8c5", "#d4a72c", "#1f2328"),
     "failed": ("#ffebe9", "#cf222e", "#1f2328"),
+    "offline": ("#f6f8fa", "#57606a", "#1f2328"),
+    "limited": ("#e0f4f5", "#1b7c83", "#1f2328"),
+    "captive_portal": ("#fff1e5", "#bc4c00", "#1f2328"),
+    "recovered": ("#dafbe1", "#1a7f37", "#1f2328"),
 }
+
+#: (headline, what to do) for a failure caused by the network itself.
+BANNER_WORDS: dict[str, tuple[str, str]] = {
+    "offline": (
+        "There is no network connection.",
+        "Check Wi-Fi or the cable; the app notices by itself when it is back.",
+    ),
+    "limited": (
+        "No internet: connected to a network, but the internet cannot be reached.",
+        "The network may need a moment, or its router has no way out.",
+    ),
+    "captive_portal": (
+        "Sign in to the network: a login page is in the way.",
+        "Sign in (hotel, airport or guest Wi-Fi), then try again.",
+    ),
+}
+
+_URL_IN_TEXT = re.compile(r"https?://[^\s'\")]+")
 
 _PROGRESS_STEPS = 1000
 
@@ -69,12 +107,45 @@ def _is_cancellation(error: Any) -> bool:
     return any(cls.__name__ == "RequestCancelledError" for cls in type(error).__mro__)
 
 
+def _origin(url: str) -> str:
+    """The URL's origin as the manager names it (``scheme://host:port``), or ``""``."""
+    try:
+        return origin_of(url)
+    except (ValueError, TypeError, AttributeError):  # not an absolute URL: no origin
+        return ""
+
+
+def portal_url(monitor: Any) -> str | None:
+    """The page to open for signing in: where the portal redirected a probe, or the probe's URL.
+
+    A captive portal answers any plain-HTTP page with its login page, so the
+    probe's own URL leads there too.
+    """
+    results = getattr(monitor, "last_results", ()) or ()
+    for result in results:
+        if network_kind(getattr(result, "status", None)) != "captive_portal":
+            continue
+        found = _URL_IN_TEXT.search(str(getattr(result, "detail", "") or ""))
+        if found:
+            return found.group(0)
+        url = getattr(getattr(result, "probe", None), "url", None)
+        if isinstance(url, str) and url:
+            return url
+    for probe in getattr(monitor, "probes", ()) or ():
+        url = getattr(probe, "url", None)
+        if isinstance(url, str) and url.startswith("http://"):
+            return url
+    return None
+
+
 class RetryBanner(QFrame):
     """Retries in progress (with a countdown, Retry now and Cancel) and final failures.
 
-    ``manager`` needs ``retry_now()`` and ``clock``; pass ``bridge`` to share a
+    ``manager`` needs ``retry_now()`` and ``clock`` (and ``snapshot()`` and
+    ``monitor`` for the network's words); pass ``bridge`` to share a
     :class:`~connmgr.qt.SignalBridge`. ``tick_ms`` is the countdown's redraw
-    period (at most 100 ms). GUI thread only.
+    period (at most 100 ms); ``recovery_note_ms`` how long "Back online" shows
+    once a failure's origin is healthy again (0: hide at once). GUI thread only.
 
     Example::
 
@@ -87,6 +158,8 @@ class RetryBanner(QFrame):
     try_again_requested = Signal(object)
     #: The user dismissed a final failure (Dismiss or Try again).
     dismissed = Signal()
+    #: A final failure went away by itself: its origin (or the network) is healthy again.
+    recovered = Signal()
 
     def __init__(
         self,
@@ -94,18 +167,35 @@ class RetryBanner(QFrame):
         *,
         bridge: SignalBridge | None = None,
         tick_ms: int = 50,
+        recovery_note_ms: int = 0,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         if isinstance(tick_ms, bool) or not 1 <= tick_ms <= 100:
             raise ValueError(f"tick_ms must be an int from 1 to 100, got {tick_ms!r}")
+        if (
+            isinstance(recovery_note_ms, bool)
+            or not isinstance(recovery_note_ms, int)
+            or not 0 <= recovery_note_ms <= 60_000
+        ):
+            raise ValueError(
+                f"recovery_note_ms must be an int from 0 to 60000, got {recovery_note_ms!r}"
+            )
         self._manager = manager
         self._clock: Clock = getattr(manager, "clock", None) or SYSTEM_CLOCK
         self.bridge = bridge if bridge is not None else SignalBridge(manager, parent=self)
         self._retrying: dict[int, RetryScheduledEvent] = {}
         self._cancelled: set[int] = set()
         self._failure: RequestFailedEvent | None = None
+        self._failure_origin = ""
+        self._failure_kind = "failed"
+        self._recovered_origin = ""
+        self._recovery_ms = recovery_note_ms
+        monitor = getattr(manager, "monitor", None)
+        self._monitor = monitor
+        self._network: Any = getattr(monitor, "status", None)
         self._mode = "idle"
+        self._look = ""
         self._dialog: DetailsDialog | None = None
 
         self.setObjectName("connmgrRetryBanner")
@@ -127,6 +217,8 @@ class RetryBanner(QFrame):
         self.cancel_button = QPushButton("Cancel")
         self.details_button = QPushButton("Details")
         self.try_again_button = QPushButton("Try again")
+        self.sign_in_button = QPushButton("Sign in…")
+        self.sign_in_button.setToolTip("Open the network's login page in your browser")
         self.dismiss_button = QPushButton("Dismiss")
         self.retry_now_button.setToolTip("Stop waiting and send the retry now")
         self.details_button.setToolTip("Show the technical details")
@@ -134,6 +226,7 @@ class RetryBanner(QFrame):
         self.cancel_button.clicked.connect(self.cancel)
         self.details_button.clicked.connect(self.show_details)
         self.try_again_button.clicked.connect(self.try_again)
+        self.sign_in_button.clicked.connect(self.sign_in)
         self.dismiss_button.clicked.connect(self.dismiss)
 
         text_column = QVBoxLayout()
@@ -147,6 +240,7 @@ class RetryBanner(QFrame):
         for button in (
             self.retry_now_button,
             self.cancel_button,
+            self.sign_in_button,
             self.try_again_button,
             self.details_button,
             self.dismiss_button,
@@ -156,8 +250,13 @@ class RetryBanner(QFrame):
         self._timer = QTimer(self)
         self._timer.setInterval(tick_ms)
         self._timer.timeout.connect(self._tick)
+        self._recovery_timer = QTimer(self)
+        self._recovery_timer.setSingleShot(True)
+        self._recovery_timer.timeout.connect(self._end_recovery_note)
 
         self.bridge.retry_scheduled.connect(self._on_retry)
+        self.bridge.state_changed.connect(self._on_state_changed)
+        self.bridge.network_changed.connect(self._on_network_changed)
         self.bridge.request_failed.connect(self._on_failed)
         self.bridge.request_finished.connect(self._on_finished)
         # Redraw once per delivered batch, however many requests it carried.
@@ -168,8 +267,13 @@ class RetryBanner(QFrame):
 
     @property
     def mode(self) -> str:
-        """``"idle"`` (hidden), ``"retrying"`` or ``"failed"``."""
+        """``"idle"`` (hidden), ``"retrying"``, ``"failed"`` or ``"recovered"`` (the note)."""
         return self._mode
+
+    @property
+    def look(self) -> str:
+        """The colours on show: a key of :data:`BANNER_COLORS` (``""`` while hidden)."""
+        return self._look
 
     @property
     def retrying(self) -> dict[int, RetryScheduledEvent]:
@@ -220,9 +324,22 @@ class RetryBanner(QFrame):
         """Forget the final failure on show (the banner hides unless retries are pending)."""
         had_failure = self._failure is not None
         self._failure = None
+        self._recovered_origin = ""
+        self._recovery_timer.stop()
         self._update()
         if had_failure:
             self.dismissed.emit()
+
+    def portal_url(self) -> str | None:
+        """The login page Sign in… opens (from the monitor's probes), if known."""
+        return portal_url(self._monitor)
+
+    def sign_in(self) -> bool:
+        """Open the network's login page in the browser; ``False`` if none is known."""
+        url = self.portal_url()
+        if url is None:
+            return False
+        return bool(QDesktopServices.openUrl(QUrl(url)))
 
     def details_text(self) -> str:
         """Redacted technical details of what the banner shows."""
@@ -270,17 +387,99 @@ class RetryBanner(QFrame):
         cancelled = event.request_id in self._cancelled or _is_cancellation(event.error)
         if was_retrying and not cancelled:
             self._failure = event
+            self._failure_origin = _origin(event.url) or _origin(
+                str(getattr(event.error, "url", "") or "")
+            )
+            self._recovered_origin = ""
+            self._recovery_timer.stop()
 
     def _on_finished(self, event: RequestFinishedEvent) -> None:
         self._cancelled.discard(event.request_id)
         self._retrying.pop(event.request_id, None)
+        same_origin = not self._failure_origin or _origin(event.url) == self._failure_origin
+        if event.succeeded and self._failure is not None and same_origin:
+            self._recover()
+
+    def _on_state_changed(self, event: StateChangedEvent) -> None:
+        if self._failure is None or event.new is not ConnectionState.ONLINE:
+            return
+        if not self._failure_origin or event.origin == self._failure_origin:
+            self._recover()
+
+    def _on_network_changed(self, event: NetworkChangedEvent) -> None:
+        if event.status is not None:
+            self._network = event.status
+        elif event.online:
+            self._network = "online"
+        if self._failure is not None and event.online and self._failure_kind != "failed":
+            # The network failed the request, and the network is back.
+            self._recover()
+
+    def _recover(self) -> None:
+        """The failure on show is no longer true: hide it, or say "Back online" briefly."""
+        failure, self._failure = self._failure, None
+        if failure is None:
+            return
+        if self._recovery_ms > 0:
+            self._recovered_origin = self._failure_origin or "the server"
+            self._recovery_timer.start(self._recovery_ms)
+        self.recovered.emit()
+
+    def _end_recovery_note(self) -> None:
+        self._recovered_origin = ""
+        self._update()
+
+    def _reconcile(self) -> None:
+        """Never disagree with the status widget: an online origin has no failure on show."""
+        if self._failure is None or not self._failure_origin:
+            return
+        snapshot = getattr(self._manager, "snapshot", None)
+        if not callable(snapshot):
+            return
+        try:
+            snap = snapshot(self._failure_origin)
+        except Exception:  # a manager that cannot say: keep what is on show
+            return
+        healthy_network = network_kind(getattr(snap, "network", None)) in ("online", "unknown")
+        online = getattr(snap, "state", None) is ConnectionState.ONLINE
+        same_origin = getattr(snap, "origin", None) in (None, self._failure_origin)
+        if online and healthy_network and same_origin:
+            self._recover()
+
+    def _failure_look(self) -> str:
+        """``"failed"``, or the network's own look when the network is the cause."""
+        network = network_kind(self._network)
+        if network in ("captive_portal", "limited", "offline"):
+            return network
+        error = self._failure.error if self._failure is not None else None
+        name = type(error).__name__
+        kind = str(getattr(error, "kind", "") or "")
+        if kind == "captive_portal" or "Portal" in name:
+            return "captive_portal"
+        if kind == "offline" or name == "OfflineError":
+            return "offline"
+        return "failed"
 
     # -- drawing -----------------------------------------------------------------------
 
     def _update(self) -> None:
-        mode = "retrying" if self._retrying else "failed" if self._failure else "idle"
-        if mode != self._mode:
+        self._reconcile()
+        if self._retrying:
+            mode = "retrying"
+        elif self._failure is not None:
+            mode = "failed"
+        elif self._recovered_origin:
+            mode = "recovered"
+        else:
+            mode = "idle"
+        if mode == "failed":
+            self._failure_kind = self._failure_look()
+        look = {"retrying": "retrying", "recovered": "recovered", "idle": ""}.get(
+            mode, self._failure_kind
+        )
+        if mode != self._mode or look != self._look:
             self._mode = mode
+            self._look = look
             self._restyle()
         if mode == "idle":
             self._timer.stop()
@@ -301,16 +500,23 @@ class RetryBanner(QFrame):
         self.retry_now_button.setVisible(retrying)
         self.cancel_button.setVisible(retrying)
         self.try_again_button.setVisible(failed)
+        self.sign_in_button.setVisible(failed and self._look == "captive_portal")
         self.dismiss_button.setVisible(failed)
         self.details_button.setVisible(retrying or failed)
-        if self._mode in BANNER_COLORS:
-            background, border, text = BANNER_COLORS[self._mode]
+        if self._look in BANNER_COLORS:
+            background, border, text = BANNER_COLORS[self._look]
             self.setStyleSheet(
                 f"#connmgrRetryBanner {{ background: {background}; border: 1px solid {border};"
                 f" border-radius: 4px; }}"
                 f" #connmgrRetryBanner QLabel {{ color: {text}; background: transparent; }}"
             )
-        self.setAccessibleName("Request failed" if failed else "Retrying a request")
+        self.setAccessibleName(
+            "Request failed"
+            if failed
+            else "Retrying a request"
+            if retrying
+            else "Connection recovered"
+        )
 
     def _tick(self) -> None:
         self._render()
@@ -320,6 +526,10 @@ class RetryBanner(QFrame):
             self._render_retrying()
         elif self._mode == "failed":
             self._render_failed()
+        elif self._mode == "recovered":
+            where = redact(self._recovered_origin)
+            self._set_text(self.message_label, "Back online.")
+            self._set_text(self.status_label, f"Requests to {where} are going through again.")
         self.setAccessibleDescription(
             f"{self.message_label.text()} {self.status_label.text()}".strip()
         )
@@ -352,6 +562,13 @@ class RetryBanner(QFrame):
         attempts = getattr(error, "attempts", 0) or 0
         suggestion = getattr(error, "suggestion", None) or ""
         gave_up = f"Gave up after {attempts} attempts." if attempts else "The request failed."
+        words = BANNER_WORDS.get(self._look)
+        if words is not None:
+            # The network is the cause: its own words, whatever the error said.
+            headline, what_to_do = words
+            self._set_text(self.message_label, headline)
+            self._set_text(self.status_label, f"{gave_up} {what_to_do}")
+            return
         self._set_text(self.message_label, _user_message(error))
         self._set_text(self.status_label, f"{gave_up} {suggestion}".strip())
 

@@ -46,7 +46,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from connmgr.demo import QUERIES
+from connmgr.demo.story import QUERIES
 from connmgr.qt.banner import RetryBanner
 from connmgr.qt.bridge import SignalBridge
 from connmgr.qt.netinfo import NetworkInformationHint
@@ -67,18 +67,17 @@ SERVER_MODES: dict[str, str | None] = {
 
 
 def _story_runner() -> Callable[..., Any] | None:
-    """``connmgr.demo.run_story`` (the terminal demo's script), if it is there."""
+    """``connmgr.demo.runner.run_story`` (the terminal demo's script), if it is there."""
     try:
-        from connmgr import demo as story
+        from connmgr.demo.runner import run_story
     except ImportError:
         return None
-    runner = getattr(story, "run_story", None)
-    return runner if callable(runner) else None
+    return run_story
 
 
 def _story_timings() -> Any:
     try:
-        from connmgr.demo import DemoTimings
+        from connmgr.demo.timings import DemoTimings
     except ImportError:
         return None
     return DemoTimings()
@@ -87,7 +86,7 @@ def _story_timings() -> Any:
 class DemoLab:
     """The embedded world: an API server, an "internet" to probe, and the manager.
 
-    ``timings`` (a :class:`connmgr.demo.DemoTimings`) sets the manager up as the
+    ``timings`` (a :class:`connmgr.demo.timings.DemoTimings`) sets the manager up as the
     scripted story of ``connmgr demo`` expects; ``retry`` and ``policy``
     override (the screenshots use short, fixed ones). Close it to stop both
     servers.
@@ -479,7 +478,8 @@ def take_screenshots(directory: str | os.PathLike[str]) -> list[Path]:
         _save(window, out, "status-rate-limited.png", saved)
 
     # Server trouble: five transient failures in a row open the circuit.
-    policy = MachinePolicy(cooldown_base=8.0, cooldown_jitter=0.0, max_wait=0)
+    # max_wait bounds retry delays too: 0.5 s lets the 0.01-0.08 s retries run.
+    policy = MachinePolicy(cooldown_base=8.0, cooldown_jitter=0.0, max_wait=0.5)
     trip = RetryConfig(max_retries=4, base_delay=0.01, jitter_range=0.0)
     with _scene(app, retry=trip, policy=policy, results=history) as (lab, window):
         window.select_mode("outage")

@@ -172,6 +172,15 @@ class Bucket(Protocol):
         """End the server's pause now."""
         ...
 
+    def shorten_pause(self, seconds: float, *, now: float) -> None:
+        """End the pause ``seconds`` sooner: time passed that the caller's clock missed.
+
+        After a suspend a monotonic clock has not counted the time slept.
+        Stores on a clock of their own (wall clock, Redis ``TIME``) counted it,
+        and ignore this.
+        """
+        ...
+
     def sent_rate(self, pace: Pace, *, now: float) -> float:
         """Grants per second over about the last ``pace.measure`` seconds, all sharers."""
         ...

@@ -20,7 +20,7 @@ from typing import Final
 
 from connmgr.quota.base import Pace
 
-__all__ = ["EPS", "Cell", "Meter", "clear_pause", "pause", "peek", "take"]
+__all__ = ["EPS", "Cell", "Meter", "clear_pause", "pause", "peek", "shorten_pause", "take"]
 
 #: Float slack for "is it time yet": a sleep of exactly (slot - now) must not need a
 #: second, 1e-16 s sleep to get past rounding.
@@ -178,6 +178,14 @@ def pause(cell: Cell, until: float, now: float) -> None:
     # Pace for one window after the pause ends: no burst into a server that just said wait.
     cell.last = max(cell.last, until)
     cell.epoch_open = False
+
+
+def shorten_pause(cell: Cell, seconds: float, now: float) -> None:
+    """End the pause ``seconds`` sooner (time passed that the clock did not count)."""
+    if cell.paused_until <= now:
+        return
+    cell.paused_until = max(now, cell.paused_until - seconds)
+    cell.last = max(now, cell.last - seconds)
 
 
 def clear_pause(cell: Cell) -> None:

@@ -10,6 +10,7 @@ quota inside the process.
 from __future__ import annotations
 
 import threading
+import weakref
 
 from connmgr.quota import gcra
 from connmgr.quota.base import Answer, Feedback, Pace
@@ -24,7 +25,7 @@ class MemoryBucket:
     Shared stores use it as their fallback while they are unreachable.
     """
 
-    __slots__ = ("_cell", "_feedback", "_granted", "_lock", "_version")
+    __slots__ = ("__weakref__", "_cell", "_feedback", "_granted", "_lock", "_version")
 
     shared = False
 
@@ -61,6 +62,11 @@ class MemoryBucket:
         with self._lock:
             gcra.clear_pause(self._cell)
 
+    def shorten_pause(self, seconds: float, *, now: float) -> None:
+        """End the pause ``seconds`` sooner (this bucket runs on the caller's clock)."""
+        with self._lock:
+            gcra.shorten_pause(self._cell, seconds, now)
+
     def sent_rate(self, pace: Pace, *, now: float) -> float:
         """Grants per second over about the last ``pace.measure`` seconds."""
         with self._lock:
@@ -83,6 +89,8 @@ class MemoryBucket:
 class MemoryStore:
     """Keys kept in this process: today's behaviour, and the default.
 
+    A key's bucket lives as long as some limiter uses it.
+
     Example::
 
         store = MemoryStore()
@@ -95,7 +103,11 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._buckets: dict[str, MemoryBucket] = {}
+        # A key's state lives as long as a limiter holds it: an origin the registry
+        # forgets (idle, evicted) takes its bucket with it.
+        self._buckets: weakref.WeakValueDictionary[str, MemoryBucket] = (
+            weakref.WeakValueDictionary()
+        )
 
     def bucket(self, key: str) -> MemoryBucket:
         """The bucket of ``key``, created on first use."""

@@ -25,16 +25,15 @@ import logging
 import math
 import threading
 import time
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from blinker import NamedSignal
-
-from connmgr import signals
 from connmgr.quota import gcra
 from connmgr.quota.base import Answer, Feedback, Pace, QuotaStoreError
 from connmgr.quota.memory import MemoryBucket
+from connmgr.signals import SafeSignal, quota_store_failed, quota_store_recovered
 
 __all__ = ["SharedBucket", "SharedStore"]
 
@@ -53,7 +52,7 @@ class SharedBucket:
     used by the local fallback.
     """
 
-    __slots__ = ("_key", "_local", "_store")
+    __slots__ = ("__weakref__", "_key", "_local", "_store")
 
     shared = True
 
@@ -87,6 +86,10 @@ class SharedBucket:
         """End the server's pause now, for every sharer."""
         self._local.clear_pause(now=now)
         self._store.run(lambda: self._store.raw_clear_pause(self._key), lambda: None)
+
+    def shorten_pause(self, seconds: float, *, now: float) -> None:
+        """The store's clock counted the time slept; only the local fallback needs it."""
+        self._local.shorten_pause(seconds, now=now)
 
     def sent_rate(self, pace: Pace, *, now: float) -> float:
         """Grants per second of every sharer (of this process while the store is down)."""
@@ -127,7 +130,10 @@ class SharedStore(ABC):
             )
         self._retry_interval = float(retry_interval)
         self._lock = threading.Lock()
-        self._buckets: dict[str, SharedBucket] = {}
+        # Held while a limiter holds them (the state itself is in the store).
+        self._buckets: weakref.WeakValueDictionary[str, SharedBucket] = (
+            weakref.WeakValueDictionary()
+        )
         # The circuit: None while the store answers; else when the outage began.
         self._down_since: float | None = None
         self._next_try = 0.0
@@ -226,7 +232,7 @@ class SharedStore(ABC):
                 retry_in,
             )
             _announce(
-                signals.quota_store_failed,
+                quota_store_failed,
                 self,
                 store=self.describe(),
                 error=str(exc),
@@ -241,27 +247,23 @@ class SharedStore(ABC):
             return
         down_for = time.monotonic() - since
         logger.info("quota store %s answers again after %.1f s", self.describe(), down_for)
-        _announce(signals.quota_store_recovered, self, store=self.describe(), down_for=down_for)
+        _announce(quota_store_recovered, self, store=self.describe(), down_for=down_for)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.describe()})"
 
 
-def _announce(signal: NamedSignal, sender: object, **payload: Any) -> None:
-    """Send ``signal`` from a thread of its own: never under a limiter's lock, never raising.
+def _announce(signal: SafeSignal, sender: object, **payload: Any) -> None:
+    """Send ``signal`` from a thread of its own, never under a limiter's lock.
 
     A store fails inside a limiter's critical section; a receiver that asked
     the limiter for its status there would deadlock, so the signal waits for
-    a thread of its own. A receiver that raises is logged with its name and
-    the other receivers still run.
+    a thread of its own. (A receiver that raises is logged by the signal.)
     """
-
-    def send() -> None:
-        for receiver in list(signal.receivers_for(sender)):
-            try:
-                receiver(sender, **payload)
-            except Exception:
-                name = getattr(receiver, "__qualname__", repr(receiver))
-                logger.exception("a receiver of %s raised: %s", signal.name, name)
-
-    threading.Thread(target=send, name=f"connmgr-{signal.name}", daemon=True).start()
+    threading.Thread(
+        target=signal.send,
+        args=(sender,),
+        kwargs=payload,
+        name=f"connmgr-{signal.name}",
+        daemon=True,
+    ).start()

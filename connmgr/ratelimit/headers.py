@@ -466,8 +466,10 @@ def _retry_after_header(value: str | None, now: float) -> float | None:
         return None
     seconds = parse_retry_after(value, now=now)
     if seconds is not None and seconds > MAX_SANE_DELAY:
-        logger.debug("Retry-After: %r is over a year away; ignored", value[:64])
-        return None
+        # Still the server's word: "not for a very long time". Kept (as a year), so
+        # that the caller's max_retry_after turns it into a long pause, never a retry.
+        logger.debug("Retry-After: %r is over a year away; read as a year", value[:64])
+        return MAX_SANE_DELAY
     return seconds
 
 

@@ -307,6 +307,20 @@ class RateLimiter:
             self._pause_locked(seconds, now)
             self._update_rate_locked(now)
 
+    def shorten_pause(self, seconds: float) -> None:
+        """A pause ends ``seconds`` sooner: time passed that the clock did not count.
+
+        After a suspend a monotonic clock has not moved for the time the
+        machine slept, while the server's clock has; the manager calls this with
+        the slept time so a ``Retry-After`` ends when the server meant.
+        """
+        seconds = check_number("seconds", seconds, positive=False)
+        with self._lock:
+            now = self._clock.now()
+            self._bucket.shorten_pause(seconds, now=now)
+            self._update_rate_locked(now)
+            self._queue.wake_all()
+
     # -- hooks for subclasses ------------------------------------------------
 
     def _target_rate_locked(self, now: float) -> tuple[float, str | None]:

@@ -190,6 +190,23 @@ class OriginRateLimits:
         """Where the limiters keep their state (shared with other processes, or not)."""
         return self._store
 
+    def forget(self, origin: str) -> bool:
+        """Drop ``origin``'s limiter unless it still holds something; ``True`` if dropped.
+
+        A limiter in a server's pause, or with callers waiting, is kept: dropping
+        it would forget what the server said. The manager calls this when it
+        evicts an idle origin, so memory does not grow with every origin ever seen.
+        """
+        key = self._key(origin)
+        with self._lock:
+            limiter = self._limiters.get(key)
+            if limiter is None:
+                return False
+            if limiter.paused_until is not None or limiter.waiting:
+                return False
+            del self._limiters[key]
+            return True
+
     def configure(self, origin: str, limit: RateLimit | None) -> None:
         """Set or change an override at runtime; an existing limiter adopts the new rate.
 

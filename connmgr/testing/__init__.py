@@ -1,8 +1,9 @@
 """Test helpers for connmgr and for applications built on it: FaultServer, FakeClock,
-ProbeTarget.
+ProbeTarget, NetLab.
 
-``FaultServer`` (a loopback server that fails on request) is imported on first
-use, so ``import connmgr.testing`` stays light.
+``FaultServer`` (a loopback server that fails on request) and ``NetLab``
+(network namespaces with a client, two networks and an internet) are imported
+on first use, so ``import connmgr.testing`` stays light.
 """
 
 from __future__ import annotations
@@ -13,18 +14,34 @@ from connmgr.testing.clock import FakeClock
 from connmgr.testing.probe import ProbeTarget
 
 if TYPE_CHECKING:
+    from connmgr.testing.labclient import ClientCodeError
+    from connmgr.testing.netlab import NetLab
     from connmgr.testing.server import FaultServer, RecordedRequest, RequestHeaders
 
-__all__ = ["FakeClock", "FaultServer", "ProbeTarget", "RecordedRequest", "RequestHeaders"]
+__all__ = [
+    "ClientCodeError",
+    "FakeClock",
+    "FaultServer",
+    "NetLab",
+    "ProbeTarget",
+    "RecordedRequest",
+    "RequestHeaders",
+]
 
-_LAZY = {"FaultServer", "RecordedRequest", "RequestHeaders"}
+_LAZY = {
+    "FaultServer": "connmgr.testing.server",
+    "RecordedRequest": "connmgr.testing.server",
+    "RequestHeaders": "connmgr.testing.server",
+    "NetLab": "connmgr.testing.netlab",
+    "ClientCodeError": "connmgr.testing.labclient",
+}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        from connmgr.testing import server
+        import importlib
 
-        value = getattr(server, name)
+        value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,7 +8,13 @@ Fixtures for testing applications built on connmgr:
 - ``tls_fault_server``: the same over HTTPS with a `trustme` CA
   (``verify=tls_fault_server.ca_bundle``);
 - ``probe_target``: a :class:`~connmgr.testing.ProbeTarget`, the loopback "internet"
-  to point a ``TcpProbe`` at, closed after the test.
+  to point a ``TcpProbe`` at, closed after the test;
+- ``netlab``: a started :class:`~connmgr.testing.NetLab` (network namespaces:
+  Linux and root), removed after the test; the test is skipped, with the reason,
+  where a lab cannot run.
+
+It also registers the marker ``netlab`` (select or deselect those tests with
+``-m netlab`` / ``-m "not netlab"``).
 
 Every pytest run loads this module, so it imports nothing heavy at import time.
 """
@@ -24,9 +30,24 @@ from connmgr.testing.clock import FakeClock
 from connmgr.testing.probe import ProbeTarget
 
 if TYPE_CHECKING:
+    from connmgr.testing.netlab import NetLab
     from connmgr.testing.server import FaultServer
 
-__all__ = ["fake_clock", "fault_server", "probe_target", "tls_fault_server"]
+__all__ = [
+    "fake_clock",
+    "fault_server",
+    "netlab",
+    "probe_target",
+    "pytest_configure",
+    "tls_fault_server",
+]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``netlab`` marker (tests that build network namespaces)."""
+    config.addinivalue_line(
+        "markers", "netlab: builds a NetLab (network namespaces; Linux and root, else skipped)"
+    )
 
 
 @pytest.fixture
@@ -82,3 +103,25 @@ def probe_target() -> Iterator[ProbeTarget]:
     """
     with ProbeTarget() as target:
         yield target
+
+
+@pytest.fixture
+def netlab() -> Iterator[NetLab]:
+    """A started :class:`~connmgr.testing.NetLab`, closed after the test; skips where it cannot run.
+
+    Example::
+
+        def test_offline_when_unplugged(netlab):
+            netlab.pull_cable()
+            assert netlab.client_python(
+                "import connmgr; m = connmgr.NetworkMonitor([connmgr.TcpProbe(args, 80)],"
+                " timeout=1); return m.check().value", netlab.hosts["store.test"]
+            ) == "offline"
+    """
+    from connmgr.testing.netlab import NetLab
+
+    reason = NetLab.unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    with NetLab() as lab:
+        yield lab

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 import threading
 
@@ -9,6 +10,7 @@ import pytest
 
 from connmgr.quota import Feedback, MemoryStore, Pace
 from connmgr.quota.gcra import Cell, Meter, clear_pause, pause, peek, take
+from connmgr.ratelimit import OriginRateLimits
 
 FIVE = Pace(interval=0.2, burst=5, window=1.0)
 
@@ -101,9 +103,9 @@ def test_feedback_round_trips_through_clock_times() -> None:
 
 def test_memory_store_gives_one_bucket_per_key_shared_by_its_users() -> None:
     store = MemoryStore()
-    assert store.bucket("a") is store.bucket("a") and store.bucket("a") is not store.bucket("b")
+    bucket, other = store.bucket("a"), store.bucket("b")
+    assert store.bucket("a") is bucket and other is not bucket
     assert not store.shared and "keys=2" in repr(store)
-    bucket = store.bucket("a")
     assert bucket.publish(None, now=0.0) == 1 and bucket.feedback(now=0.0) == (1, None)
     bucket.pause(5.0, now=100.0)
     assert bucket.peek(FIVE, fresh=True, now=101.0).paused == pytest.approx(4.0)
@@ -125,3 +127,15 @@ def test_memory_bucket_grants_exactly_the_rate_to_many_threads() -> None:
     for t in threads:
         t.join()
     assert len(granted) == 10  # the burst, and nothing more at one instant
+
+
+def test_a_key_nobody_holds_any_more_takes_no_memory() -> None:
+    store = MemoryStore()
+    limits = OriginRateLimits(store=store)
+    for n in range(100):
+        limits.for_origin(f"http://h{n}.example")
+    assert "keys=100" in repr(store)
+    for n in range(100):
+        assert limits.forget(f"http://h{n}.example")
+    gc.collect()
+    assert "keys=0" in repr(store)

@@ -133,7 +133,7 @@ def test_a_receiver_that_raises_is_logged_and_the_others_still_hear(
     signals.quota_store_failed.connect(broken, sender=store)
     signals.quota_store_failed.connect(fine, sender=store)
     try:
-        caplog.set_level(logging.ERROR, logger="connmgr.quota")
+        caplog.set_level(logging.ERROR, logger="connmgr.signals")
         store.bucket("k").take(FIVE, fresh=True, now=0.0)
         assert heard.wait(2.0)
         deadline = time.monotonic() + 2.0
@@ -170,3 +170,13 @@ def test_bad_paths_and_keys_are_refused(tmp_path: Path) -> None:
         SQLiteStore(tmp_path / "q.db").bucket("")
     with pytest.raises(TypeError, match="store"):
         OriginRateLimits(store=object())  # type: ignore[arg-type]
+
+
+def test_a_shared_store_keeps_its_pause_when_the_local_clock_missed_a_sleep(
+    tmp_path: Path,
+) -> None:
+    # The store's clock (time.time()) counted the sleep; only a monotonic clock needs help.
+    bucket = SQLiteStore(tmp_path / "q.db").bucket("k")
+    bucket.pause(30.0, now=0.0)
+    bucket.shorten_pause(20.0, now=0.0)
+    assert 29.0 < bucket.peek(FIVE, fresh=True, now=0.0).paused <= 30.0

@@ -402,9 +402,12 @@ def test_bad_values_are_ignored_not_raised(
     assert (info.remaining, info.reset_after) == expected
 
 
-def test_absurd_retry_after_is_ignored(caplog: pytest.LogCaptureFixture) -> None:
+def test_absurd_retry_after_is_read_as_a_year(caplog: pytest.LogCaptureFixture) -> None:
+    # Still the server's word ("not for a very long time"): the caller's
+    # max_retry_after makes it a long pause, never a burst of retries.
     with caplog.at_level(logging.DEBUG, logger="connmgr.ratelimit"):
-        assert parse_rate_limit_headers({"Retry-After": str(MAX_SANE_DELAY * 30)}) is None
+        info = parse_rate_limit_headers({"Retry-After": str(MAX_SANE_DELAY * 30)})
+    assert info is not None and info.retry_after == MAX_SANE_DELAY
     assert any("over a year" in r.getMessage() for r in caplog.records)
 
 

@@ -521,3 +521,15 @@ def test_a_queued_wait_never_sleeps_past_its_timeout() -> None:
     assert clock.total_slept == pytest.approx(1.0)
     assert limiter.wait(timeout=0.999) is False
     assert clock.total_slept == pytest.approx(1.0)
+
+
+def test_shorten_pause_ends_a_pause_sooner_by_time_the_clock_missed() -> None:
+    clock = FakeClock(START)
+    limiter = RateLimiter(max_requests=None, clock=clock)
+    limiter.shorten_pause(5.0)  # no pause: nothing to shorten
+    assert limiter.pause_remaining() == 0.0
+    limiter.pause(30.0)
+    limiter.shorten_pause(10.0)
+    assert limiter.pause_remaining() == pytest.approx(20.0)
+    limiter.shorten_pause(100.0)
+    assert limiter.pause_remaining() == 0.0 and limiter.acquire()

@@ -1,0 +1,175 @@
+"""The manager says what the network says: captive portal, limited, epochs, sleep."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from connmgr import signals
+from connmgr.errors import CaptivePortalError, ConnectionFailedError, OfflineError
+from connmgr.machine import ConnectionState, MachinePolicy
+from connmgr.manager import ConnectionManager
+from connmgr.network import HttpProbe, NetworkMonitor, NetworkStatus, TcpProbe
+from connmgr.retry import RetryConfig
+from connmgr.testing import FakeClock, FaultServer
+
+NO_RETRY = RetryConfig(max_retries=0)
+
+
+@pytest.fixture
+def store():
+    with FaultServer() as s:
+        yield s
+
+
+@pytest.fixture
+def internet():
+    """The connectivity check's server: ``/check`` answers 204 until aliased to a portal."""
+    with FaultServer() as s:
+        s.alias("/check", "/generate_204")
+        yield s
+
+
+def manager(store_url, monitor, clock, **kw):
+    kw.setdefault("retry", NO_RETRY)
+    return ConnectionManager(
+        store_url, monitor=monitor, clock=clock, rng=random.Random(1), watch_network=False, **kw
+    )
+
+
+def http_monitor(internet, clock):
+    return NetworkMonitor(
+        probes=[HttpProbe(internet.url_for("/check"))], timeout=1.0, clock=clock, debounce=0.0
+    )
+
+
+def test_behind_a_portal_a_request_fails_fast_with_one_word_everywhere(store, internet):
+    clock = FakeClock(start=0.0)
+    monitor = http_monitor(internet, clock)
+    with manager(store.url, monitor, clock) as mgr:
+        assert mgr.get("/ok").status_code == 200
+        internet.alias("/check", "/portal")
+        assert monitor.check() is NetworkStatus.CAPTIVE_PORTAL
+        with pytest.raises(CaptivePortalError) as caught:
+            mgr.get("/ok")
+        error = caught.value
+        assert isinstance(error, OfflineError)  # behaves as offline: nothing was sent
+        assert error.request_sent is False
+        assert "sign in" in error.user_message.lower()
+        assert "browser" in error.suggestion
+        assert error.portal_url == internet.url_for("/check")
+        assert store.hits("/ok") == 1
+        snap = mgr.snapshot()
+        assert snap.label == "Sign in to the network" == NetworkStatus.CAPTIVE_PORTAL.label
+        assert snap.network is NetworkStatus.CAPTIVE_PORTAL
+        # Signed in: the check answers 204 again, and requests go.
+        internet.alias("/check", "/generate_204")
+        assert monitor.check() is NetworkStatus.ONLINE
+        assert mgr.get("/ok").status_code == 200
+        assert mgr.snapshot().label == "Online"
+
+
+def test_a_manager_created_behind_a_known_portal_refuses_at_once(store, internet):
+    clock = FakeClock(start=0.0)
+    monitor = http_monitor(internet, clock)
+    internet.alias("/check", "/portal")
+    monitor.check()
+    with manager(store.url, monitor, clock) as mgr, pytest.raises(CaptivePortalError):
+        mgr.get("/ok")
+    assert store.hits() == 0
+
+
+def test_while_limited_requests_are_sent_and_failures_say_what_is_true(
+    store, internet, probe_target
+):
+    clock = FakeClock(start=0.0)
+    # TCP works, the HTTP check is refused: connected, not validated.
+    internet.stop()
+    monitor = NetworkMonitor(
+        probes=[HttpProbe(internet.url_for("/check")), TcpProbe("127.0.0.1", probe_target.port)],
+        timeout=1.0,
+        clock=clock,
+        debounce=0.0,
+    )
+    assert monitor.check() is NetworkStatus.LIMITED
+    with manager(store.url, monitor, clock) as mgr:
+        assert mgr.get("/ok").status_code == 200  # an intranet server answers: sent
+        assert mgr.snapshot().label == "Online"  # it answered on this network
+        store.stop()
+        with pytest.raises(ConnectionFailedError) as caught:
+            mgr.get("/ok")
+        assert caught.value.user_message == (
+            "Connected to a network, but the internet can't be reached."
+        )
+        assert mgr.state is not ConnectionState.OFFLINE
+
+
+def test_a_new_epoch_never_reuses_a_pooled_connection(store, probe_target):
+    clock = FakeClock(start=0.0)
+    monitor = NetworkMonitor(
+        probes=[TcpProbe("127.0.0.1", probe_target.port)], timeout=1.0, clock=clock, debounce=0.0
+    )
+    with manager(store.url, monitor, clock) as mgr:
+        mgr.get("/ok")
+        mgr.get("/ok")
+        first, second = store.requests_to("/ok")
+        assert first.client == second.client  # keep-alive within an epoch
+        probe_target.close()
+        assert monitor.check() is NetworkStatus.OFFLINE
+        with pytest.raises(OfflineError):
+            mgr.get("/ok")
+        probe_target.reopen()
+        assert monitor.check() is NetworkStatus.ONLINE
+        mgr.get("/ok")
+        third = store.requests_to("/ok")[-1]
+        assert third.client != second.client  # a fresh TCP connection on the new network
+
+
+def test_an_os_hint_starts_an_epoch_that_drops_pooled_connections(store, probe_target):
+    clock = FakeClock(start=0.0)
+    monitor = NetworkMonitor(
+        probes=[TcpProbe("127.0.0.1", probe_target.port)], timeout=1.0, clock=clock, debounce=0.0
+    )
+    with manager(store.url, monitor, clock) as mgr:
+        mgr.get("/ok")
+        epochs: list[int] = []
+        with signals.network_epoch_changed.connected_to(
+            lambda sender, **kw: epochs.append(kw["epoch"]), sender=monitor
+        ):
+            monitor.hint_changed("test")
+        assert epochs
+        mgr.get("/ok")
+        first, second = store.requests_to("/ok")
+        assert first.client != second.client
+        assert mgr.snapshot().epoch == monitor.epoch
+
+
+def test_a_circuit_opened_on_the_old_network_gives_its_trial_on_the_new_one(store, probe_target):
+    clock = FakeClock(start=0.0)
+    monitor = NetworkMonitor(
+        probes=[TcpProbe("127.0.0.1", probe_target.port)], timeout=1.0, clock=clock, debounce=0.0
+    )
+    policy = MachinePolicy(trip_after=1, cooldown_base=60.0, cooldown_jitter=0.0, max_wait=0)
+    with manager(store.url, monitor, clock, policy=policy) as mgr:
+        with pytest.raises(Exception):  # noqa: B017 (a 503: ServerError)
+            mgr.get("/status/503")
+        assert mgr.state is ConnectionState.BACKOFF
+        monitor.hint_changed("wifi switched")
+        assert mgr.get("/ok").status_code == 200  # the trial goes at once
+        assert mgr.state is ConnectionState.DEGRADED  # the circuit closed
+
+
+def test_a_server_pause_holds_across_an_epoch_but_counts_the_sleep(store, probe_target):
+    clock = FakeClock(start=0.0)
+    monitor = NetworkMonitor(
+        probes=[TcpProbe("127.0.0.1", probe_target.port)], timeout=1.0, clock=clock, debounce=0.0
+    )
+    with manager(store.url, monitor, clock, policy=MachinePolicy(max_wait=0)) as mgr:
+        with pytest.raises(Exception):  # noqa: B017 (a 429: RateLimitError)
+            mgr.get("/status/429?retry_after=100")
+        assert mgr.snapshot().retry_in == pytest.approx(100)
+        monitor.hint_changed("wifi switched")
+        assert mgr.snapshot().retry_in == pytest.approx(100)  # the server's word holds
+        signals.network_epoch_changed.send(monitor, epoch=99, cause=None, slept=60.0)
+        assert mgr.snapshot().retry_in == pytest.approx(40)  # a minute of sleep counted
