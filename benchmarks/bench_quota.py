@@ -26,6 +26,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import json
+import os
 import shutil
 import socket
 import sqlite3
@@ -130,7 +131,10 @@ def _costs(
         )
     lines += [
         "",
-        "Plain round trips: SQLite `SELECT 1` on a connection to the same file; Redis `PING`.",
+        "Plain round trips: for memory, a lock and a clock read (the floor of any "
+        "thread-safe limiter); SQLite `SELECT 1` on a connection to the same file; Redis "
+        f"`PING`. Load average during the run: {os.getloadavg()[0]:.1f} "
+        f"({os.cpu_count()} cores).",
         "",
     ]
     return lines
@@ -260,8 +264,15 @@ def run(quick: bool) -> str:
             "sqlite": SQLiteStore(directory / "cost.sqlite3"),
         }
         plain = sqlite3.connect(directory / "cost.sqlite3", check_same_thread=False)
+        lock = threading.Lock()
+
+        def floor() -> None:
+            with lock:
+                time.monotonic()
+
         pings: dict[str, Callable[[], object]] = {
-            "sqlite": lambda: plain.execute("SELECT 1").fetchone()
+            "memory": floor,
+            "sqlite": lambda: plain.execute("SELECT 1").fetchone(),
         }
         redis_store: RedisStore | None = None
         if redis_url is not None:
