@@ -88,7 +88,10 @@ class Cell:
     - ``paused_until``: end of the server's pause;
     - ``interval``: the interval ``tat`` was computed at (``None``: never paced),
       so a change of pace converts the debt instead of forgetting it;
-    - ``sent``: the meter of grants.
+    - ``sent``: the meter of grants;
+    - ``seen``: the latest clock reading an operation ran at, so a clock that
+      steps back (a wall clock set back by NTP or by hand) moves the state
+      with it instead of holding every sharer until it catches up.
     """
 
     tat: float = -math.inf
@@ -98,6 +101,19 @@ class Cell:
     paused_until: float = -math.inf
     interval: float | None = None
     sent: Meter = field(default_factory=Meter)
+    seen: float = -math.inf
+
+
+def _follow_clock(cell: Cell, now: float) -> None:
+    """Keep the state's times relative to ``now`` when the clock stepped back."""
+    if now < cell.seen:
+        shift = now - cell.seen
+        cell.tat += shift
+        cell.last += shift
+        cell.paused_until += shift
+        cell.sent.stamp += shift
+        cell.sent.start += shift
+    cell.seen = now
 
 
 def _settle(cell: Cell, pace: Pace, now: float) -> None:
@@ -134,6 +150,7 @@ def _head_wait(cell: Cell, now: float) -> float:
 
 def take(cell: Cell, pace: Pace, now: float, *, fresh: bool) -> float:
     """Grant a slot if one is free at ``now``: ``0.0``, else seconds until the next (> 0)."""
+    _follow_clock(cell, now)
     if cell.interval != pace.interval:
         _settle(cell, pace, now)
     if now < cell.paused_until - EPS:
@@ -163,6 +180,7 @@ def take(cell: Cell, pace: Pace, now: float, *, fresh: bool) -> float:
 
 def peek(cell: Cell, pace: Pace, now: float, *, fresh: bool) -> float:
     """Seconds until a slot would be free (``0.0``: now), without taking it."""
+    _follow_clock(cell, now)
     if cell.interval != pace.interval:
         _settle(cell, pace, now)
     if fresh and _conformant(cell, pace, now, fresh):
@@ -172,6 +190,7 @@ def peek(cell: Cell, pace: Pace, now: float, *, fresh: bool) -> float:
 
 def pause(cell: Cell, until: float, now: float) -> None:
     """Hold every grant until ``until``; pauses only extend. No burst right after one."""
+    _follow_clock(cell, now)
     if until <= cell.paused_until or until <= now:
         return
     cell.paused_until = until

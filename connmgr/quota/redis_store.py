@@ -63,12 +63,19 @@ local interval, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
 local window, measure = tonumber(ARGV[3]), tonumber(ARGV[4])
 local fresh, take = ARGV[5] == '1', ARGV[6] == '1'
 local now = clock()
-local f = redis.call('HMGET', KEYS[1], 'tat', 'last', 'eo', 'ec', 'pu', 'iv', 'sc', 'ss', 'st', 'v')
+local f = redis.call('HMGET', KEYS[1], 'tat', 'last', 'eo', 'ec', 'pu', 'iv', 'sc', 'ss', 'st', 'v',
+  'seen')
 local tat, last = num(f[1], NEVER), num(f[2], NEVER)
 local eo, ec = num(f[3], 0) == 1, num(f[4], 0)
 local pu, iv = num(f[5], NEVER), num(f[6], nil)
 local sc, ss, st = num(f[7], 0), num(f[8], NEVER), num(f[9], NEVER)
-local version = num(f[10], 0)
+local version, seen = num(f[10], 0), num(f[11], NEVER)
+
+-- a clock that stepped back moves the state with it
+if now < seen then
+  local shift = now - seen
+  tat, last, pu, ss, st = tat + shift, last + shift, pu + shift, ss + shift, st + shift
+end
 
 -- settle: keep the debt in requests when the interval changed
 if iv == nil then
@@ -125,7 +132,7 @@ else
 end
 
 redis.call('HSET', KEYS[1], 'tat', fmt(tat), 'last', fmt(last), 'eo', eo and 1 or 0, 'ec', ec,
-  'pu', fmt(pu), 'iv', fmt(iv), 'sc', fmt(sc), 'ss', fmt(ss), 'st', fmt(st))
+  'pu', fmt(pu), 'iv', fmt(iv), 'sc', fmt(sc), 'ss', fmt(ss), 'st', fmt(st), 'seen', fmt(now))
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
 return {fmt(wait), fmt(math.max(0, pu - now)), tostring(version)}
 """

@@ -45,13 +45,14 @@ _COLUMNS: Final = (
     "sent_count",
     "sent_stamp",
     "sent_start",
+    "seen",
 )
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS connmgr_quota (
     key TEXT PRIMARY KEY,
     tat REAL, last REAL, epoch_open INTEGER NOT NULL DEFAULT 0,
     epoch_count INTEGER NOT NULL DEFAULT 0, paused_until REAL, interval REAL,
-    sent_count REAL NOT NULL DEFAULT 0, sent_stamp REAL, sent_start REAL,
+    sent_count REAL NOT NULL DEFAULT 0, sent_stamp REAL, sent_start REAL, seen REAL,
     version INTEGER NOT NULL DEFAULT 0, feedback TEXT
 )
 """
@@ -75,7 +76,7 @@ def _stored(value: float) -> float | None:
 def _cell(row: tuple[object, ...] | None) -> tuple[gcra.Cell, int]:
     if row is None:
         return gcra.Cell(), 0
-    tat, last, eopen, ecount, paused, interval, count, stamp, start, version = row
+    tat, last, eopen, ecount, paused, interval, count, stamp, start, seen, version = row
     cell = gcra.Cell(
         tat=_time(tat),  # type: ignore[arg-type]
         last=_time(last),  # type: ignore[arg-type]
@@ -84,6 +85,7 @@ def _cell(row: tuple[object, ...] | None) -> tuple[gcra.Cell, int]:
         paused_until=_time(paused),  # type: ignore[arg-type]
         interval=interval,  # type: ignore[arg-type]
         sent=gcra.Meter(float(count), _time(stamp), _time(start)),  # type: ignore[arg-type]
+        seen=_time(seen),  # type: ignore[arg-type]
     )
     return cell, int(version)  # type: ignore[call-overload]
 
@@ -100,6 +102,7 @@ def _row(key: str, cell: gcra.Cell) -> tuple[object, ...]:
         cell.sent.count,
         _stored(cell.sent.stamp),
         _stored(cell.sent.start),
+        _stored(cell.seen),
     )
 
 

@@ -139,3 +139,13 @@ def test_a_key_nobody_holds_any_more_takes_no_memory() -> None:
         assert limits.forget(f"http://h{n}.example")
     gc.collect()
     assert "keys=0" in repr(store)
+
+
+def test_a_clock_that_steps_back_moves_the_state_with_it() -> None:
+    # A wall clock set back an hour must not hold every sharer for that hour.
+    cell = Cell()
+    assert take(cell, FIVE, 5000.0, fresh=False) == 0.0
+    pause(cell, 5010.0, 5000.0)
+    assert take(cell, FIVE, 1400.0, fresh=False) == pytest.approx(10.0)  # an hour back
+    assert take(cell, FIVE, 1410.0, fresh=False) == 0.0
+    assert take(cell, FIVE, 1410.0, fresh=False) == pytest.approx(0.2)
