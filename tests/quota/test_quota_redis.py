@@ -222,3 +222,28 @@ def test_a_redis_that_comes_back_is_used_again_and_announced(
     finally:
         signals.quota_store_recovered.disconnect(on_recovered)
         store.close()
+
+
+def test_a_redis_that_hangs_costs_one_socket_timeout_then_nothing() -> None:
+    # A listener that never answers: connecting works (the kernel's backlog), replies never come.
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        port = silent.getsockname()[1]
+        store = RedisStore(f"redis://127.0.0.1:{port}/0", socket_timeout=0.05, retry_interval=60.0)
+        limiter = OriginRateLimits(default=RateLimit(100, 1.0), store=store).for_origin(
+            "https://api.example.com"
+        )
+        started = time.monotonic()
+        assert limiter.acquire()
+        first = time.monotonic() - started
+        started = time.monotonic()
+        for _ in range(50):
+            limiter.acquire()
+        rest = time.monotonic() - started
+        store.close()
+    assert not store.available
+    assert first < 0.5, first  # the limiter's first answer: one timeout (or two: peek, take)
+    assert rest < 0.05, rest  # then local, without touching the socket
