@@ -399,17 +399,19 @@ def hammer(
 
 def test_threads_never_exceed_the_window_and_use_the_rate() -> None:
     # The check (10/s, 8 threads, no 1 s window above 10, >= 90% of the
-    # rate) scaled down 10x in time: 10 per 0.1 s for 0.4 s.
+    # rate) scaled down 4x in time: 10 per 0.25 s for 0.75 s. (Scaled further, a
+    # loaded machine's wake-up lateness, a millisecond or two a grant, is 10-20%
+    # of a 10 ms interval: the limiter then sends less than the rate, never more.)
     # The limiter's own grant times are checked: a caller's clock read after wait()
     # returns can be late by however long the OS deschedules it (the benchmark
     # measures from outside, on an unloaded machine).
-    limiter = RecordingLimiter(max_requests=10, time_window=0.1)
-    hammer(limiter, threads=8, seconds=0.4)
+    limiter = RecordingLimiter(max_requests=10, time_window=0.25)
+    hammer(limiter, threads=8, seconds=0.75)
     grants = limiter.granted
-    assert max_in_window(grants, 0.1) <= 10
-    after_burst = [g for g in grants if g >= grants[0] + 0.1]
-    steady = len(after_burst) / (grants[-1] - (grants[0] + 0.1))
-    assert steady >= 0.9 * 100
+    assert max_in_window(grants, 0.25) <= 10
+    after_burst = [g for g in grants if g >= grants[0] + 0.25]
+    steady = len(after_burst) / (grants[-1] - (grants[0] + 0.25))
+    assert steady >= 0.9 * 40
 
 
 def test_threads_are_served_round_robin() -> None:
