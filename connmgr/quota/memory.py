@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import weakref
 
+from connmgr import forksafe
 from connmgr.quota import gcra
 from connmgr.quota.base import Answer, Feedback, Pace
 
@@ -36,6 +37,11 @@ class MemoryBucket:
         self._version = 0
         # The answer to nearly every take: granted, no pause. Built once per version.
         self._granted = Answer(0.0, 0.0, 0)
+        forksafe.register(self)
+
+    def _after_fork(self) -> None:
+        # Every limiter takes this lock; one a parent's thread held at the fork stays held.
+        self._lock = threading.Lock()
 
     def take(self, pace: Pace, *, fresh: bool, now: float) -> Answer:
         """Take a slot if one is free now; ``wait == 0.0`` when it was taken."""
@@ -108,6 +114,11 @@ class MemoryStore:
         self._buckets: weakref.WeakValueDictionary[str, MemoryBucket] = (
             weakref.WeakValueDictionary()
         )
+        forksafe.register(self)
+
+    def _after_fork(self) -> None:
+        # A lock a parent's thread held at the fork stays held in the child.
+        self._lock = threading.Lock()
 
     def bucket(self, key: str) -> MemoryBucket:
         """The bucket of ``key``, created on first use."""

@@ -208,7 +208,7 @@ class RateLimiter:
         # In a forked child the queued callers' threads are gone: their places would
         # block the queue for ever, as would a lock one of them held.
         self._lock = threading.Lock()
-        self._queue = deque()
+        self._queue = WaitQueue(self._queue._max_overtaken)
 
     # -- configuration -----------------------------------------------------
 

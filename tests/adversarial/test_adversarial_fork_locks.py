@@ -95,6 +95,7 @@ def manager_locks(mgr: ConnectionManager, origin: str) -> list[threading.Lock]:
         mgr.retry_budget._lock,
         mgr.rate_limits._lock,
         entry.limiter._lock,
+        entry.limiter._bucket._lock,
         mgr.monitor._lock,
         mgr.monitor._sleep._lock,
         _DEFAULT._lock,
