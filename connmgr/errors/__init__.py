@@ -43,7 +43,6 @@ from connmgr.errors.tree import (
     DNSError,
     HTTPStatusError,
     InvalidRequestError,
-    ManagerClosedError,
     NetworkError,
     OfflineError,
     RateLimitError,
@@ -53,6 +52,7 @@ from connmgr.errors.tree import (
     TLSError,
 )
 from connmgr.errors.urls import check_url
+from connmgr.errors.usage import ManagerClosedError
 from connmgr.errors.verdict import (
     DEFAULT_RETRY_STATUS_CODES,
     Outcome,

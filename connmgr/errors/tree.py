@@ -63,7 +63,6 @@ __all__ = [
     "DeadlineExceededError",
     "HTTPStatusError",
     "InvalidRequestError",
-    "ManagerClosedError",
     "NetworkError",
     "OfflineError",
     "RateLimitError",
@@ -689,11 +688,3 @@ def _hostname_of(url: str | None) -> str | None:
     if authority.startswith("["):
         return authority.partition("]")[0] + "]"
     return authority.rpartition(":")[0] if ":" in authority else authority
-
-
-class ManagerClosedError(RuntimeError):
-    """The manager was used after :meth:`ConnectionManager.close`.
-
-    A programming error, not a network outcome (as httpx does for a closed
-    client): it is not a :class:`~connmgr.NetworkError`, and nothing was sent.
-    """

@@ -48,9 +48,11 @@ def test_a_quota_store_and_rate_limits_together_are_refused_naming_it(probe_targ
     [("urgent", ValueError), (1.5, TypeError), (True, TypeError), (42, ValueError)],
 )
 def test_a_bad_priority_is_refused_naming_it_before_sending(server, probe_target, priority, error):
-    with ConnectionManager(server.url, monitor=monitor_for(probe_target)) as m:
-        with pytest.raises(error, match="priority"):
-            m.get("/ok", priority=priority)
+    with (
+        ConnectionManager(server.url, monitor=monitor_for(probe_target)) as m,
+        pytest.raises(error, match="priority"),
+    ):
+        m.get("/ok", priority=priority)
     assert server.hits() == 0
 
 
