@@ -67,7 +67,7 @@ from connmgr.outgoing import BaseURL, prepare, send_settings
 from connmgr.ratelimit import OriginRateLimits
 from connmgr.retry import DEFAULT_CATCH, Decision, RetryBudget, RetryConfig, RetryNow, decide
 from connmgr.snapshot import ConnectionSnapshot, ManagerStats
-from connmgr.stale import cached_answer, may_serve_stale
+from connmgr.stale import cached_answer, may_serve_stale, stale_age
 from connmgr.timeline import RequestTimeline
 from connmgr.timeouts import Deadline, TimeoutConfig, TimeoutProfiles
 from connmgr.totals import Totals
@@ -459,6 +459,7 @@ class ConnectionManager:
                 self, request_id=call.request_id, method=call.method, url=call.shown_url,
                 operation=operation, outcome=outcome, status=response.status_code,
                 elapsed=call.deadline.elapsed(), attempts=call.attempts,
+                stale_age=stale_age(response) if outcome == "stale" else None,
             )  # fmt: skip
         return response
 
