@@ -1,4 +1,4 @@
-"""The banner's "Showing results from 5 minutes ago": requests-cache behind a real manager, loopback."""
+"""The banner's "Showing results from 5 minutes ago": requests-cache behind a real manager."""
 
 from __future__ import annotations
 
@@ -202,7 +202,9 @@ def test_retries_and_failures_come_before_the_stale_note(qtbot, fake_manager):
     banner = RetryBanner(fake_manager)
     qtbot.addWidget(banner)
     url = "http://127.0.0.1:9/search?q=x"
-    signals.request_finished.send(fake_manager, request_id=1, outcome="stale", url=url, stale_age=90)
+    signals.request_finished.send(
+        fake_manager, request_id=1, outcome="stale", url=url, stale_age=90
+    )
     signals.retry_scheduled.send(
         fake_manager, request_id=2, attempt=2, max_attempts=4, delay=1.0, error=None, url=url,
         operation="search", cancel=CancelToken(),

@@ -1,4 +1,4 @@
-"""The status widget's "3 changes waiting to be sent": a real SQLite outbox, a real loopback server."""
+"""The status widget's "3 changes waiting to be sent": a real SQLite outbox, a loopback server."""
 
 from __future__ import annotations
 
