@@ -393,6 +393,7 @@ class ConnectionStatusWidget(QFrame):
             state=self._snapshot.state,
             last_change=(change.old, change.new) if change is not None else None,
             timeline=self.records(),
+            outbox=self.waiting_entries() if self._outboxes else None,
             parent=self.window(),
         )
         self._dialog.show()

@@ -148,6 +148,17 @@ def test_details_list_each_waiting_entry_redacted_with_attempts_and_last_error(
     dialog = widget.show_details()
     assert "outbox: 2 changes waiting to be sent" in dialog.details
     assert "hunter2" not in dialog.copy_text()
+    assert dialog.tabs is not None and dialog.outbox_view is not None
+    titles = [dialog.tabs.tabText(i) for i in range(dialog.tabs.count())]
+    assert "Waiting to be sent (2)" in titles
+    rows = [
+        [dialog.outbox_view.topLevelItem(i).text(c) for c in range(4)]
+        for i in range(dialog.outbox_view.topLevelItemCount())
+    ]
+    assert rows[0][0].startswith("#") and " POST " in rows[0][0] and rows[0][1] == "1"
+    assert rows[0][2] and rows[1][1] == "not yet" and rows[1][2] == ""
+    assert all(len(row[3]) >= 32 for row in rows)  # each entry's own Idempotency-Key
+    assert "hunter2" not in repr(rows) and "s3cr3t" not in repr(rows)
     dialog.close()
 
 
@@ -159,6 +170,10 @@ def test_a_closed_outbox_keeps_its_count_and_lists_nothing(qtbot, mgr, outbox):
     outbox.close()
     assert widget.waiting_entries() == []
     assert "outbox: nothing waiting to be sent" in widget.details_text()
+    dialog = widget.show_details()
+    assert dialog.outbox_view is not None
+    assert dialog.outbox_view.topLevelItem(0).text(0) == "Nothing waiting to be sent"
+    dialog.close()
     widget.refresh()
     # Still on disk, still to be sent the next time the app opens it.
     assert widget.outbox_text() == "1 change waiting to be sent"
@@ -195,6 +210,9 @@ def test_another_outbox_s_signals_do_not_count(qtbot, mgr, outbox, tmp_path):
 def test_watch_outbox_refuses_what_is_not_an_outbox(qtbot, mgr, bad):
     widget = ConnectionStatusWidget(mgr)
     qtbot.addWidget(widget)
+    dialog = widget.show_details()
+    assert dialog.outbox_view is None  # no outbox given: no tab for it
+    dialog.close()
     with pytest.raises(TypeError, match="outbox"):
         widget.watch_outbox(bad)
 
