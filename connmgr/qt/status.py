@@ -164,7 +164,8 @@ class ConnectionStatusWidget(QFrame):
         layout.setSpacing(6)
         layout.addWidget(self.dot)
         layout.addWidget(self.label)
-        layout.addSpacing(8)
+        # A margin, not a spacer: while hidden, the outbox words take no room at all.
+        self.outbox_label.setContentsMargins(8, 0, 0, 0)
         layout.addWidget(self.outbox_label)
 
         self.setCursor(Qt.CursorShape.PointingHandCursor)
