@@ -50,10 +50,10 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time each name loads on 
     from connmgr.machine import ConnectionState, MachinePolicy
     from connmgr.manager import ConnectionManager, ManagerClosedError
     from connmgr.network import DnsProbe, HttpProbe, NetworkMonitor, NetworkStatus, TcpProbe
+    from connmgr.outbox import Outbox
     from connmgr.ratelimit import OriginRateLimits, RateLimit
     from connmgr.retry import RetryBudget, RetryConfig
     from connmgr.snapshot import ConnectionSnapshot, ManagerStats
-    from connmgr.outbox import Outbox
     from connmgr.stale import stale_age
     from connmgr.timeouts import TimeoutConfig, TimeoutProfiles
 

@@ -35,6 +35,7 @@ from urllib3.util.response import is_fp_closed
 
 from connmgr.clock import CancelToken, Clock
 from connmgr.errors import (
+    ConnectionFailedError,
     DeadlineExceededError,
     NetworkError,
     RequestCancelledError,
@@ -58,7 +59,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_DEADLINE, _CANCEL = "deadline", "cancel"
+_DEADLINE, _CANCEL, _NETWORK_CHANGED = "deadline", "cancel", "network_changed"
 # (total, started_at, clock): a deadline the adapter started, not built yet
 # (most requests succeed and never look at it).
 LazyDeadline = tuple[float | None, float, Clock]
@@ -118,6 +119,7 @@ class Attempt(Scheduled):
     """
 
     __slots__ = (
+        "__weakref__",  # the adapter tracks live attempts weakly (a network change ends them)
         "_armed",
         "_deadline",
         "_unhook",
@@ -229,6 +231,16 @@ class Attempt(Scheduled):
     def _on_cancel(self) -> None:
         self._kill(_CANCEL)
 
+    def abandon_old_network(self) -> None:
+        """The network changed under this attempt: end it now, as a broken connection.
+
+        Its socket belongs to the old network, where it may wait for an answer
+        that can never come until its read timeout. The attempt fails with a
+        transient ``ConnectionFailedError`` (kind ``"network_changed"``), which
+        the caller retries when resending is safe.
+        """
+        self._kill(_NETWORK_CHANGED)
+
     def _kill(self, reason: str) -> None:
         with _Process.attempt_lock:
             if self.done or self.reason is not None:
@@ -241,7 +253,7 @@ class Attempt(Scheduled):
                 _shutdown(sock)
         logger.debug(
             "%s after %.3f s: connection %s",
-            "deadline reached" if reason == _DEADLINE else "cancelled",
+            {_DEADLINE: "deadline reached", _CANCEL: "cancelled"}.get(reason, reason),
             self.deadline.elapsed(),
             "shut down" if conn is not None or sock is not None else "not open yet",
         )
@@ -320,6 +332,14 @@ def _make_error(
             f"request cancelled {phase}",
             request=request,
             details=f"{why} ({phase})" + _describe(exc),
+            request_sent=sent,
+        )
+    if reason == _NETWORK_CHANGED:
+        return ConnectionFailedError(
+            f"the network changed {phase}: the old connection was dropped",
+            request=request,
+            kind="network_changed",
+            details=f"network changed {phase}" + _describe(exc),
             request_sent=sent,
         )
     if reason == _DEADLINE or deadline.expired:

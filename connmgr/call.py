@@ -15,6 +15,7 @@ import requests
 from connmgr.clock import CancelToken
 from connmgr.errors import BackoffError, NetworkError, RateLimitError, RequestCancelledError
 from connmgr.machine import ConnectionState
+from connmgr.ratelimit.lanes import Priority
 from connmgr.timeouts import Deadline, TimeoutConfig
 
 __all__ = ["Call"]
@@ -40,6 +41,8 @@ class Call:
     #: close() and cancel_all() can end the wait).
     cancel: CancelToken | None
     wait_for_network: bool
+    #: The call's lane at a rate limit (``"interactive"``, ``"background"`` or 0-9).
+    priority: Priority = "interactive"
     attempts: int = 0
     #: What the loop did, step by step, as the history keeps it (see connmgr.history).
     notes: list[tuple[Any, ...]] = field(default_factory=list)

@@ -29,6 +29,7 @@ import enum
 import functools
 import math
 import random
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -88,9 +89,15 @@ def _check_number(name: str, value: object, *, minimum: float, integer: bool = F
         raise ValueError(f"MachinePolicy.{name} must be a number, got {value!r}")
     if integer and not isinstance(value, int):
         raise ValueError(f"MachinePolicy.{name} must be a whole number, got {value!r}")
-    if not math.isfinite(value) or value < minimum:
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond any float, e.g. 10**400
+        number = math.inf
+    # No wait may be longer than the platform can wait (threading.TIMEOUT_MAX).
+    if not math.isfinite(number) or not minimum <= number <= threading.TIMEOUT_MAX:
         raise ValueError(
-            f"MachinePolicy.{name} must be a finite number >= {minimum}, got {value!r}"
+            f"MachinePolicy.{name} must be a finite number from {minimum} to "
+            f"{threading.TIMEOUT_MAX:g}, got {value!r}"
         )
 
 

@@ -48,6 +48,7 @@ from connmgr.environment import EnvironmentCache
 from connmgr.errors import (
     BackoffError,
     DNSError,
+    ManagerClosedError,
     NetworkError,
     OfflineError,
     Outcome,
@@ -64,8 +65,17 @@ from connmgr.machine import STATE_EFFECTS, ConnectionState, MachinePolicy, State
 from connmgr.network import NetworkMonitor, NetworkStatus, get_default_monitor
 from connmgr.origin_table import OriginEntry, OriginTable
 from connmgr.outgoing import BaseURL, prepare, send_settings
-from connmgr.ratelimit import OriginRateLimits
-from connmgr.retry import DEFAULT_CATCH, Decision, RetryBudget, RetryConfig, RetryNow, decide
+from connmgr.quota import QuotaStore
+from connmgr.ratelimit import OriginRateLimits, Priority, lane_of
+from connmgr.retry import (
+    DEFAULT_CATCH,
+    IDEMPOTENT_METHODS,
+    Decision,
+    RetryBudget,
+    RetryConfig,
+    RetryNow,
+    decide,
+)
 from connmgr.snapshot import ConnectionSnapshot, ManagerStats
 from connmgr.stale import cached_answer, may_serve_stale, stale_age
 from connmgr.timeline import RequestTimeline
@@ -80,14 +90,6 @@ __all__ = ["ConnectionManager", "ConnectionSnapshot", "ManagerClosedError", "Man
 logger = logging.getLogger(__name__)
 
 _LIMITED_WORDS = "Connected to a network, but the internet can't be reached."
-
-
-class ManagerClosedError(RuntimeError):
-    """The manager was used after :meth:`ConnectionManager.close`.
-
-    A programming error, not a network outcome (as httpx does for a closed
-    client): it is not a :class:`~connmgr.NetworkError`, and nothing was sent.
-    """
 
 
 class ConnectionManager:
@@ -115,6 +117,10 @@ class ConnectionManager:
         serve_stale: answer a GET from the session's cache, even expired, when no
             live answer can be had (see :mod:`connmgr.stale`); per call too.
         history_size: how many finished requests :meth:`history` keeps.
+        quota_store: where the per-origin rate limits keep their state: a
+            :class:`~connmgr.quota.SQLiteStore` or :class:`~connmgr.quota.RedisStore`
+            shares one quota between processes and hosts (default: this process's
+            memory). Give it here or to your own ``OriginRateLimits(store=...)``.
 
     A wrong type for any argument raises :class:`TypeError` naming it.
 
@@ -144,6 +150,7 @@ class ConnectionManager:
         watch_network: bool = True,
         serve_stale: bool = False,
         history_size: int = 50,
+        quota_store: QuotaStore | None = None,
     ) -> None:
         check_type("base_url", base_url, str)
         check_type("timeouts", timeouts, (TimeoutProfiles, Mapping))
@@ -158,6 +165,13 @@ class ConnectionManager:
         check_type("watch_network", watch_network, bool, optional=False)
         check_type("serve_stale", serve_stale, bool, optional=False)
         check_type("history_size", history_size, int, optional=False)
+        if quota_store is not None and not isinstance(quota_store, QuotaStore):
+            raise TypeError(f"quota_store must be a QuotaStore, got {type(quota_store).__name__}")
+        if quota_store is not None and rate_limits is not None:
+            raise ValueError(
+                "quota_store: pass it to your OriginRateLimits(store=...) instead, "
+                "or leave rate_limits out"
+            )
         self.base_url = base_url
         self._base = BaseURL(base_url)
         self.clock: Clock = SYSTEM_CLOCK if clock is None else clock
@@ -173,7 +187,9 @@ class ConnectionManager:
         self.policy = MachinePolicy() if policy is None else policy
         # "is None", not "or": a registry with no origins yet is falsy (it has a len()).
         self.rate_limits = (
-            OriginRateLimits(clock=self.clock) if rate_limits is None else rate_limits
+            OriginRateLimits(clock=self.clock, store=quota_store)
+            if rate_limits is None
+            else rate_limits
         )
         if monitor is None:
             # The app's one monitor, unless time is injected: a fake clock needs a
@@ -351,6 +367,7 @@ class ConnectionManager:
         cancel: CancelToken | None = None,
         wait_for_network: bool = False,
         serve_stale: bool | None = None,
+        priority: Priority = "interactive",
         params: Any = None,
         data: Any = None,
         headers: Mapping[str, Any] | None = None,
@@ -381,14 +398,15 @@ class ConnectionManager:
                 ``policy.max_wait``) for the network to come back instead of raising
                 :class:`~connmgr.OfflineError`.
             serve_stale: override the manager's ``serve_stale`` for this call.
+            priority: the call's lane at a rate limit: ``"interactive"`` (the default)
+                goes before ``"background"`` (or an int 0-9, lower first).
             params, data, headers, cookies, files, auth, allow_redirects, proxies, hooks,
                 stream, verify, cert, json: as :meth:`requests.Session.request`.
             timeout: refused (``ValueError``): timeouts come from ``operation``.
 
-        A caller's mistake is not a network outcome: a wrong argument type, an
-        unserialisable ``json=`` or a ``timeout=`` raises ``TypeError`` or
-        ``ValueError`` as requests would, nothing is sent and the origin's state
-        does not move. Using a closed manager raises :class:`ManagerClosedError`.
+        A caller's mistake (a wrong argument type, an unserialisable ``json=``, a
+        ``timeout=``) raises ``TypeError``/``ValueError`` as requests would: nothing
+        is sent, no state moves. A closed manager raises :class:`ManagerClosedError`.
 
         A retryable status (429, 5xx in the retry list) still failing when retries run
         out raises :class:`~connmgr.RateLimitError` / :class:`~connmgr.ServerError`
@@ -404,6 +422,7 @@ class ConnectionManager:
         check_type("cancel", cancel, CancelToken)
         check_type("method", method, str, optional=False)
         check_type("url", url, str, optional=False)
+        lane_of(priority)  # TypeError/ValueError naming priority, before anything is sent
         config = self.timeouts.get(operation)
         url = check_url(self._base.absolute(url))
         origin = self._base.origin_of(url)
@@ -436,6 +455,7 @@ class ConnectionManager:
             ),
             cancel=CancelToken() if cancel is None and announce else cancel,
             wait_for_network=wait_for_network,
+            priority=priority,
             shown_url=redact_url(url),
         )
         if announce:
@@ -573,7 +593,7 @@ class ConnectionManager:
         timeout = call.cap(self.policy.max_wait) if paused else call.deadline.remaining()
         waited_from = self.clock.now()
         with self._waiting(call) as token:
-            granted = limiter.wait(timeout=timeout, cancel=token)
+            granted = limiter.wait(timeout=timeout, cancel=token, priority=call.priority)
         call.notes.append(
             ("slot_wait", waited_from, self.clock.now() - waited_from,
              "the server's pause" if paused else "the client's rate limit")
@@ -751,6 +771,9 @@ class ConnectionManager:
         if self._network_seen:
             for adapter in self.session.adapters.values():
                 adapter.close()
+                if isinstance(adapter, TimeoutHTTPAdapter):
+                    # Idempotent requests waiting on an old socket go again at once.
+                    adapter.abandon_old_network(methods=IDEMPOTENT_METHODS)
         self._network_seen = kwargs.get("status") not in (None, NetworkStatus.UNKNOWN)
         slept = kwargs.get("slept", 0.0)
         self._origins.new_epoch(slept if isinstance(slept, int | float) else 0.0)

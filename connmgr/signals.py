@@ -49,6 +49,8 @@ __all__ = [
     "network_changed",
     "network_epoch_changed",
     "outbox_changed",
+    "quota_store_failed",
+    "quota_store_recovered",
     "rate_limited",
     "request_failed",
     "request_finished",
@@ -218,5 +220,27 @@ outbox_changed = namespace.signal(
     rescheduled after an attempt that did not deliver, ``"sending"``,
     ``"delivered"``, ``"failed"``, ``"expired"``), ``pending`` (int: entries
     still to be sent, for a "3 changes waiting to be sent" label).
+    """,
+)
+
+quota_store_failed = namespace.signal(
+    "quota_store_failed",
+    doc="""A shared quota store (SQLite, Redis) stopped answering; limiting is local now.
+
+    Sent by the store (:class:`~connmgr.quota.SQLiteStore`,
+    :class:`~connmgr.quota.RedisStore`) once per outage, from a short-lived
+    thread of its own. Keyword arguments: ``store`` (str, the store with any
+    password redacted), ``error`` (str, what went wrong), ``retry_in``
+    (seconds until the store is tried again).
+    """,
+)
+
+quota_store_recovered = namespace.signal(
+    "quota_store_recovered",
+    doc="""A shared quota store answers again after :data:`quota_store_failed`.
+
+    Sent by the store, from a short-lived thread of its own. Keyword
+    arguments: ``store`` (str, redacted), ``down_for`` (seconds the store was
+    unreachable).
     """,
 )

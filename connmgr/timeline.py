@@ -27,6 +27,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from connmgr.frozen import explain_frozen
+
 __all__ = [
     "RequestTimeline",
     "TimelineStep",
@@ -82,6 +84,7 @@ def format_rate(per_second: float | None) -> str:
 # --------------------------------------------------------------------------- records
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class TimelineStep:
     """One step of a request: a wait, an attempt, a retry, a state change, its end.
@@ -100,6 +103,7 @@ class TimelineStep:
     duration: float | None = None
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class RequestTimeline:
     """One request from start to end (or up to now, while ``outcome == "running"``).

@@ -251,7 +251,24 @@ class TimeoutHTTPAdapter(HTTPAdapter):
             raise ValueError(f"timeout_config must be a TimeoutConfig, got {timeout_config!r}")
         self.timeout_config = timeout_config
         self.clock = clock
+        #: Attempts under way, so a network change can end those of the old network.
+        self._live: weakref.WeakSet[Attempt] = weakref.WeakSet()
         super().__init__(*args, **kwargs)
+
+    def abandon_old_network(self, *, methods: frozenset[str] | None = None) -> int:
+        """End every attempt under way (of ``methods``, if given): the network changed.
+
+        Each fails at once as a transient ``ConnectionFailedError`` (kind
+        ``"network_changed"``) instead of waiting on a socket of the old
+        network until its read timeout. Returns how many were ended.
+        """
+        ended = 0
+        for attempt in list(self._live):
+            if attempt.done or (methods is not None and attempt.request.method not in methods):
+                continue
+            attempt.abandon_old_network()
+            ended += 1
+        return ended
 
     def init_poolmanager(
         self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
@@ -347,6 +364,7 @@ class TimeoutHTTPAdapter(HTTPAdapter):
             if read is None or read > cap:
                 read = cap
         attempt = Attempt(deadline, remaining, cancel, request, config.max_body_bytes)
+        self._live.add(attempt)
         return attempt, (connect, read)
 
     def _send(  # noqa: PLR0917

@@ -306,6 +306,10 @@ def _error_outcome(err: NetworkError, retry_status_codes: AbstractSet[int]) -> O
     if isinstance(err, RequestTimeoutError):
         return Outcome.UNREACHABLE if err.kind == "connect_timeout" else Outcome.TRANSIENT
     if isinstance(err, ConnectionFailedError):
+        if err.kind == "network_changed":
+            # Dropped on purpose when the network changed: no fault of the server's,
+            # so the origin's state does not move (FATAL moves nothing); still retried.
+            return Outcome.FATAL
         return Outcome.UNREACHABLE if err.kind in ("refused", "unreachable") else Outcome.TRANSIENT
     return Outcome.FATAL
 

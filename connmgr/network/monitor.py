@@ -16,15 +16,18 @@ import math
 import threading
 import warnings
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from connmgr.clock import SYSTEM_CLOCK, CancelToken, Clock
 from connmgr.network.decide import Conclusion
 from connmgr.network.events import EpochCause, EpochEvent, EventQueue, StatusEvent
-from connmgr.network.os_events import NetlinkListener
 from connmgr.network.probes import DEFAULT_PROBES, Probe, ProbeResult, TcpProbe
 from connmgr.network.round import ROUND_SLACK, ProbeRound, run_to_the_end
 from connmgr.network.sleep import SleepDetector
 from connmgr.network.status import NetworkStatus
+
+if TYPE_CHECKING:
+    from connmgr.network.os_events import NetlinkListener
 
 __all__ = ["NO_LINK", "NetworkMonitor"]
 
@@ -471,6 +474,9 @@ class NetworkMonitor:
             )
             self._watcher = watcher
         if self.os_events:
+            # Loaded with the first watcher: an app that never starts one never pays.
+            from connmgr.network.os_events import NetlinkListener
+
             listener = NetlinkListener(self._on_os_change)
             if listener.start():
                 watcher.listener = listener

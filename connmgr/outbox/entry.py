@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from connmgr.errors import redact_url
+from connmgr.frozen import explain_frozen
 
 __all__ = [
     "DELIVERED",
@@ -36,6 +37,7 @@ OPEN_STATES: Final = (QUEUED, SENDING)
 FINAL_STATES: Final = (DELIVERED, FAILED, EXPIRED)
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class Entry:
     """A request in the outbox (a snapshot: the outbox goes on changing the row).

@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 from connmgr.errors import InvalidRequestError
+from connmgr.frozen import explain_frozen
 
 __all__ = ["StoredRequest", "build_request", "check_base_url", "resolve_url", "split_url"]
 
@@ -39,6 +40,7 @@ _MAX_KEY = 255
 _IDEMPOTENCY_KEY = "idempotency-key"
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class StoredRequest:
     """A request as the outbox stores it (every field is what goes into the row)."""

@@ -32,6 +32,7 @@ from connmgr.errors import (
     RequestCancelledError,
     redact_text,
 )
+from connmgr.frozen import explain_frozen
 from connmgr.ratelimit import parse_retry_after
 
 __all__ = ["Verdict", "judge_error", "judge_response"]
@@ -43,6 +44,7 @@ RETRYABLE_4XX: Final = frozenset({408, 425, 429})
 _SNIPPET = 160
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """The outcome of one attempt, for the entry's row."""

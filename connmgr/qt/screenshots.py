@@ -32,6 +32,7 @@ from typing import Any
 from connmgr import signals
 from connmgr.clock import CancelToken
 from connmgr.errors import NetworkError, OfflineError, ServerError
+from connmgr.frozen import explain_frozen
 from connmgr.machine import STATE_EFFECTS, ConnectionState
 
 __all__ = ["main", "take_screenshots"]
@@ -43,6 +44,7 @@ _SEARCH = f"{ORIGIN}/search?q=daft+punk"
 BANNER_WIDTH = 640
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class _Snapshot:
     """The fields of ``ConnectionSnapshot`` the widgets read."""

@@ -24,6 +24,7 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPaintEvent, QPen
 from PySide6.QtWidgets import QWidget
 
+from connmgr.frozen import explain_frozen
 from connmgr.machine import ANY, STATE_EFFECTS, TRANSITIONS, ConnectionState
 
 __all__ = [
@@ -71,6 +72,7 @@ _INK = "#1f2328"
 _MUTED = "#57606a"
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class StatechartEdge:
     """One arrow from ``source`` to ``dest`` (state values, or ``"any"``) and its rows' labels."""
