@@ -77,7 +77,7 @@ from connmgr.retry import (
     decide,
 )
 from connmgr.snapshot import ConnectionSnapshot, ManagerStats
-from connmgr.stale import cached_answer, may_serve_stale
+from connmgr.stale import cached_answer, may_serve_stale, stale_age
 from connmgr.timeline import RequestTimeline
 from connmgr.timeouts import Deadline, TimeoutConfig, TimeoutProfiles
 from connmgr.totals import Totals
@@ -484,6 +484,7 @@ class ConnectionManager:
                 self, request_id=call.request_id, method=call.method, url=call.shown_url,
                 operation=operation, outcome=outcome, status=response.status_code,
                 elapsed=call.deadline.elapsed(), attempts=call.attempts,
+                stale_age=stale_age(response) if outcome == "stale" else None,
             )  # fmt: skip
         return response
 

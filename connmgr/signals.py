@@ -143,8 +143,11 @@ request_finished = namespace.signal(
     Keyword arguments: ``request_id``, ``method``, ``url`` (redacted),
     ``operation``, ``outcome`` (str: ``"success"``, ``"slow"``, ``"transient"``,
     ``"throttled"``, ``"unreachable"``, ``"fatal"``, ``"cancelled"``,
-    ``"gated"``), ``status`` (int or None), ``elapsed`` (seconds),
-    ``attempts`` (int).
+    ``"gated"``, or ``"stale"`` when the session's cache answered instead),
+    ``status`` (int or None), ``elapsed`` (seconds), ``attempts`` (int).
+    Sent for an answer only: ``stale_age`` (seconds since the cached answer was
+    stored, :func:`connmgr.stale_age`; ``None`` unless ``outcome`` is
+    ``"stale"``), so a banner can say "Showing results from 5 minutes ago".
     """,
 )
 

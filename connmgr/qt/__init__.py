@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from connmgr.qt.banner import RetryBanner
     from connmgr.qt.bridge import (
         NetworkChangedEvent,
+        OutboxChangedEvent,
         RateLimitedEvent,
         RequestFailedEvent,
         RequestFinishedEvent,
@@ -65,6 +66,7 @@ __all__ = [
     "NetworkChangedEvent",
     "NetworkInformationHint",
     "NetworkStatusIndicator",
+    "OutboxChangedEvent",
     "RateLimitedEvent",
     "RequestFailedEvent",
     "RequestFinishedEvent",
@@ -84,6 +86,7 @@ _EXPORTS: dict[str, str] = {
     "NetworkChangedEvent": "connmgr.qt.bridge",
     "NetworkInformationHint": "connmgr.qt.netinfo",
     "NetworkStatusIndicator": "connmgr.qt.indicator",
+    "OutboxChangedEvent": "connmgr.qt.bridge",
     "RateLimitedEvent": "connmgr.qt.bridge",
     "RequestFailedEvent": "connmgr.qt.bridge",
     "RequestFinishedEvent": "connmgr.qt.bridge",

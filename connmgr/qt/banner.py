@@ -25,6 +25,12 @@ or a login page is in the way (captive portal), the banner says so in its own
 words and colour, and behind a portal offers **Sign in…**, which opens the
 portal page in the browser (``QDesktopServices.openUrl``).
 
+When a manager with ``serve_stale`` answers a search from the session's cache
+because no live answer could be had (``request_finished`` with outcome
+``"stale"`` and its ``stale_age``), the banner says so: "Showing results from
+5 minutes ago" (the age in words, growing while it shows), with why and
+**Dismiss**. It hides as soon as a live answer from that origin arrives.
+
 Example::
 
     banner = RetryBanner(mgr)
@@ -34,6 +40,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import replace
 from typing import Any
@@ -64,7 +71,7 @@ from connmgr.qt.bridge import (
 from connmgr.qt.details import DetailsDialog
 from connmgr.ratelimit import origin_of
 
-__all__ = ["BANNER_COLORS", "BANNER_WORDS", "RetryBanner"]
+__all__ = ["BANNER_COLORS", "BANNER_WORDS", "RetryBanner", "age_words"]
 
 #: (background, border, text) per banner look; the text passes WCAG AA on the background.
 BANNER_COLORS: dict[str, tuple[str, str, str]] = {
@@ -74,6 +81,7 @@ BANNER_COLORS: dict[str, tuple[str, str, str]] = {
     "limited": ("#e0f4f5", "#1b7c83", "#1f2328"),
     "captive_portal": ("#fff1e5", "#bc4c00", "#1f2328"),
     "recovered": ("#dafbe1", "#1a7f37", "#1f2328"),
+    "stale": ("#ddf4ff", "#0969da", "#1f2328"),
 }
 
 #: (headline, what to do) for a failure caused by the network itself.
@@ -95,6 +103,30 @@ BANNER_WORDS: dict[str, tuple[str, str]] = {
 _URL_IN_TEXT = re.compile(r"https?://[^\s'\")]+")
 
 _PROGRESS_STEPS = 1000
+# How often a stale answer's age is redrawn: its words change once a minute at most.
+_AGE_TICK_MS = 1000
+
+
+def _plural(count: int, unit: str) -> str:
+    return f"{count} {unit}{'' if count == 1 else 's'} ago"
+
+
+def age_words(seconds: float | None) -> str:
+    """How old a saved answer is, for people: ``"5 minutes ago"``, ``"1 hour ago"``.
+
+    Whole units, rounded down (a 5 min 59 s old answer is "5 minutes ago");
+    under a minute is "less than a minute ago"; ``None`` (unknown) is "earlier".
+    """
+    if seconds is None or not math.isfinite(seconds):  # unknown, or garbage from a cache
+        return "earlier"
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return "less than a minute ago"
+    if seconds < 3600:
+        return _plural(int(seconds // 60), "minute")
+    if seconds < 86400:
+        return _plural(int(seconds // 3600), "hour")
+    return _plural(int(seconds // 86400), "day")
 
 
 def _user_message(error: Any) -> str:
@@ -191,6 +223,8 @@ class RetryBanner(QFrame):
         self._failure_kind = "failed"
         self._recovered_origin = ""
         self._recovery_ms = recovery_note_ms
+        # origin -> (the stale answer's end, the clock time it arrived): ages keep growing.
+        self._stale: dict[str, tuple[RequestFinishedEvent, float]] = {}
         monitor = getattr(manager, "monitor", None)
         self._monitor = monitor
         self._network: Any = getattr(monitor, "status", None)
@@ -253,6 +287,9 @@ class RetryBanner(QFrame):
         self._recovery_timer = QTimer(self)
         self._recovery_timer.setSingleShot(True)
         self._recovery_timer.timeout.connect(self._end_recovery_note)
+        self._age_timer = QTimer(self)
+        self._age_timer.setInterval(_AGE_TICK_MS)
+        self._age_timer.timeout.connect(self._tick)
 
         self.bridge.retry_scheduled.connect(self._on_retry)
         self.bridge.state_changed.connect(self._on_state_changed)
@@ -267,7 +304,7 @@ class RetryBanner(QFrame):
 
     @property
     def mode(self) -> str:
-        """``"idle"`` (hidden), ``"retrying"``, ``"failed"`` or ``"recovered"`` (the note)."""
+        """``"idle"`` (hidden), ``"retrying"``, ``"failed"``, ``"stale"`` or ``"recovered"``."""
         return self._mode
 
     @property
@@ -284,6 +321,21 @@ class RetryBanner(QFrame):
     def failure(self) -> RequestFailedEvent | None:
         """The final failure on show, if any."""
         return self._failure
+
+    def stale_age(self) -> float | None:
+        """Seconds old the oldest stale answer on show is now (``None``: none, or unknown)."""
+        now = self._clock.now()
+        ages = [
+            event.stale_age + max(0.0, now - arrived)
+            for event, arrived in self._stale.values()
+            if event.stale_age is not None
+        ]
+        return max(ages) if ages else None
+
+    @property
+    def stale_origins(self) -> tuple[str, ...]:
+        """The origins whose last answer came from the cache (until a live one arrives)."""
+        return tuple(self._stale)
 
     def text(self) -> str:
         """The message and the status line, e.g. "… Retrying in 2.4 s — attempt 2 of 4"."""
@@ -321,9 +373,10 @@ class RetryBanner(QFrame):
             self.try_again_requested.emit(failure)
 
     def dismiss(self) -> None:
-        """Forget the final failure on show (the banner hides unless retries are pending)."""
-        had_failure = self._failure is not None
+        """Forget the final failure or stale note on show (hides unless retries are pending)."""
+        had_failure = self._failure is not None or bool(self._stale)
         self._failure = None
+        self._stale.clear()
         self._recovered_origin = ""
         self._recovery_timer.stop()
         self._update()
@@ -361,6 +414,13 @@ class RetryBanner(QFrame):
             )
             if self._failure.error is not None:
                 errors.append(self._failure.error)
+        for answer, arrived in self._stale.values():
+            age = None if answer.stale_age is None else answer.stale_age + max(0.0, now - arrived)
+            lines.append(
+                f"request {answer.request_id}: {redact(answer.url)} (operation {answer.operation})"
+                f" answered from the cache, saved {age_words(age)}"
+                + ("" if age is None else f" ({age:.0f} s)")
+            )
         header = "\n".join(lines)
         return f"{header}\n\n{technical_details(None, now, extra_errors=errors)}"
 
@@ -396,6 +456,11 @@ class RetryBanner(QFrame):
     def _on_finished(self, event: RequestFinishedEvent) -> None:
         self._cancelled.discard(event.request_id)
         self._retrying.pop(event.request_id, None)
+        if event.stale:
+            self._stale[_origin(event.url)] = (event, self._clock.now())
+        elif event.succeeded:
+            # A live answer: that origin's results on screen are fresh again.
+            self._stale.pop(_origin(event.url), None)
         same_origin = not self._failure_origin or _origin(event.url) == self._failure_origin
         if event.succeeded and self._failure is not None and same_origin:
             self._recover()
@@ -468,19 +533,26 @@ class RetryBanner(QFrame):
             mode = "retrying"
         elif self._failure is not None:
             mode = "failed"
+        elif self._stale:
+            mode = "stale"
         elif self._recovered_origin:
             mode = "recovered"
         else:
             mode = "idle"
         if mode == "failed":
             self._failure_kind = self._failure_look()
-        look = {"retrying": "retrying", "recovered": "recovered", "idle": ""}.get(
+        look = {"retrying": "retrying", "recovered": "recovered", "stale": "stale", "idle": ""}.get(
             mode, self._failure_kind
         )
         if mode != self._mode or look != self._look:
             self._mode = mode
             self._look = look
             self._restyle()
+        if mode == "stale":
+            if not self._age_timer.isActive():
+                self._age_timer.start()
+        else:
+            self._age_timer.stop()
         if mode == "idle":
             self._timer.stop()
             self.hide()
@@ -496,13 +568,14 @@ class RetryBanner(QFrame):
     def _restyle(self) -> None:
         retrying = self._mode == "retrying"
         failed = self._mode == "failed"
+        stale = self._mode == "stale"
         self.progress.setVisible(retrying)
         self.retry_now_button.setVisible(retrying)
         self.cancel_button.setVisible(retrying)
         self.try_again_button.setVisible(failed)
         self.sign_in_button.setVisible(failed and self._look == "captive_portal")
-        self.dismiss_button.setVisible(failed)
-        self.details_button.setVisible(retrying or failed)
+        self.dismiss_button.setVisible(failed or stale)
+        self.details_button.setVisible(retrying or failed or stale)
         if self._look in BANNER_COLORS:
             background, border, text = BANNER_COLORS[self._look]
             self.setStyleSheet(
@@ -515,6 +588,8 @@ class RetryBanner(QFrame):
             if failed
             else "Retrying a request"
             if retrying
+            else "Showing saved results"
+            if stale
             else "Connection recovered"
         )
 
@@ -526,6 +601,8 @@ class RetryBanner(QFrame):
             self._render_retrying()
         elif self._mode == "failed":
             self._render_failed()
+        elif self._mode == "stale":
+            self._render_stale()
         elif self._mode == "recovered":
             where = redact(self._recovered_origin)
             self._set_text(self.message_label, "Back online.")
@@ -571,6 +648,19 @@ class RetryBanner(QFrame):
             return
         self._set_text(self.message_label, _user_message(error))
         self._set_text(self.status_label, f"{gave_up} {suggestion}".strip())
+
+    def _render_stale(self) -> None:
+        network = network_kind(self._network)
+        if network == "offline":
+            why = "There is no network connection, so these were saved earlier."
+        elif network == "captive_portal":
+            why = "A login page is in the way, so these were saved earlier."
+        else:
+            why = "The server cannot be reached right now, so these were saved earlier."
+        self._set_text(self.message_label, f"Showing results from {age_words(self.stale_age())}")
+        self._set_text(
+            self.status_label, f"{why} Fresh results replace them as soon as the server answers."
+        )
 
     @staticmethod
     def _set_text(label: QLabel, text: str) -> None:

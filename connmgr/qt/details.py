@@ -5,7 +5,9 @@ statechart (:class:`~connmgr.qt.StatechartView`) with the current state filled
 and the transition just taken marked; below it, the last requests from
 :meth:`ConnectionManager.history() <connmgr.ConnectionManager.history>`
 (newest first, each with its waits, attempts and retries and their causes),
-and the redacted technical details with **Copy** for a bug report.
+and the redacted technical details with **Copy** for a bug report. Given an
+outbox's waiting entries, a "Waiting to be sent" tab lists them: method,
+redacted URL, attempts and the last error.
 
 Example::
 
@@ -16,6 +18,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
@@ -105,6 +108,7 @@ class DetailsDialog(QDialog):
         last_change: tuple[ConnectionState, ConnectionState] | None = None,
         timeline: Sequence[RequestTimeline] = (),
         show_statechart: bool = True,
+        outbox: Sequence[Any] | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -133,6 +137,10 @@ class DetailsDialog(QDialog):
         self.statechart_kind: str | None = "drawn" if show_statechart else None
         #: The request timeline, or ``None`` when ``show_statechart`` is false.
         self.timeline_view: QTreeWidget | None = None
+        #: The outbox's waiting entries, or ``None`` when no outbox was given.
+        self.outbox_view: QTreeWidget | None = None
+        #: The tabs below the drawing, or ``None`` when ``show_statechart`` is false.
+        self.tabs: QTabWidget | None = None
         if show_statechart:
             self.statechart_view = StatechartView(state, last_change)
             scroll = QScrollArea()
@@ -142,7 +150,11 @@ class DetailsDialog(QDialog):
             self.timeline_view = self._timeline(self._records)
             tabs = QTabWidget()
             tabs.addTab(self.timeline_view, f"Recent requests ({len(self._records)})")
+            if outbox is not None:
+                self.outbox_view = self._waiting(outbox)
+                tabs.addTab(self.outbox_view, f"Waiting to be sent ({len(outbox)})")
             tabs.addTab(self.details_view, "Technical details")
+            self.tabs = tabs
             splitter = QSplitter(Qt.Orientation.Vertical)
             splitter.addWidget(scroll)
             splitter.addWidget(tabs)
@@ -181,6 +193,38 @@ class DetailsDialog(QDialog):
         """Put :meth:`copy_text` on the clipboard."""
         QGuiApplication.clipboard().setText(self.copy_text())
         self.copy_button.setText("Copied")
+
+    @staticmethod
+    def _waiting(entries: Sequence[Any]) -> QTreeWidget:
+        tree = QTreeWidget()
+        tree.setColumnCount(4)
+        tree.setHeaderLabels(["Change", "Attempts", "Last error", "Idempotency-Key"])
+        tree.setAccessibleName("Changes waiting to be sent, oldest first")
+        tree.setUniformRowHeights(True)
+        tree.setRootIsDecorated(False)
+        header = tree.header()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(0, 340)
+        header.resizeSection(1, 80)
+        header.resizeSection(2, 260)
+        if not entries:
+            tree.addTopLevelItem(QTreeWidgetItem(["Nothing waiting to be sent", "", "", ""]))
+            return tree
+        for entry in entries:
+            attempts = int(getattr(entry, "attempts", 0) or 0)
+            last_error = getattr(entry, "last_error", None)
+            item = QTreeWidgetItem(
+                [
+                    f"#{entry.id} {entry.method} {redact_url(str(entry.url))}",
+                    str(attempts) if attempts else "not yet",
+                    redact(str(last_error)) if last_error else "",
+                    str(getattr(entry, "idempotency_key", "") or ""),
+                ]
+            )
+            if last_error:
+                item.setToolTip(2, redact(str(last_error)))
+            tree.addTopLevelItem(item)
+        return tree
 
     @staticmethod
     def _timeline(records: Sequence[RequestTimeline]) -> QTreeWidget:

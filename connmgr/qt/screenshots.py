@@ -4,7 +4,9 @@
 runs) writes one image per widget state, each cropped to the widget it
 illustrates (``widget.grab()``, device pixel ratio 1): the status widget in
 each connection state and network condition, the retry banner in each of its
-modes, the statechart, and the details popup. Fonts come from pip packages
+modes, the statechart, and the details popup; the status widget with an
+outbox holding three changes (and its details listing them), and the banner
+showing a stale answer. Fonts come from pip packages
 (:mod:`connmgr.qt.fonts`), so the images look the same on any machine.
 
 The status widget and the banner are driven by a stand-in manager (the
@@ -136,6 +138,37 @@ def _save(widget: Any, path: Path) -> Path:
     return path
 
 
+class _StageOutbox:
+    """What the status widget reads from an outbox: three changes made offline."""
+
+    def __init__(self, clock: _StillClock) -> None:
+        from connmgr.outbox import Entry
+
+        made = 1_764_600_000.0  # wall-clock seconds, as an outbox stores them
+        offline = "There is no network connection."
+
+        def entry(number: int, method: str, path: str, attempts: int) -> Entry:
+            return Entry(
+                id=number, method=method, url=f"{ORIGIN}{path}", state="queued",
+                attempts=attempts, created_at=made + number, expires_at=made + 7 * 86400,
+                next_attempt_at=made + 60, last_error=offline if attempts else None,
+                status=None, idempotency_key=f"5f0c9a1e-0000-4000-8000-00000000000{number}",
+            )  # fmt: skip
+
+        self._entries = [
+            entry(4, "POST", "/playlists/7/tracks", 2),
+            entry(5, "PUT", "/playlists/7", 1),
+            entry(6, "DELETE", "/playlists/7/tracks/19", 0),
+        ]
+
+    @property
+    def pending_count(self) -> int:
+        return len(self._entries)
+
+    def pending(self) -> list[Any]:
+        return list(self._entries)
+
+
 # --------------------------------------------------------------------------- status widget
 
 
@@ -172,6 +205,22 @@ def _status_images(app: Any, out: Path) -> list[Path]:
         holder.adjustSize()
         _settle(app)
         saved.append(_save(holder, out / name))
+    # Offline, with three changes the user made waiting in the outbox.
+    stage.set(S.OFFLINE, network="offline")
+    widget.watch_outbox(_StageOutbox(stage.clock))
+    _settle(app)
+    widget.refresh()
+    holder.adjustSize()
+    _settle(app)
+    saved.append(_save(holder, out / "status-outbox.png"))
+    dialog = widget.show_details()
+    dialog.resize(900, 720)
+    if dialog.tabs is not None and dialog.outbox_view is not None:
+        dialog.tabs.setCurrentWidget(dialog.outbox_view)
+    _settle(app, 10)
+    saved.append(_save(dialog, out / "details-outbox.png"))
+    dialog.close()
+    dialog.deleteLater()
     widget.bridge.close()
     holder.close()
     holder.deleteLater()
@@ -244,6 +293,15 @@ def _banner_images(app: Any, out: Path) -> list[Path]:
 
         return script
 
+    def stale(stage: _Stage) -> None:
+        stage.monitor.status = NetworkStatus.OFFLINE
+        signals.network_changed.send(stage.monitor, online=False, status=NetworkStatus.OFFLINE)
+        stage.state = S.OFFLINE
+        signals.request_finished.send(
+            stage, request_id=1, outcome="stale", url=_SEARCH, method="GET", operation="search",
+            status=200, stale_age=5 * 60 + 12.0,
+        )  # fmt: skip
+
     def recovered(stage: _Stage) -> None:
         failed(stage)
         _settle(stage_app)
@@ -258,6 +316,7 @@ def _banner_images(app: Any, out: Path) -> list[Path]:
     shoot("banner-limited.png", network(limited, S.DEGRADED))
     shoot("banner-captive-portal.png", network(NetworkStatus.CAPTIVE_PORTAL, S.OFFLINE))
     shoot("banner-recovered.png", recovered, note_ms=60_000)
+    shoot("banner-stale.png", stale)
     return saved
 
 

@@ -10,9 +10,15 @@ the last error in plain words; a click (or Enter / Space when focused) opens a
 :class:`DetailsDialog` with redacted technical details, a Copy button and the
 statechart drawn with the current state filled, and the last requests step by step.
 
+Given an :class:`~connmgr.outbox.Outbox` (``outbox=`` or :meth:`watch_outbox`),
+it also says "3 changes waiting to be sent" next to the state (nothing when
+none wait), kept current by the outbox's ``outbox_changed`` signal through the
+bridge, and the details list every waiting entry: method, redacted URL,
+attempts and the last error.
+
 Example::
 
-    status = ConnectionStatusWidget(mgr)
+    status = ConnectionStatusWidget(mgr, outbox=outbox)
     window.statusBar().addPermanentWidget(status)
 """
 
@@ -36,7 +42,7 @@ from connmgr.qt._text import (
     status_line,
     technical_details,
 )
-from connmgr.qt.bridge import SignalBridge, StateChangedEvent
+from connmgr.qt.bridge import OutboxChangedEvent, SignalBridge, StateChangedEvent
 from connmgr.qt.colors import AA_GRAPHIC, AA_TEXT, readable_color
 from connmgr.qt.details import DetailsDialog
 from connmgr.timeline import RequestTimeline
@@ -46,6 +52,7 @@ __all__ = [
     "LIMITED_COLOR",
     "ConnectionStatusWidget",
     "DetailsDialog",
+    "waiting_words",
 ]
 
 logger = logging.getLogger(__name__)
@@ -59,6 +66,28 @@ LIMITED_COLOR = "#1b7c83"
 _TICK_MS = 250
 # Once the countdown has run out, look again once a second until the state moves.
 _OVERDUE_TICK_MS = 1000
+# The colour of the outbox words: secondary text, the state stays the headline.
+_OUTBOX_COLOR = "#57606a"
+
+
+def waiting_words(count: int) -> str:
+    """``"3 changes waiting to be sent"``, ``"1 change waiting to be sent"``; ``""`` for none."""
+    if count <= 0:
+        return ""
+    return f"{count} change{'' if count == 1 else 's'} waiting to be sent"
+
+
+def _entry_line(entry: Any) -> str:
+    """One waiting entry for the details: id, method, URL, attempts, last error."""
+    attempts = int(getattr(entry, "attempts", 0) or 0)
+    tries = (
+        "not tried yet" if attempts == 0 else f"{attempts} attempt{'' if attempts == 1 else 's'}"
+    )
+    line = f"  #{entry.id} {entry.method} {redact(str(entry.url))} — {tries}"
+    last_error = getattr(entry, "last_error", None)
+    if last_error:
+        line += f"; last error: {redact(str(last_error))}"
+    return line
 
 
 class _Dot(QWidget):
@@ -110,10 +139,13 @@ class ConnectionStatusWidget(QFrame):
         *,
         url: str | None = None,
         bridge: SignalBridge | None = None,
+        outbox: Any = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self._manager = manager
+        # id(outbox) -> [outbox, pending count]: the counts the signals last said.
+        self._outboxes: dict[int, list[Any]] = {}
         self._url = url
         self._clock: Clock = getattr(manager, "clock", None) or SYSTEM_CLOCK
         self.bridge = bridge if bridge is not None else SignalBridge(manager, parent=self)
@@ -125,11 +157,16 @@ class ConnectionStatusWidget(QFrame):
 
         self.dot = _Dot(self)
         self.label = QLabel(self)
+        self.outbox_label = QLabel(self)
+        self.outbox_label.hide()
         layout = QHBoxLayout(self)
         layout.setContentsMargins(6, 0, 6, 0)
         layout.setSpacing(6)
         layout.addWidget(self.dot)
         layout.addWidget(self.label)
+        # A margin, not a spacer: while hidden, the outbox words take no room at all.
+        self.outbox_label.setContentsMargins(8, 0, 0, 0)
+        layout.addWidget(self.outbox_label)
 
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setFocusPolicy(Qt.FocusPolicy.TabFocus)
@@ -139,7 +176,10 @@ class ConnectionStatusWidget(QFrame):
         self._timer.timeout.connect(self._tick)
 
         self.bridge.state_changed.connect(self._on_state_changed)
+        self.bridge.outbox_changed.connect(self._on_outbox_changed)
         self.bridge.flushed.connect(self.refresh)
+        if outbox is not None:
+            self.watch_outbox(outbox)
         self.refresh()
 
     # -- reading -----------------------------------------------------------------------
@@ -175,6 +215,28 @@ class ConnectionStatusWidget(QFrame):
         return self._timer.isActive()
 
     @property
+    def pending_changes(self) -> int:
+        """Changes waiting to be sent, over every watched outbox."""
+        return sum(int(count) for _, count in self._outboxes.values())
+
+    def outbox_text(self) -> str:
+        """The outbox words on show: ``"3 changes waiting to be sent"``, or ``""``."""
+        return self.outbox_label.text() if self.outbox_label.isVisibleTo(self) else ""
+
+    def waiting_entries(self) -> list[Any]:
+        """Every watched outbox's waiting entries (``outbox.pending()``), oldest first per outbox.
+
+        A closed outbox has none to show.
+        """
+        entries: list[Any] = []
+        for outbox, _ in self._outboxes.values():
+            try:
+                entries.extend(outbox.pending())
+            except Exception:  # closed (OutboxClosedError) or its file failed: nothing to list
+                logger.debug("the outbox could not list its entries", exc_info=True)
+        return entries
+
+    @property
     def last_change(self) -> StateChangedEvent | None:
         """The last state change seen for the origin shown (marked in the statechart)."""
         return self._last_change
@@ -189,6 +251,27 @@ class ConnectionStatusWidget(QFrame):
         return list(history()) if callable(history) else []
 
     # -- updating ----------------------------------------------------------------------
+
+    def watch_outbox(self, outbox: Any) -> None:
+        """Show ``outbox``'s waiting changes too (GUI thread; idempotent).
+
+        ``outbox`` needs ``pending_count`` and ``pending()`` (an
+        :class:`~connmgr.outbox.Outbox`); its ``outbox_changed`` signals keep
+        the count current.
+        """
+        if not hasattr(outbox, "pending_count") or not callable(getattr(outbox, "pending", None)):
+            raise TypeError(f"outbox must be an Outbox, got {type(outbox).__name__}")
+        if id(outbox) in self._outboxes:
+            return
+        self.bridge.watch_outbox(outbox)
+        self._outboxes[id(outbox)] = [outbox, int(outbox.pending_count)]
+        if self._snapshot is not None:  # from __init__, the first refresh() draws it
+            self._render()
+
+    def _on_outbox_changed(self, event: OutboxChangedEvent) -> None:
+        known = self._outboxes.get(id(event.outbox))
+        if known is not None and known[0] is event.outbox:
+            known[1] = max(0, event.pending)
 
     def _on_state_changed(self, event: StateChangedEvent) -> None:
         origin = getattr(self._snapshot, "origin", None)
@@ -237,8 +320,18 @@ class ConnectionStatusWidget(QFrame):
             palette.setColor(QPalette.ColorRole.WindowText, QColor(text_color))
             self.label.setPalette(palette)
         tooltip = self._tooltip(snap, now)
+        waiting = waiting_words(self.pending_changes)
+        if waiting != self.outbox_label.text():
+            self.outbox_label.setText(waiting)
+        self.outbox_label.setVisible(bool(waiting))
+        secondary = readable_color(_OUTBOX_COLOR, background, AA_TEXT)
+        outbox_palette = self.outbox_label.palette()
+        if outbox_palette.color(QPalette.ColorRole.WindowText).name() != secondary:
+            outbox_palette.setColor(QPalette.ColorRole.WindowText, QColor(secondary))
+            self.outbox_label.setPalette(outbox_palette)
         self.setToolTip(tooltip)
-        self.setAccessibleDescription(f"{text}. {tooltip}".replace("\n", ". "))
+        shown = f"{text}. {waiting}" if waiting else text
+        self.setAccessibleDescription(f"{shown}. {tooltip}".replace("\n", ". "))
         self._schedule(now, captive)
 
     def _schedule(self, now: float, captive: bool) -> None:
@@ -256,6 +349,11 @@ class ConnectionStatusWidget(QFrame):
         lines.append(f"Since: {format_since(snap.since, now)}")
         if snap.last_error is not None:
             lines.append(f"Last error: {describe_error(snap.last_error)}")
+        waiting = waiting_words(self.pending_changes)
+        if waiting:
+            lines.append(
+                f"{waiting[0].upper()}{waiting[1:]}: they go out when the server can be reached."
+            )
         network = network_kind(getattr(snap, "network", None))
         if network == "captive_portal":
             lines.append("A login page is in the way: open a browser to sign in.")
@@ -270,8 +368,18 @@ class ConnectionStatusWidget(QFrame):
     # -- details -----------------------------------------------------------------------
 
     def details_text(self) -> str:
-        """The redacted technical details the popup shows and copies."""
-        return technical_details(self._snapshot, self._clock.now())
+        """The redacted technical details the popup shows and copies.
+
+        With an outbox: its waiting entries, one a line (method, redacted URL,
+        attempts, last error).
+        """
+        text = technical_details(self._snapshot, self._clock.now())
+        if not self._outboxes:
+            return text
+        entries = self.waiting_entries()
+        lines = ["", f"outbox: {waiting_words(len(entries)) or 'nothing waiting to be sent'}"]
+        lines += [_entry_line(entry) for entry in entries]
+        return text + "\n".join(lines) + "\n"
 
     def show_details(self) -> DetailsDialog:
         """Open (or re-open) the details popup; returns it."""
@@ -286,6 +394,7 @@ class ConnectionStatusWidget(QFrame):
             state=self._snapshot.state,
             last_change=(change.old, change.new) if change is not None else None,
             timeline=self.records(),
+            outbox=self.waiting_entries() if self._outboxes else None,
             parent=self.window(),
         )
         self._dialog.show()

@@ -37,6 +37,14 @@ def test_every_image_is_written(shots):
     for mode in ("retrying", "several", "failed", "offline", "limited", "captive-portal"):
         assert f"banner-{mode}.png" in names
     assert {"status-limited.png", "banner-recovered.png", "statechart.png", "details.png"} <= names
+    assert {"status-outbox.png", "banner-stale.png", "details-outbox.png"} <= names
+
+
+@pytest.mark.slow
+def test_the_outbox_details_image_is_the_dialog_at_its_size(shots):
+    img = image(shots["details-outbox.png"])
+    assert (img.width(), img.height()) == (900, 720)
+    assert colours(img) > 4
 
 
 @pytest.mark.slow
