@@ -1,0 +1,180 @@
+"""A long-lived connmgr session inside NetLab's client, driven command by command from the test.
+
+One child process runs a :class:`~connmgr.NetworkMonitor` started with
+``start()`` (its watcher and netlink OS events) and a
+:class:`~connmgr.ConnectionManager` on it, just as an application on that
+laptop would. Everything it sees comes back as messages, each time-stamped
+with ``time.monotonic()`` in the child (the same clock as the test's: a
+network namespace does not have a clock of its own):
+
+* ``{"kind": "status", "status", "online", "reason", "epoch", "at"}`` for every
+  ``network_changed``;
+* ``{"kind": "epoch", "epoch", "cause", "reason", "status", "at"}`` for every
+  ``network_epoch_changed``;
+* ``{"kind": "reply", "reply": COMMAND, ...}`` answering a command.
+
+The test turns a knob, then waits for what it expects with :meth:`LabSession.until`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from connmgr.testing.netlab import ClientProcess, NetLab
+
+__all__ = ["LabSession", "Message"]
+
+Message = dict[str, Any]
+
+# args: {"check": url, "tcp": [ip, port], "timeout": s, "timeouts": {...}, "join": s}
+SESSION = """
+import threading, time
+import connmgr
+from connmgr import signals
+
+lock = threading.Lock()
+
+def emit(**value):
+    value["at"] = time.monotonic()
+    with lock:  # send() from the watcher, netlink and request threads: one line each
+        send(value)
+
+probes = [connmgr.HttpProbe(args["check"]), connmgr.TcpProbe(*args["tcp"])]
+# interval=30 and offline_interval=30: polling cannot explain anything seen within seconds.
+monitor = connmgr.NetworkMonitor(
+    probes, interval=30.0, offline_interval=30.0, timeout=args["timeout"]
+)
+
+def on_status(sender, **kw):
+    emit(kind="status", status=kw["status"].value, online=kw["online"],
+         reason=kw["reason"], epoch=kw["epoch"])
+
+def on_epoch(sender, **kw):
+    emit(kind="epoch", epoch=kw["epoch"], cause=kw["cause"].value, reason=kw["reason"],
+         status=kw["status"].value)
+
+signals.network_changed.connect(on_status, sender=monitor)
+signals.network_epoch_changed.connect(on_epoch, sender=monitor)
+manager = connmgr.ConnectionManager(monitor=monitor, timeouts={"default": args["timeouts"]})
+monitor.start()
+emit(kind="started", online=monitor.wait_until_online(10), source=monitor.os_events_source)
+
+def get(url):
+    started = time.monotonic()
+    try:
+        out = {"code": manager.get(url).status_code}
+    except connmgr.NetworkError as exc:
+        out = {"error": type(exc).__name__, "user_message": exc.user_message,
+               "sent": exc.request_sent, "message": str(exc)}
+    out["took"] = time.monotonic() - started
+    snap = manager.snapshot(url)
+    out.update(label=snap.label, epoch=snap.epoch, worst_label=manager.snapshot().label)
+    return out
+
+background = []
+while True:
+    command = wait_parent()
+    if command is None:
+        break
+    what = command["do"]
+    if what == "check":
+        status = monitor.check()
+        emit(kind="reply", reply=what, status=status.value, reason=monitor.reason,
+             epoch=monitor.epoch)
+    elif what == "get":
+        emit(kind="reply", reply=what, **get(command["url"]))
+    elif what == "get_in_background":
+        def run(url=command["url"]):
+            emit(kind="reply", reply="background", **get(url))
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        background.append(thread)
+        emit(kind="reply", reply=what)
+    else:
+        raise ValueError(f"unknown command {what!r}")
+for thread in background:
+    thread.join(args["join"])
+manager.close()
+monitor.stop()
+return None
+"""
+
+
+class LabSession:
+    """The test's side of :data:`SESSION`: start it, send commands, wait for messages.
+
+    Args:
+        lab: the running lab.
+        timeout: each probe's timeout in the child (seconds).
+        timeouts: the manager's default timeout profile (``connect``, ``read``, ``total``).
+    """
+
+    def __init__(
+        self, lab: NetLab, *, timeout: float = 0.5, timeouts: dict[str, float] | None = None
+    ) -> None:
+        self.log: list[Message] = []
+        chosen = timeouts or {"connect": 2.0, "read": 5.0, "total": 10.0}
+        self.proc: ClientProcess = lab.start_client(
+            SESSION,
+            {
+                "check": lab.check_url,
+                "tcp": [NetLab.hosts["store.test"], 80],
+                "timeout": timeout,
+                "timeouts": chosen,
+                "join": chosen["total"] or 10.0,
+            },
+        )
+        self.started = self.until(lambda m: m["kind"] == "started", 15.0)
+
+    def mark(self) -> int:
+        """A position in the log: :meth:`until` with ``since=`` looks only at what came later."""
+        return len(self.log)
+
+    def until(
+        self, matches: Callable[[Message], bool], timeout: float, *, since: int = 0
+    ) -> Message:
+        """The first message from ``since`` on that ``matches``; waits up to ``timeout`` s."""
+        for message in self.log[since:]:
+            if matches(message):
+                return message
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no matching message within {timeout} s; log: {self.log}")
+            message: Message = self.proc.receive(left)
+            self.log.append(message)
+            if matches(message):
+                return message
+
+    def status_after(self, since: int, status: str, timeout: float = 5.0) -> Message:
+        """The first ``network_changed`` to ``status`` after position ``since``."""
+        return self.until(
+            lambda m: m["kind"] == "status" and m["status"] == status, timeout, since=since
+        )
+
+    def do(self, command: str, timeout: float = 15.0, **fields: Any) -> Message:
+        """Send a command (``check``, ``get``, ``get_in_background``); its reply."""
+        since = self.mark()
+        self.proc.release({"do": command, **fields})
+        return self.until(
+            lambda m: m["kind"] == "reply" and m["reply"] == command, timeout, since=since
+        )
+
+    def statuses(self) -> list[str]:
+        """Every status ``network_changed`` announced so far, in order."""
+        return [m["status"] for m in self.log if m["kind"] == "status"]
+
+    def close(self, timeout: float = 15.0) -> None:
+        """End the session (its background requests joined) and check it ended cleanly."""
+        self.proc.release(None)
+        self.proc.wait(timeout)
+        # Messages sent after the last wait (a late event) are kept for the asserts.
+        while True:
+            try:
+                message: Message = self.proc.receive(0.01)
+            except Exception:
+                return
+            self.log.append(message)
