@@ -22,9 +22,10 @@ MONITOR = """
 from connmgr import DnsProbe, HttpProbe, NetworkMonitor, TcpProbe
 kinds = {"http": HttpProbe, "tcp": TcpProbe, "dns": DnsProbe}
 probes = [kinds[kind](*rest) for kind, *rest in args["probes"]]
-monitor = NetworkMonitor(probes, timeout=args["timeout"], portal_grace=args["timeout"])
+monitor = NetworkMonitor(probes, timeout=args["timeout"])
 status = monitor.check()
-return {"status": status.value, "results": [str(r) for r in monitor.last_results]}
+return {"status": status.value, "reason": monitor.reason,
+        "results": [str(r) for r in monitor.last_results]}
 """
 
 
@@ -70,19 +71,29 @@ def test_a_captive_portal_is_captive_portal(lab: NetLab, redirect: bool) -> None
     assert lab.portal_hits >= 1
 
 
-@pytest.mark.skipif(
-    not hasattr(NetworkStatus, "LIMITED"),
-    reason="NetworkStatus.LIMITED does not exist yet (validated connectivity, issue 13 item 1)",
-)
-@pytest.mark.parametrize("failure", ["dns broken", "http port refused"])
+@pytest.mark.parametrize("failure", ["dns broken", "http port refused", "http blackholed"])
 def test_tcp_working_while_every_http_check_fails_is_limited(lab: NetLab, failure: str) -> None:
     if failure == "dns broken":
         lab.break_dns()
         probe = http(lab)
-    else:
+    elif failure == "http port refused":
         probe = ["http", f"http://{CHECK_IP}:81/generate_204"]  # nothing listens on 81
-    answer = check(lab, probe, TCP)
-    assert answer["status"] == "limited", answer["results"]
+    else:
+        lab.blackhole("connectivity.test")
+        probe = http(lab)
+    # The TCP probe goes to the store's address, which answers in every case.
+    answer = check(lab, probe, ["tcp", NetLab.hosts["store.test"], 80], timeout=0.5)
+    assert answer["status"] == NetworkStatus.LIMITED.value, answer["results"]
+    if failure == "dns broken":
+        assert answer["reason"] == "name lookup (DNS) failing", answer
+    else:
+        assert "every HTTP check failed" in answer["reason"], answer
+
+
+def test_only_tcp_and_dns_probes_that_succeed_are_online(lab: NetLab) -> None:
+    # Without an HTTP probe nothing can validate more than a connect: ONLINE, as documented.
+    answer = check(lab, TCP, ["dns", "store.test"])
+    assert answer["status"] == NetworkStatus.ONLINE.value, answer["results"]
 
 
 def test_the_monitor_follows_the_client_to_a_second_network(lab: NetLab) -> None:
