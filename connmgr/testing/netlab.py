@@ -377,15 +377,22 @@ class NetLab:
                 netns.ip("link", "set", net.interface, "down", netns=self.client_ns)
             self._cable = False
 
-    def plug_cable(self) -> None:
-        """Bring the link back up and restore the default route, as a DHCP client would."""
+    def plug_cable(self, *, route: bool = True) -> None:
+        """Bring the link back up and restore the default route, as a DHCP client would.
+
+        With ``route=False`` the link comes up with its address but without the
+        default route, as while a DHCP client is still asking; a later
+        ``plug_cable()`` adds the route.
+        """
+        if not isinstance(route, bool):
+            raise TypeError(f"route must be a bool, got {type(route).__name__}")
         self._require_started()
         with self._lock:
             net = self._network
             if net.number in self._carrier_pulled:
                 netns.ip("link", "set", "lan", "up", netns=self.router_ns[net.number - 1])
                 self._carrier_pulled.discard(net.number)
-            self._bring_up(net)
+            self._bring_up(net, route=route)
             self._cable = True
 
     def break_dns(self, mode: str = "servfail") -> None:
@@ -551,11 +558,12 @@ class NetLab:
         if not self._started or self._closed:
             raise RuntimeError("NetLab is not running (call start() or use `with`)")
 
-    def _bring_up(self, net: LabNetwork) -> None:
+    def _bring_up(self, net: LabNetwork, *, route: bool = True) -> None:
         client = self.client_ns
         netns.ip("addr", "replace", f"{net.client_address}/24", "dev", net.interface, netns=client)
         netns.ip("link", "set", net.interface, "up", netns=client)
-        netns.ip("route", "replace", "default", "via", net.gateway, netns=client)
+        if route:
+            netns.ip("route", "replace", "default", "via", net.gateway, netns=client)
 
     def _write_resolv_conf(self) -> None:
         folder = netns.ETC_NETNS_DIR / self.client_ns

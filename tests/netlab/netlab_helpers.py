@@ -22,9 +22,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from connmgr.testing.netlab import ClientProcess, NetLab
+from connmgr.testing.netlab import ClientCodeError, ClientProcess, NetLab
 
-__all__ = ["LabSession", "Message"]
+__all__ = ["Checker", "LabSession", "Message"]
 
 Message = dict[str, Any]
 
@@ -144,7 +144,12 @@ class LabSession:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise AssertionError(f"no matching message within {timeout} s; log: {self.log}")
-            message: Message = self.proc.receive(left)
+            try:
+                message: Message = self.proc.receive(left, kill=False)
+            except TimeoutError:
+                raise AssertionError(
+                    f"no matching message within {timeout} s; log: {self.log}"
+                ) from None
             self.log.append(message)
             if matches(message):
                 return message
@@ -163,9 +168,14 @@ class LabSession:
             lambda m: m["kind"] == "reply" and m["reply"] == command, timeout, since=since
         )
 
-    def statuses(self) -> list[str]:
-        """Every status ``network_changed`` announced so far, in order."""
-        return [m["status"] for m in self.log if m["kind"] == "status"]
+    def statuses(self, since: int = 0) -> list[str]:
+        """Every status ``network_changed`` announced from position ``since`` on, in order."""
+        return [m["status"] for m in self.log[since:] if m["kind"] == "status"]
+
+    def settle(self) -> None:
+        """Back to a known start after another test: the monitor probes now and says online."""
+        reply = self.do("check")
+        assert reply["status"] == "online", (reply, self.log[-10:])
 
     def close(self, timeout: float = 15.0) -> None:
         """End the session (its background requests joined) and check it ended cleanly."""
@@ -174,7 +184,46 @@ class LabSession:
         # Messages sent after the last wait (a late event) are kept for the asserts.
         while True:
             try:
-                message: Message = self.proc.receive(0.01)
-            except Exception:
+                message = self.proc.receive(0.01, kill=False)
+            except (TimeoutError, ClientCodeError):
                 return
             self.log.append(message)
+
+
+# One monitor per command, checked once: {"probes": [["http", url] | ["tcp", host, port] |
+# ["dns", name]], "timeout": s} -> {"status", "reason", "results"}.
+CHECKER = """
+from connmgr import DnsProbe, HttpProbe, NetworkMonitor, TcpProbe
+kinds = {"http": HttpProbe, "tcp": TcpProbe, "dns": DnsProbe}
+while True:
+    command = wait_parent()
+    if command is None:
+        return None
+    probes = [kinds[kind](*rest) for kind, *rest in command["probes"]]
+    monitor = NetworkMonitor(probes, timeout=command["timeout"])
+    status = monitor.check()
+    send({"status": status.value, "reason": monitor.reason,
+          "results": [str(r) for r in monitor.last_results]})
+"""
+
+
+class Checker:
+    """A child in the client namespace that builds a fresh monitor per call and checks once.
+
+    One process for many checks: starting Python and importing connmgr in a
+    child costs far more than a check.
+    """
+
+    def __init__(self, lab: NetLab) -> None:
+        self.proc: ClientProcess = lab.start_client(CHECKER)
+
+    def check(self, probes: list[list[Any]], timeout: float) -> Message:
+        """The status, reason and probe results of one ``check()`` with these probes."""
+        self.proc.release({"probes": probes, "timeout": timeout})
+        answer: Message = self.proc.receive(20.0)
+        return answer
+
+    def close(self) -> None:
+        """End the child."""
+        self.proc.release(None)
+        self.proc.wait(10.0)
