@@ -172,6 +172,18 @@ class LabSession:
         """Every status ``network_changed`` announced from position ``since`` on, in order."""
         return [m["status"] for m in self.log[since:] if m["kind"] == "status"]
 
+    def online_again(self, timeout: float = 5.0) -> Message:
+        """Probe until the monitor says online (not waiting on its own schedule); the reply.
+
+        For tests about what comes after the return, not about how fast it is noticed.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            reply = self.do("check")
+            if reply["status"] == "online" or time.monotonic() > deadline:
+                assert reply["status"] == "online", (reply, self.log[-10:])
+                return reply
+
     def settle(self) -> None:
         """Back to a known start after another test: the monitor probes now and says online."""
         reply = self.do("check")

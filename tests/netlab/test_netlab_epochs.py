@@ -60,9 +60,10 @@ def test_after_offline_and_online_the_next_request_opens_a_new_connection(
     mark = session.mark()
     pull(lab)
     session.status_after(mark, "offline")
-    mark = session.mark()
     lab.plug_cable()
-    session.status_after(mark, "online")
+    # After a lost carrier the return can take the kernel a second (an ARP retry):
+    # not what this test is about, so it probes until online.
+    session.online_again()
     got = session.do("get", url=lab.store_url("/ok"))
     assert got["code"] == 200 and got["epoch"] > epoch, got
     # The old TCP connection survived the short pull (same address, no reset),
