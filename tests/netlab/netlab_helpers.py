@@ -84,6 +84,14 @@ while True:
         emit(kind="reply", reply=what, status=status.value, reason=monitor.reason,
              epoch=monitor.epoch)
     elif what == "get":
+        if command.get("after_new_epoch"):
+            # The test saw the epoch event, but the manager's own receiver of it (which
+            # drops the pools) may not have run yet: wait for the pools to be gone.
+            until = time.monotonic() + 2.0
+            while any(len(a.poolmanager.pools) for a in manager.session.adapters.values()):
+                if time.monotonic() > until:
+                    raise AssertionError("the manager kept its pools after a new epoch")
+                time.sleep(0.001)
         emit(kind="reply", reply=what, **get(command["url"]))
     elif what == "get_in_background":
         def run(url=command["url"]):
@@ -161,7 +169,11 @@ class LabSession:
         )
 
     def do(self, command: str, timeout: float = 15.0, **fields: Any) -> Message:
-        """Send a command (``check``, ``get``, ``get_in_background``); its reply."""
+        """Send a command (``check``, ``get``, ``get_in_background``); its reply.
+
+        ``get`` takes ``url`` and, optionally, ``after_new_epoch=True``: wait (up to
+        2 s) until the manager has dropped its pooled connections before sending.
+        """
         since = self.mark()
         self.proc.release({"do": command, **fields})
         return self.until(
