@@ -1,10 +1,11 @@
 """What a running monitor and manager conclude in a real network, knob by knob.
 
-Each test runs one :class:`~netlab_helpers.LabSession`: a monitor started with
-``start()`` (interval 30 s, so polling explains nothing seen within seconds) and
-a ConnectionManager on it, in a child process inside NetLab's client namespace.
-The monitor probes ``http://connectivity.test/generate_204`` and a TCP connect
-to the store's IP address.
+The tests share one :class:`~netlab_helpers.LabSession` (the timing test starts
+its own): a monitor started with ``start()`` (interval 30 s, so polling explains
+nothing seen within seconds) and a ConnectionManager on it, in a child process
+inside NetLab's client namespace. The monitor probes
+``http://connectivity.test/generate_204`` and a TCP connect to the store's IP
+address.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def test_every_network_status_is_seen_by_a_running_monitor(
     lab.portal(False)
     assert session.do("check")["status"] == "online"
     got = session.do("get", url=lab.store_url("/ok"))
-    assert got["code"] == 200 and got["label"] == "Online", got
+    assert got.get("code") == 200 and got["label"] == "Online", got
 
     # Every change was announced once, in order, each in a new epoch.
     assert session.statuses(start) == [
