@@ -5,11 +5,11 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
-EXTRAS := dev,cli,qt,diagrams,docs
+EXTRAS := dev,cli,qt,diagrams,docs,cache
 
 export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: demo test lint bench statecharts screenshots docs fonts clean
+.PHONY: demo test lint bench statecharts screenshots docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,16 +17,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
-# Qt renders every glyph as a box without a real font; Debian's DejaVu fixes that.
-fonts:
-	@fc-list 2>/dev/null | grep -q . || { \
-	  echo "no fonts found: installing fonts-dejavu-core"; \
-	  (apt-get update -qq && apt-get install -y -qq fonts-dejavu-core fontconfig) >/dev/null; }
-
 demo: $(STAMP)
 	$(VENV)/bin/connmgr demo
 
-test: $(STAMP) fonts
+test: $(STAMP)
 	$(PY) -m pytest -n 2 -q
 
 lint: $(STAMP)
@@ -41,9 +35,11 @@ statecharts: $(STAMP)
 	$(VENV)/bin/connmgr statechart --format mermaid -o statecharts/connection.mmd
 	$(VENV)/bin/connmgr statechart --format dot -o statecharts/connection.dot
 	$(VENV)/bin/connmgr statechart --format svg -o statecharts/connection.svg
+	cp statecharts/connection.svg docs/images/connection.svg
 
-screenshots: $(STAMP) fonts
-	$(VENV)/bin/connmgr demo --gui --screenshots docs/images
+# Fonts come from pip packages of the `qt` extra (connmgr/qt/fonts.py): no system package, no root.
+screenshots: $(STAMP)
+	$(PY) -m connmgr.qt.screenshots docs/images
 
 docs: $(STAMP)
 	$(VENV)/bin/mkdocs build --strict

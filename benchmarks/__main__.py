@@ -17,6 +17,33 @@ import urllib3
 
 HERE = Path(__file__).resolve().parent
 
+# How the figures are measured: the same on every run, so it is written with the numbers.
+METHOD = """## How the figures are measured
+
+- **Command.** `make bench` runs `python -m benchmarks` (every section);
+  `python -m benchmarks --only manager` runs one section, `--quick` makes a smoke run
+  with fewer rounds, `--write docs/performance.md` records the page.
+- **Client CPU per request** is `time.thread_time` of the client thread (for connmgr
+  plus its watchdog thread). The server is a FaultServer in a child process pinned to
+  one core; the client is pinned to the other. Clients run in interleaved rounds of 100
+  requests, the order alternating each round, so that drift on this shared VM hits all
+  alike. A figure is the median of the per-round ratios against plain requests, with
+  the quartiles (and the medians of the run's thirds, which show drift).
+- **Instructions per request** come from `valgrind --tool=callgrind --instr-atstart=no
+  --dump-before=os_getppid --dump-instr=no --collect-jumps=no python -c CLIENT KIND URL M N`
+  against the same child server, one run per client (both at once, at most 115 s). The
+  client makes M = 30 GETs uninstrumented, switches instrumentation on
+  (`callgrind_control -i on`) and calls `os.getppid()`, makes GETs up to N = 180 and calls
+  `os.getppid()` again; callgrind dumps its totals at each call, so the second dump holds
+  the 150 requests between and none of the interpreter's start, imports or exit.
+  Instruction counts do not move with the load of other processes, CPU time does;
+  without valgrind the figure is skipped with a line.
+- **8 threads** run 600 GETs each through one manager, against 8 threads with a plain
+  Session each, in 7 interleaved rounds; the figure is the median of per-round ratios.
+- **The machine** is a 2-core VM shared with other work: CPU figures move by a few
+  percent between runs; the ratios within one run are the figures to compare.
+"""
+
 
 def _modules() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules([str(HERE)]) if m.name.startswith("bench_"))
@@ -67,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         title = section.splitlines()[0].removeprefix("## ")
         summary.append(f"| {title} | {section.count('PASS')} | {section.count('MISS')} |")
     header += ["## Summary", "", *summary, "", "A MISS is reported as measured, not hidden.", ""]
+    header += [METHOD]
     if args.write:
         Path(args.write).write_text(
             "\n".join(header) + "\n" + "\n".join(sections), encoding="utf-8"

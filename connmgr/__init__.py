@@ -26,32 +26,81 @@ The original plan's names (``NetworkState``, ``exponential_backoff``,
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from connmgr import signals
-from connmgr.clock import CancelToken
-from connmgr.errors import (
-    BackoffError,
-    ConnectionFailedError,
-    DeadlineExceededError,
-    DNSError,
-    HTTPStatusError,
-    InvalidRequestError,
-    NetworkError,
-    OfflineError,
-    RateLimitError,
-    RequestCancelledError,
-    RequestTimeoutError,
-    ServerError,
-    TLSError,
-)
-from connmgr.machine import ConnectionState, MachinePolicy
-from connmgr.manager import ConnectionManager, ManagerClosedError
-from connmgr.network import DnsProbe, HttpProbe, NetworkMonitor, NetworkStatus, TcpProbe
-from connmgr.ratelimit import OriginRateLimits, RateLimit
-from connmgr.retry import RetryBudget, RetryConfig
-from connmgr.snapshot import ConnectionSnapshot, ManagerStats
-from connmgr.timeouts import TimeoutConfig, TimeoutProfiles
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time each name loads on first use
+    from connmgr import signals
+    from connmgr.clock import CancelToken
+    from connmgr.errors import (
+        BackoffError,
+        CaptivePortalError,
+        ConnectionFailedError,
+        DeadlineExceededError,
+        DNSError,
+        HTTPStatusError,
+        InvalidRequestError,
+        NetworkError,
+        OfflineError,
+        RateLimitError,
+        RequestCancelledError,
+        RequestTimeoutError,
+        ServerError,
+        TLSError,
+    )
+    from connmgr.machine import ConnectionState, MachinePolicy
+    from connmgr.manager import ConnectionManager, ManagerClosedError
+    from connmgr.network import DnsProbe, HttpProbe, NetworkMonitor, NetworkStatus, TcpProbe
+    from connmgr.outbox import Outbox
+    from connmgr.ratelimit import OriginRateLimits, RateLimit
+    from connmgr.retry import RetryBudget, RetryConfig
+    from connmgr.snapshot import ConnectionSnapshot, ManagerStats
+    from connmgr.stale import stale_age
+    from connmgr.timeouts import TimeoutConfig, TimeoutProfiles
+
+#: Where each public name lives. ``import connmgr`` imports none of them: an app
+#: that starts pays for a part only when it first uses it.
+_HOMES = {
+    "signals": "connmgr.signals",
+    "CancelToken": "connmgr.clock",
+    "ConnectionState": "connmgr.machine",
+    "MachinePolicy": "connmgr.machine",
+    "ConnectionManager": "connmgr.manager",
+    "ManagerClosedError": "connmgr.manager",
+    "DnsProbe": "connmgr.network",
+    "HttpProbe": "connmgr.network",
+    "NetworkMonitor": "connmgr.network",
+    "NetworkStatus": "connmgr.network",
+    "TcpProbe": "connmgr.network",
+    "OriginRateLimits": "connmgr.ratelimit",
+    "RateLimit": "connmgr.ratelimit",
+    "RetryBudget": "connmgr.retry",
+    "RetryConfig": "connmgr.retry",
+    "ConnectionSnapshot": "connmgr.snapshot",
+    "ManagerStats": "connmgr.snapshot",
+    "stale_age": "connmgr.stale",
+    "Outbox": "connmgr.outbox",
+    "TimeoutConfig": "connmgr.timeouts",
+    "TimeoutProfiles": "connmgr.timeouts",
+    **dict.fromkeys(
+        (
+            "BackoffError",
+            "CaptivePortalError",
+            "ConnectionFailedError",
+            "DeadlineExceededError",
+            "DNSError",
+            "HTTPStatusError",
+            "InvalidRequestError",
+            "NetworkError",
+            "OfflineError",
+            "RateLimitError",
+            "RequestCancelledError",
+            "RequestTimeoutError",
+            "ServerError",
+            "TLSError",
+        ),
+        "connmgr.errors",
+    ),
+}
 
 #: The original plan's names that are not product names, loaded from connmgr.compat.
 _PLAN_NAMES = frozenset(
@@ -73,21 +122,30 @@ _PLAN_NAMES = frozenset(
 
 
 def __getattr__(name: str) -> Any:
-    if name in _PLAN_NAMES:
-        return getattr(importlib.import_module("connmgr.compat"), name)
-    if name == "__version__":
-        # Read once, on first use: importlib.metadata costs more than the rest of
-        # connmgr's import.
+    home = _HOMES.get(name)
+    if home is not None:
+        module = importlib.import_module(home)
+        value = module if name == "signals" else getattr(module, name)
+    elif name in _PLAN_NAMES:
+        value = getattr(importlib.import_module("connmgr.compat"), name)
+    elif name == "__version__":
         from importlib.metadata import version
 
-        globals()["__version__"] = found = version("connmgr")
-        return found
-    raise AttributeError(f"module 'connmgr' has no attribute {name!r}")
+        value = version("connmgr")
+    else:
+        raise AttributeError(f"module 'connmgr' has no attribute {name!r}")
+    globals()[name] = value  # the next lookup is a plain attribute read
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__, *_PLAN_NAMES, "__version__"})
 
 
 __all__ = [
     "BackoffError",
     "CancelToken",
+    "CaptivePortalError",
     "ConnectionFailedError",
     "ConnectionManager",
     "ConnectionSnapshot",
@@ -106,6 +164,7 @@ __all__ = [
     "NetworkStatus",
     "OfflineError",
     "OriginRateLimits",
+    "Outbox",
     "RateLimit",
     "RateLimitError",
     "RequestCancelledError",
@@ -118,4 +177,5 @@ __all__ = [
     "TimeoutConfig",
     "TimeoutProfiles",
     "signals",
+    "stale_age",
 ]

@@ -7,7 +7,7 @@ the call: the cap rule, cancellation, and the errors of a refused gate.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -15,6 +15,7 @@ import requests
 from connmgr.clock import CancelToken
 from connmgr.errors import BackoffError, NetworkError, RateLimitError, RequestCancelledError
 from connmgr.machine import ConnectionState
+from connmgr.ratelimit.lanes import Priority
 from connmgr.timeouts import Deadline, TimeoutConfig
 
 __all__ = ["Call"]
@@ -40,7 +41,11 @@ class Call:
     #: close() and cancel_all() can end the wait).
     cancel: CancelToken | None
     wait_for_network: bool
+    #: The call's lane at a rate limit (``"interactive"``, ``"background"`` or 0-9).
+    priority: Priority = "interactive"
     attempts: int = 0
+    #: What the loop did, step by step, as the history keeps it (see connmgr.history).
+    notes: list[tuple[Any, ...]] = field(default_factory=list)
 
     def cap(self, max_wait: float) -> float:
         """The cap rule: the longest any wait of this call may take now.

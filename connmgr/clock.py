@@ -45,6 +45,10 @@ class Clock(Protocol):
         ...
 
 
+#: The longest ``threading`` can wait; longer waits are clamped to it.
+_LONGEST_WAIT = threading.TIMEOUT_MAX
+
+
 class SystemClock:
     """The production clock: ``time.monotonic`` and ``threading.Event.wait``.
 
@@ -59,10 +63,16 @@ class SystemClock:
         return time.monotonic()
 
     def sleep(self, seconds: float, wake: threading.Event | None = None) -> bool:
-        """Wait up to ``seconds`` on ``wake``; ``True`` if it was set before the time ran out."""
+        """Wait up to ``seconds`` on ``wake``; ``True`` if it was set before the time ran out.
+
+        A wait longer than the platform can wait (``threading.TIMEOUT_MAX``, about
+        292 years; an infinity) is clamped to it rather than raising ``OverflowError``.
+        """
         event = wake if wake is not None else threading.Event()
         if seconds <= 0:
             return event.is_set()
+        if not seconds <= _LONGEST_WAIT:  # NaN too
+            seconds = _LONGEST_WAIT
         return event.wait(seconds)
 
     def __repr__(self) -> str:

@@ -14,21 +14,27 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib.util
 import logging
 import random
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, Protocol, TypeVar, overload, runtime_checkable
+
+import requests
 
 from connmgr.clock import SYSTEM_CLOCK, CancelToken, Clock, interruptible_sleep
 from connmgr.errors import (
     ErrorMessageFormatter,
+    NetworkError,
+    RateLimitError,
     RequestCancelledError,
     Verdict,
     classify_error,
     judge,
 )
-from connmgr.network import NetworkState
+from connmgr.network import ConnectProbe, NetworkState
 from connmgr.ratelimit import RateLimiter, RateLimitParser
 from connmgr.retry import (
     DEFAULT_CATCH,
@@ -42,10 +48,12 @@ from connmgr.timeouts import NetworkConfig, TimeoutConfig
 from connmgr.transport import TimeoutHTTPAdapter, create_session
 
 __all__ = [
+    "ConnectProbe",
     "ErrorMessageFormatter",
     "NetworkConfig",
+    "NetworkError",
     "NetworkState",
-    "NetworkStatusIndicator",  # noqa: F822 (loaded by __getattr__: it needs PySide6)
+    "RateLimitError",
     "RateLimitParser",
     "RateLimiter",
     "RetryCallback",
@@ -57,6 +65,19 @@ __all__ = [
     "create_session",
     "exponential_backoff",
 ]
+
+
+def _have_qt() -> bool:
+    try:
+        return importlib.util.find_spec("PySide6") is not None
+    except (ImportError, ValueError):  # ValueError: PySide6 set to None in sys.modules
+        return False
+
+
+if _have_qt():
+    # So that `from connmgr.compat import *` brings the plan's Qt indicator where Qt
+    # is installed, and still works where it is not.
+    __all__ += ["NetworkStatusIndicator"]  # noqa: F822 (loaded by __getattr__)
 
 logger = logging.getLogger(__name__)
 
@@ -137,8 +158,8 @@ class _Decorator(Protocol):
 def exponential_backoff(
     func: Callable[_P, _T],
     config: RetryConfig | None = None,
+    tracker: RetryTracker | RetryCallback | None = None,
     *,
-    tracker: RetryTracker | None = None,
     clock: Clock | None = None,
     rng: random.Random | None = None,
     cancel: CancelToken | None = None,
@@ -151,8 +172,8 @@ def exponential_backoff(
 def exponential_backoff(
     func: RetryConfig | None = None,
     config: RetryConfig | None = None,
+    tracker: RetryTracker | RetryCallback | None = None,
     *,
-    tracker: RetryTracker | None = None,
     clock: Clock | None = None,
     rng: random.Random | None = None,
     cancel: CancelToken | None = None,
@@ -164,8 +185,8 @@ def exponential_backoff(
 def exponential_backoff(
     func: Callable[..., Any] | RetryConfig | None = None,
     config: RetryConfig | None = None,
+    tracker: RetryTracker | RetryCallback | None = None,
     *,
-    tracker: RetryTracker | None = None,
     clock: Clock | None = None,
     rng: random.Random | None = None,
     cancel: CancelToken | None = None,
@@ -184,14 +205,20 @@ def exponential_backoff(
 
         fetch = exponential_backoff(fetch, RetryConfig())     # a direct call
 
-    Only transient failures are retried: connection errors, timeouts, and an
-    ``HTTPError`` whose ``response.status_code`` is in
-    ``config.retry_status_codes`` (so ``r.raise_for_status()`` on a 503 is
-    retried, on a 404 it is not). A TLS error, any other 4xx and anything
-    that is not a network error (a ``ValueError`` in the function) are
-    raised at once. The function is called again as it was, so wrap only
-    calls that are safe to repeat (GET, or a request with an
-    ``Idempotency-Key``).
+    What is weighed for a retry: the types in ``config.retry_exceptions``
+    (default ``requests.ConnectionError``, ``requests.Timeout``,
+    ``requests.HTTPError``) and any ``HTTPError``. Among them, network failures
+    follow connmgr's rules: an ``HTTPError`` is retried only when its
+    ``response.status_code`` is in ``config.retry_status_codes`` (so
+    ``r.raise_for_status()`` on a 503 is retried, on a 404 it is not), a TLS
+    error never. Any other type listed in ``retry_exceptions`` (say
+    ``(Exception,)``) is retried. Anything else (a ``ValueError`` in the
+    function, with the default config) is raised at once, and
+    ``KeyboardInterrupt``/``SystemExit`` always are. The function is called
+    again as it was; when the exception carries its request (``requests``'
+    exceptions do), a POST or PATCH that may have reached the server is not
+    sent twice, unless it has an ``Idempotency-Key`` header. Wrap only calls
+    that are safe to repeat.
 
     Each failure is judged (:func:`connmgr.errors.judge`) and the same pure
     :func:`connmgr.retry.decide` as the manager's decides; this wrapper owns
@@ -200,20 +227,35 @@ def exponential_backoff(
     ``requests.HTTPError`` keeps working. A ``Retry-After`` on a 429/503 is
     honoured up to ``config.max_retry_after``; a longer one stops at once.
     Each retry is logged at WARNING (the message is redacted) and reported to
-    ``tracker``. Waits go through ``clock`` (default: the system clock, never
-    ``time.sleep``); cancelling ``cancel`` ends a wait with
+    ``tracker`` before the wait (a :class:`RetryTracker`, or any object with the
+    plan's ``on_retry(attempt, max_attempts, delay, error)``; it may also be
+    given third, positionally). Given none of ``clock``, ``cancel`` and
+    ``wake`` (the plan's spellings), nothing could cut a wait short, and it is
+    ``time.sleep`` as in the plan (so a test that patches ``time.sleep`` runs
+    instantly). Given any of them, waits go through ``clock`` (default: the
+    system clock) and are interruptible: cancelling ``cancel`` ends a wait with
     :class:`~connmgr.RequestCancelledError`; ``wake`` (a :class:`RetryNow`)
     cuts waits short; ``budget`` (a :class:`RetryBudget`, default none) caps
     retries under sustained failure.
     """
     if isinstance(func, RetryConfig):  # @exponential_backoff(RetryConfig(...))
         func, config = None, func if config is None else config
+    if config is not None and not isinstance(config, RetryConfig):
+        raise TypeError(f"config must be a RetryConfig or None, got {config!r}")
+    if func is not None and not callable(func):
+        raise TypeError(f"func must be a callable (the function to retry), got {func!r}")
+    if tracker is not None and not callable(getattr(tracker, "on_retry", None)):
+        raise TypeError(f"tracker must be a RetryTracker or have on_retry(), got {tracker!r}")
+    # The plan's spellings give no clock, token or hub: nothing could cut such a wait
+    # short, so it is the plan's own time.sleep (looked up per wait, so a test that
+    # patches time.sleep makes it instant). Any of the three makes it interruptible.
+    plain = clock is None and cancel is None and wake is None
     wait_clock: Clock = SYSTEM_CLOCK if clock is None else clock
     random_source = random.Random() if rng is None else rng
     hub = RetryNow() if wake is None else wake
 
     def decorate(fn: Callable[_P, _T]) -> Callable[_P, _T]:
-        name = getattr(fn, "__qualname__", None) or repr(fn)
+        name = getattr(fn, "__name__", None) or type(fn).__name__
 
         @functools.wraps(fn)
         def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
@@ -230,10 +272,19 @@ def exponential_backoff(
                     raise RequestCancelledError(cancel.reason or "cancelled", attempts=attempt - 1)
                 try:
                     result = fn(*args, **kwargs)
-                except policy.retry_exceptions as exc:
+                except BaseException as exc:
+                    if not _considered(exc, policy):
+                        raise
                     verdict = _judge(exc, policy, attempt)
+                    method, headers = _sent_request(exc)
                     decision = decide(
-                        verdict, attempt, config=policy, rng=random_source, budget=budget
+                        verdict,
+                        attempt,
+                        config=policy,
+                        rng=random_source,
+                        budget=budget,
+                        method=method,
+                        headers=headers,
                     )
                     error = verdict.error
                     if not decision.retry or error is None:
@@ -264,10 +315,13 @@ def exponential_backoff(
                         type(error).__name__,
                         error,
                     )
-                    with hub.waiter() as woken:
-                        if tracker is not None:
-                            tracker.record(event)
-                        interruptible_sleep(wait_clock, event.delay, cancel=cancel, wake=woken)
+                    if plain:
+                        _report(tracker, event)
+                        time.sleep(event.delay)
+                    else:
+                        with hub.waiter() as woken:
+                            _report(tracker, event)
+                            interruptible_sleep(wait_clock, event.delay, cancel=cancel, wake=woken)
                     waited += wait_clock.now() - now
                     if cancel is not None and cancel.cancelled:
                         raise RequestCancelledError(
@@ -285,12 +339,50 @@ def exponential_backoff(
     return decorate(func)
 
 
-def _judge(exc: BaseException, policy: RetryConfig, attempt: int) -> Verdict:
-    """connmgr's verdict on an exception the config's ``retry_exceptions`` caught.
+def _report(tracker: RetryTracker | RetryCallback | None, event: RetryEvent) -> None:
+    """Tell the tracker: a :class:`RetryTracker` gets the event, any other object ``on_retry``."""
+    if isinstance(tracker, RetryTracker):
+        tracker.record(event)
+    elif tracker is not None:
+        tracker.on_retry(event.attempt, event.max_attempts, event.delay, event.error)
 
-    A network failure keeps connmgr's rules (a 404 or a TLS failure is never
-    retried); any other exception was put in ``retry_exceptions`` on purpose,
-    so it is retryable.
+
+def _considered(exc: BaseException, policy: RetryConfig) -> bool:
+    """Whether a failure is weighed for a retry at all (then ``_judge`` decides).
+
+    The config's ``retry_exceptions`` are, and so is every ``requests.HTTPError``:
+    for those the status decides (``retry_status_codes``), whether or not the type
+    is listed. ``KeyboardInterrupt``, ``SystemExit`` and other exceptions that
+    are not ``Exception`` never are, even under ``retry_exceptions=(BaseException,)``.
+    """
+    if not isinstance(exc, Exception):
+        return False
+    return isinstance(exc, (requests.HTTPError, *policy.retry_exceptions))
+
+
+def _sent_request(exc: BaseException) -> tuple[str | None, Mapping[str, Any] | None]:
+    """The method and headers of the request a ``requests`` exception carries, if any.
+
+    With them :func:`~connmgr.retry.decide` applies the idempotency rule: a POST
+    that may have reached the server is not sent again (unless it carries an
+    ``Idempotency-Key``). Without them (an exception that names no request) the
+    caller vouches for repeating the call, as in the plan.
+    """
+    request = getattr(exc, "request", None)
+    if not isinstance(request, requests.PreparedRequest | requests.Request):
+        return None, None
+    method = request.method
+    if not isinstance(method, str):
+        return None, None
+    return method, request.headers
+
+
+def _judge(exc: BaseException, policy: RetryConfig, attempt: int) -> Verdict:
+    """connmgr's verdict on a failure that ``_considered`` let through.
+
+    A network failure keeps connmgr's rules (an ``HTTPError`` only for a status
+    in ``retry_status_codes``, a TLS failure never); any other exception was put
+    in ``retry_exceptions`` on purpose, so it is retryable.
     """
     verdict = judge(exc, retry_status_codes=policy.retry_status_codes, attempts=attempt)
     if isinstance(exc, DEFAULT_CATCH):

@@ -29,15 +29,18 @@ import enum
 import functools
 import math
 import random
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
-
-from transitions import Machine
+from typing import TYPE_CHECKING, Any
 
 from connmgr.clock import SYSTEM_CLOCK, Clock
 from connmgr.errors import Outcome
+from connmgr.frozen import explain_frozen
+
+if TYPE_CHECKING:
+    from transitions import Machine
 
 __all__ = [
     "STATE_EFFECTS",
@@ -86,12 +89,19 @@ def _check_number(name: str, value: object, *, minimum: float, integer: bool = F
         raise ValueError(f"MachinePolicy.{name} must be a number, got {value!r}")
     if integer and not isinstance(value, int):
         raise ValueError(f"MachinePolicy.{name} must be a whole number, got {value!r}")
-    if not math.isfinite(value) or value < minimum:
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond any float, e.g. 10**400
+        number = math.inf
+    # No wait may be longer than the platform can wait (threading.TIMEOUT_MAX).
+    if not math.isfinite(number) or not minimum <= number <= threading.TIMEOUT_MAX:
         raise ValueError(
-            f"MachinePolicy.{name} must be a finite number >= {minimum}, got {value!r}"
+            f"MachinePolicy.{name} must be a finite number from {minimum} to "
+            f"{threading.TIMEOUT_MAX:g}, got {value!r}"
         )
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MachinePolicy:
     """Thresholds of the state machine (frozen; change with ``dataclasses.replace``).
@@ -169,6 +179,7 @@ class MachinePolicy:
 ANY = "*"
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class Transition:
     """One row of the transitions table.
@@ -276,6 +287,7 @@ class Gate(enum.Enum):
     FAIL_FAST = "fail_fast"
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class StateEffect:
     """What a state does to a request: the gate, the timeouts and the rate.
@@ -311,6 +323,7 @@ STATE_EFFECTS: Mapping[ConnectionState, StateEffect] = MappingProxyType(
 # --------------------------------------------------------------------------- events
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class StateChange:
     """An origin moved from ``old`` to ``new`` because of ``reason`` (plain words).
@@ -327,6 +340,7 @@ class StateChange:
     time_in_old: float
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class GateVerdict:
     """The gate's answer for one request (pure data; the manager does the waiting).
@@ -369,6 +383,9 @@ def shared_machine() -> Machine:
     ``add_model``, which would bind some 20 methods (6 KB) onto each origin; each
     origin fires its triggers through ``machine.events[name].trigger(model)``.
     """
+    # Imported here: building the machine is the only use, and it waits for the first origin.
+    from transitions import Machine
+
     return Machine(
         model=[],
         states=ConnectionState,

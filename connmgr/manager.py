@@ -31,27 +31,24 @@ Example::
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import logging
 import math
 import random
-import threading
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 import requests
 
-from connmgr import signals
+from connmgr import forksafe, signals
 from connmgr.call import Call
 from connmgr.clock import SYSTEM_CLOCK, CancelToken, Clock, interruptible_sleep
+from connmgr.environment import EnvironmentCache
 from connmgr.errors import (
     BackoffError,
-    CaptivePortalError,
     DNSError,
+    ManagerClosedError,
     NetworkError,
     OfflineError,
     Outcome,
@@ -62,14 +59,28 @@ from connmgr.errors import (
     judge,
     redact_url,
 )
+from connmgr.gate import BLOCKED, Gate
+from connmgr.history import History, retry_reason
 from connmgr.machine import STATE_EFFECTS, ConnectionState, MachinePolicy, StateChange
-from connmgr.network import HttpProbe, NetworkMonitor, NetworkStatus, get_default_monitor
+from connmgr.network import NetworkMonitor, NetworkStatus, get_default_monitor
 from connmgr.origin_table import OriginEntry, OriginTable
 from connmgr.outgoing import BaseURL, prepare, send_settings
-from connmgr.ratelimit import OriginRateLimits
-from connmgr.retry import DEFAULT_CATCH, Decision, RetryBudget, RetryConfig, RetryNow, decide
+from connmgr.quota import QuotaStore
+from connmgr.ratelimit import OriginRateLimits, Priority, lane_of
+from connmgr.retry import (
+    DEFAULT_CATCH,
+    IDEMPOTENT_METHODS,
+    Decision,
+    RetryBudget,
+    RetryConfig,
+    RetryNow,
+    decide,
+)
 from connmgr.snapshot import ConnectionSnapshot, ManagerStats
+from connmgr.stale import cached_answer, may_serve_stale, stale_age
+from connmgr.timeline import RequestTimeline
 from connmgr.timeouts import Deadline, TimeoutConfig, TimeoutProfiles
+from connmgr.totals import Totals
 from connmgr.transport import AttemptContext, TimeoutHTTPAdapter
 from connmgr.validate import check_type
 from connmgr.waits import WaitRegistry
@@ -78,30 +89,7 @@ __all__ = ["ConnectionManager", "ConnectionSnapshot", "ManagerClosedError", "Man
 
 logger = logging.getLogger(__name__)
 
-#: How often a request waiting for the circuit's trial looks at its verdict (seconds).
-_TRIAL_POLL = 0.05
-
-#: Network statuses under which nothing can reach an origin: requests fail fast.
-_BLOCKED = frozenset({NetworkStatus.OFFLINE, NetworkStatus.CAPTIVE_PORTAL})
-
 _LIMITED_WORDS = "Connected to a network, but the internet can't be reached."
-
-
-class ManagerClosedError(RuntimeError):
-    """The manager was used after :meth:`ConnectionManager.close`.
-
-    A programming error, not a network outcome (as httpx does for a closed
-    client): it is not a :class:`~connmgr.NetworkError`, and nothing was sent.
-    """
-
-
-@dataclass(slots=True)
-class _Totals:
-    logical_requests: int = 0
-    attempts: int = 0
-    retries: int = 0
-    succeeded: int = 0
-    failed_by_class: dict[str, int] = field(default_factory=dict)
 
 
 class ConnectionManager:
@@ -126,6 +114,13 @@ class ConnectionManager:
         watch_network: start the monitor's background watcher when the network goes
             away, so its return is noticed even when the app sends nothing (pass
             ``False`` when you drive the monitor yourself, e.g. on a fake clock).
+        serve_stale: answer a GET from the session's cache, even expired, when no
+            live answer can be had (see :mod:`connmgr.stale`); per call too.
+        history_size: how many finished requests :meth:`history` keeps.
+        quota_store: where the per-origin rate limits keep their state: a
+            :class:`~connmgr.quota.SQLiteStore` or :class:`~connmgr.quota.RedisStore`
+            shares one quota between processes and hosts (default: this process's
+            memory). Give it here or to your own ``OriginRateLimits(store=...)``.
 
     A wrong type for any argument raises :class:`TypeError` naming it.
 
@@ -153,6 +148,9 @@ class ConnectionManager:
         rng: random.Random | None = None,
         retry_budget: RetryBudget | None = None,
         watch_network: bool = True,
+        serve_stale: bool = False,
+        history_size: int = 50,
+        quota_store: QuotaStore | None = None,
     ) -> None:
         check_type("base_url", base_url, str)
         check_type("timeouts", timeouts, (TimeoutProfiles, Mapping))
@@ -165,6 +163,15 @@ class ConnectionManager:
         check_type("retry_budget", retry_budget, RetryBudget)
         check_type("clock", clock, Clock)
         check_type("watch_network", watch_network, bool, optional=False)
+        check_type("serve_stale", serve_stale, bool, optional=False)
+        check_type("history_size", history_size, int, optional=False)
+        if quota_store is not None and not isinstance(quota_store, QuotaStore):
+            raise TypeError(f"quota_store must be a QuotaStore, got {type(quota_store).__name__}")
+        if quota_store is not None and rate_limits is not None:
+            raise ValueError(
+                "quota_store: pass it to your OriginRateLimits(store=...) instead, "
+                "or leave rate_limits out"
+            )
         self.base_url = base_url
         self._base = BaseURL(base_url)
         self.clock: Clock = SYSTEM_CLOCK if clock is None else clock
@@ -180,7 +187,9 @@ class ConnectionManager:
         self.policy = MachinePolicy() if policy is None else policy
         # "is None", not "or": a registry with no origins yet is falsy (it has a len()).
         self.rate_limits = (
-            OriginRateLimits(clock=self.clock) if rate_limits is None else rate_limits
+            OriginRateLimits(clock=self.clock, store=quota_store)
+            if rate_limits is None
+            else rate_limits
         )
         if monitor is None:
             # The app's one monitor, unless time is injected: a fake clock needs a
@@ -195,22 +204,33 @@ class ConnectionManager:
         self._max_retry_after = min(self.retry_config.max_retry_after, self.policy.max_retry_after)
         self._retry_now = RetryNow()
         self._origins = OriginTable(self.policy, self.rate_limits, clock=self.clock, rng=self._rng)
-        self._lock = threading.Lock()  # the totals
         self._waits = WaitRegistry()
-        self._totals = _Totals()
+        self._totals = Totals()
+        self._history = History(history_size)
+        #: Proxies, netrc and the CA bundle, read once per origin and network epoch.
+        self._environment = EnvironmentCache()
         self._ids = itertools.count(1)
         self._watch_network = watch_network
+        self.serve_stale = serve_stale
         self._watcher_started = False
         self._closed = False
-        self._origins.offline = self.monitor.status in _BLOCKED
+        self._origins.offline = self.monitor.status in BLOCKED
         self._network_seen = self.monitor.status is not NetworkStatus.UNKNOWN
         # blinker holds receivers weakly: keep the bound methods alive on self.
         self._on_network_changed_ref = self._on_network_changed
         self._on_new_epoch_ref = self._on_new_epoch
         signals.network_changed.connect(self._on_network_changed_ref, sender=self.monitor)
         signals.network_epoch_changed.connect(self._on_new_epoch_ref, sender=self.monitor)
-        self._configs: dict[tuple[TimeoutConfig, float], TimeoutConfig] = {}
+        self._gate = Gate(
+            self, self._origins, self.monitor, self.policy, self.clock,
+            waiting=self._waiting, emit=self._emit_changes, ensure_watcher=self._ensure_watcher,
+        )  # fmt: skip
         self._next_success_report = -math.inf
+        forksafe.register(self)
+
+    def _after_fork(self) -> None:
+        # In a forked child the monitor's watcher thread is gone: start a new one when needed.
+        self._watcher_started = False
 
     # ------------------------------------------------------------------ setup
 
@@ -267,19 +287,39 @@ class ConnectionManager:
 
     def stats(self) -> ManagerStats:
         """Totals since creation: logical requests, attempts, retries, failures, time in state."""
-        time_in_state = self._origins.time_in_state()
-        with self._lock:
-            t = self._totals
-            return ManagerStats(
-                logical_requests=t.logical_requests,
-                attempts=t.attempts,
-                retries=t.retries,
-                succeeded=t.succeeded,
-                failed_by_class=MappingProxyType(dict(t.failed_by_class)),
-                time_in_state=MappingProxyType(time_in_state),
-            )
+        return self._totals.freeze(self._origins.time_in_state(), self._origins.stale_served())
 
     # ------------------------------------------------------------------ control
+
+    def history(self) -> list[RequestTimeline]:
+        """The last finished requests, oldest first, each step with its cause.
+
+        Frozen :class:`~connmgr.timeline.RequestTimeline` records built from the
+        loop's own verdicts and decisions: gate waits and why, each attempt's
+        answer and time, each retry's delay, backoff and budget, the state
+        changes it caused. Any UI can show them; ``connmgr.qt`` does.
+        """
+        return self._history.records()
+
+    def _remember(
+        self, call: Call, outcome: str, status: int | None, error: NetworkError | None
+    ) -> None:
+        self._history.add(
+            request_id=call.request_id, method=call.method, url=call.shown_url,
+            operation=call.operation, started_at=call.deadline.started_at,
+            ended_at=self.clock.now(), outcome=outcome, status=status,
+            attempts=call.attempts, notes=call.notes,
+            error_message=error.user_message if error is not None else "",
+        )  # fmt: skip
+
+    def refresh_environment(self) -> None:
+        """Read proxies, ``NO_PROXY``, netrc and the CA bundle again on the next request.
+
+        connmgr reads them once per origin and network epoch (a network change
+        refreshes them by itself). A process that changes ``os.environ`` or its
+        netrc file between requests calls this; see docs/environment.md.
+        """
+        self._environment.refresh()
 
     def retry_now(self) -> int:
         """Cut every current retry wait short (the banner's "Retry now"); return how many."""
@@ -331,6 +371,8 @@ class ConnectionManager:
         operation: str = "default",
         cancel: CancelToken | None = None,
         wait_for_network: bool = False,
+        serve_stale: bool | None = None,
+        priority: Priority = "interactive",
         params: Any = None,
         data: Any = None,
         headers: Mapping[str, Any] | None = None,
@@ -360,14 +402,16 @@ class ConnectionManager:
             wait_for_network: while offline, wait (bounded by the deadline and
                 ``policy.max_wait``) for the network to come back instead of raising
                 :class:`~connmgr.OfflineError`.
+            serve_stale: override the manager's ``serve_stale`` for this call.
+            priority: the call's lane at a rate limit: ``"interactive"`` (the default)
+                goes before ``"background"`` (or an int 0-9, lower first).
             params, data, headers, cookies, files, auth, allow_redirects, proxies, hooks,
                 stream, verify, cert, json: as :meth:`requests.Session.request`.
             timeout: refused (``ValueError``): timeouts come from ``operation``.
 
-        A caller's mistake is not a network outcome: a wrong argument type, an
-        unserialisable ``json=`` or a ``timeout=`` raises ``TypeError`` or
-        ``ValueError`` as requests would, nothing is sent and the origin's state
-        does not move. Using a closed manager raises :class:`ManagerClosedError`.
+        A caller's mistake (a wrong argument type, an unserialisable ``json=``, a
+        ``timeout=``) raises ``TypeError``/``ValueError`` as requests would: nothing
+        is sent, no state moves. A closed manager raises :class:`ManagerClosedError`.
 
         A retryable status (429, 5xx in the retry list) still failing when retries run
         out raises :class:`~connmgr.RateLimitError` / :class:`~connmgr.ServerError`
@@ -383,12 +427,15 @@ class ConnectionManager:
         check_type("cancel", cancel, CancelToken)
         check_type("method", method, str, optional=False)
         check_type("url", url, str, optional=False)
+        lane_of(priority)  # TypeError/ValueError naming priority, before anything is sent
         config = self.timeouts.get(operation)
         url = check_url(self._base.absolute(url))
         origin = self._base.origin_of(url)
+        epoch = self.monitor.epoch
         prepared = prepare(
             self.session, method, url, params=params, data=data, headers=headers,
             cookies=cookies, files=files, auth=auth, hooks=hooks, json=json,
+            environment=self._environment, epoch=epoch,
         )  # fmt: skip
         announce = bool(signals.request_started.receivers)
         call = Call(
@@ -408,9 +455,12 @@ class ConnectionManager:
                 stream=stream,
                 verify=verify,
                 cert=cert,
+                environment=self._environment,
+                epoch=epoch,
             ),
             cancel=CancelToken() if cancel is None and announce else cancel,
             wait_for_network=wait_for_network,
+            priority=priority,
             shown_url=redact_url(url),
         )
         if announce:
@@ -418,20 +468,38 @@ class ConnectionManager:
                 self, request_id=call.request_id, method=call.method, url=call.shown_url,
                 operation=operation, cancel=call.cancel,
             )  # fmt: skip
+        outcome = "success"
         try:
             response = self._run(call)
         except NetworkError as error:
-            self._finish_failed(call, error)
-            raise
-        with self._lock:  # counted as it ends
-            self._totals.logical_requests += 1
-            self._totals.succeeded += 1
+            stale = self._stale_answer(call, error, serve_stale)
+            if stale is None:
+                self._finish_failed(call, error)
+                raise
+            response, outcome = stale, "stale"
+        self._totals.succeeded()
+        self._remember(call, outcome, response.status_code, None)
         if signals.request_finished.receivers:
             signals.request_finished.send(
                 self, request_id=call.request_id, method=call.method, url=call.shown_url,
-                operation=operation, outcome="success", status=response.status_code,
+                operation=operation, outcome=outcome, status=response.status_code,
                 elapsed=call.deadline.elapsed(), attempts=call.attempts,
+                stale_age=stale_age(response) if outcome == "stale" else None,
             )  # fmt: skip
+        return response
+
+    def _stale_answer(
+        self, call: Call, error: NetworkError, serve_stale: bool | None
+    ) -> requests.Response | None:
+        """The cache's answer standing in for ``error``, when the caller allows it."""
+        allowed = self.serve_stale if serve_stale is None else serve_stale
+        if not allowed or not may_serve_stale(call.method, error):
+            return None
+        response = cached_answer(self.session, call.prepared)
+        if response is not None:
+            self._origins.count_stale(call.origin)
+            logger.info("%s %s: a stale answer instead of %s", call.method, call.shown_url,
+                        type(error).__name__)  # fmt: skip
         return response
 
     def get(self, url: str, **kwargs: Any) -> requests.Response:
@@ -471,7 +539,7 @@ class ConnectionManager:
             call.attempts += 1
             attempt = call.attempts
             call.raise_if_cancelled()
-            entry, trial, config = self._gate(call)
+            entry, trial, config = self._gate.enter(call)
             try:
                 self._take_slot(call, entry)
             except BaseException:
@@ -483,7 +551,7 @@ class ConnectionManager:
                 # Answered by a cache (requests-cache): says nothing about the network.
                 self._release_trial(entry, trial)
                 return response
-            self._record(entry, verdict, trial)
+            self._record(call, entry, verdict, trial)
             if verdict.error is None:
                 self.retry_budget.refund_success(last_cost)
                 assert verdict.response is not None
@@ -519,80 +587,6 @@ class ConnectionManager:
         limited.__cause__ = error
         return limited
 
-    def _gate(self, call: Call) -> tuple[OriginEntry, bool, TimeoutConfig]:
-        """Pass the origin's gate, waiting when that fits the cap rule.
-
-        Returns the origin's entry, whether this attempt is the circuit's trial,
-        and the effective timeouts. Raises :class:`OfflineError`,
-        :class:`RateLimitError` or :class:`BackoffError` (nothing sent) when the
-        wait would not fit.
-        """
-        entry = self._origins.get(call.origin)
-        network = self.monitor.status
-        if (
-            entry is not None
-            and entry.machine.state is ConnectionState.ONLINE
-            and network not in _BLOCKED
-        ):
-            # The common case, read without the lock: a state change racing with this
-            # read is no different from one that lands just after the request left.
-            return entry, False, call.config
-        trial_waited = 0.0
-        while True:
-            self._refuse_behind_a_portal(call)
-            entry, verdict, read_factor, changes = self._origins.gate(call.origin)
-            self._emit_changes(changes)
-            if verdict.action == "pass" and self.monitor.status is not NetworkStatus.OFFLINE:
-                return entry, verdict.trial, self._effective_config(call.config, read_factor)
-            cap = call.cap(self.policy.max_wait)
-            if verdict.action in ("fail", "pass"):  # offline (as the machine or the monitor says)
-                if call.wait_for_network and cap > 0:
-                    self._ensure_watcher()
-                    with self._waiting(call) as token:
-                        back = self.monitor.wait_until_online(cap, cancel=token)
-                    call.raise_if_cancelled()
-                    if back:
-                        continue
-                self._refuse_behind_a_portal(call)
-                raise OfflineError(
-                    "the network is unreachable", url=call.shown_url, operation=call.operation
-                )
-            if verdict.wait == math.inf:
-                # The trial is out and its verdict has no known time: look again
-                # shortly, for as long as the deadline and max_wait allow.
-                if cap <= 0 or trial_waited >= self.policy.max_wait:
-                    raise call.gate_error(verdict.state, None)
-                wait = min(_TRIAL_POLL, cap)
-            elif verdict.wait > cap:
-                raise call.gate_error(verdict.state, verdict.retry_in)
-            else:
-                wait = verdict.wait
-            if verdict.state is ConnectionState.RATE_LIMITED:
-                signals.rate_limited.send(
-                    self, origin=call.origin, resume_at=self.clock.now() + wait, wait=wait
-                )
-            waited_from = self.clock.now()
-            with self._waiting(call) as token:
-                interruptible_sleep(self.clock, wait, cancel=token)
-            call.raise_if_cancelled()
-            trial_waited += self.clock.now() - waited_from
-
-    def _refuse_behind_a_portal(self, call: Call) -> None:
-        """Behind a captive portal, an origin that has not answered since fails fast."""
-        monitor = self.monitor
-        if monitor.status is not NetworkStatus.CAPTIVE_PORTAL:
-            return
-        entry = self._origins.get(call.origin)
-        if entry is not None and entry.answered_epoch == monitor.epoch:
-            return  # it answered on this network: the portal lets it through
-        check = next((p.url for p in monitor.probes if isinstance(p, HttpProbe)), None)
-        raise CaptivePortalError(
-            "a captive portal answers instead of the internet: sign in to the network",
-            url=call.shown_url,
-            operation=call.operation,
-            portal_url=check,
-        )
-
     def _take_slot(self, call: Call, entry: OriginEntry) -> None:
         """Take a slot from the origin's limiter, waiting when that fits the cap rule."""
         limiter = entry.limiter
@@ -602,8 +596,13 @@ class ConnectionManager:
         # interval per queued request) is bounded by the deadline alone.
         paused = limiter.paused_until is not None
         timeout = call.cap(self.policy.max_wait) if paused else call.deadline.remaining()
+        waited_from = self.clock.now()
         with self._waiting(call) as token:
-            granted = limiter.wait(timeout=timeout, cancel=token)
+            granted = limiter.wait(timeout=timeout, cancel=token, priority=call.priority)
+        call.notes.append(
+            ("slot_wait", waited_from, self.clock.now() - waited_from,
+             "the server's pause" if paused else "the client's rate limit")
+        )  # fmt: skip
         call.raise_if_cancelled()
         if not granted:
             raise RateLimitError(
@@ -622,17 +621,30 @@ class ConnectionManager:
         try:
             response = self.session.send(call.prepared, timeout=context, **call.send_kwargs)
         except DEFAULT_CATCH as exc:
-            return judge(
+            verdict = judge(
                 exc, retry_status_codes=codes, url=call.url, attempts=call.attempts,
                 operation=call.operation,
             )  # fmt: skip
-        return judge(
-            response, retry_status_codes=codes, url=call.url, attempts=call.attempts,
-            operation=call.operation, elapsed=self.clock.now() - started,
-            slow_after=config.read * self.policy.slow_fraction,
-        )  # fmt: skip
+        else:
+            verdict = judge(
+                response, retry_status_codes=codes, url=call.url, attempts=call.attempts,
+                operation=call.operation, elapsed=self.clock.now() - started,
+                slow_after=config.read * self.policy.slow_fraction,
+            )  # fmt: skip
+        status = verdict.response.status_code if verdict.response is not None else None
+        call.notes.append(
+            (
+                "attempt",
+                started,
+                self.clock.now() - started,
+                call.attempts,
+                status,
+                verdict.error.kind if verdict.error is not None else None,
+            )
+        )
+        return verdict
 
-    def _record(self, entry: OriginEntry, verdict: Verdict, trial: bool) -> None:
+    def _record(self, call: Call, entry: OriginEntry, verdict: Verdict, trial: bool) -> None:
         """Feed one verdict to the limiter, the monitor, the machine and the counters."""
         outcome = verdict.outcome
         response = verdict.response
@@ -661,13 +673,16 @@ class ConnectionManager:
         retry_after = verdict.retry_after
         if retry_after is not None and retry_after > self._max_retry_after:
             retry_after = self._max_retry_after
-        with self._lock:
-            self._totals.attempts += 1  # every attempt that went out is recorded once, here
+        self._totals.attempt()  # every attempt that went out is recorded once, here
         changes, resume_at = self._origins.record(
             entry, outcome, trial=trial, retry_after=retry_after, error=verdict.error,
             answered_epoch=answered,
         )  # fmt: skip
         if changes:
+            for change in changes:
+                call.notes.append(
+                    ("state", change.at, 0.0, change.old.value, change.new.value, change.reason)
+                )
             self._emit_changes(changes)
         if resume_at is not None and outcome is Outcome.THROTTLED:
             wait = max(0.0, resume_at - self.clock.now())
@@ -676,8 +691,13 @@ class ConnectionManager:
             )
 
     def _wait_to_retry(self, call: Call, verdict: Verdict, decision: Decision) -> None:
-        with self._lock:
-            self._totals.retries += 1
+        self._totals.retry()
+        budget = self.retry_budget
+        call.notes.append(
+            ("retry", self.clock.now(), decision.delay,
+             retry_reason(decision.backoff, verdict.retry_after), budget.available,
+             budget.capacity)
+        )  # fmt: skip
         with self._waiting(call) as token, self._retry_now.waiter() as woken:
             # Registered before the signal: a "Retry now" pressed in answer to
             # retry_scheduled must reach this wait.
@@ -701,23 +721,11 @@ class ConnectionManager:
         if trial:
             self._origins.release_trial(entry)
 
-    def _effective_config(self, config: TimeoutConfig, read_factor: float) -> TimeoutConfig:
-        if read_factor == 1.0:
-            return config
-        key = (config, read_factor)
-        cached = self._configs.get(key)
-        if cached is None:
-            read = config.read * read_factor
-            if config.total is not None:
-                read = min(read, config.total)
-            cached = self._configs[key] = dataclasses.replace(config, read=read)
-        return cached
-
     def _finish_failed(self, call: Call, error: NetworkError) -> None:
         name = type(error).__name__
-        with self._lock:
-            self._totals.logical_requests += 1
-            self._totals.failed_by_class[name] = self._totals.failed_by_class.get(name, 0) + 1
+        self._totals.failed(name)
+        status = error.response.status_code if error.response is not None else None
+        self._remember(call, _outcome_name(error), status, error)
         logger.info(
             "%s %s failed after %d attempt(s): %s", call.method, call.shown_url, error.attempts,
             name,
@@ -759,7 +767,7 @@ class ConnectionManager:
 
     def _on_network_changed(self, sender: object, **kwargs: Any) -> None:
         # LIMITED still sends (the app's server may be reachable); a portal does not.
-        blocked = kwargs.get("status") in _BLOCKED
+        blocked = kwargs.get("status") in BLOCKED
         self._emit_changes(self._origins.network_changed(not blocked))
 
     def _on_new_epoch(self, sender: object, **kwargs: Any) -> None:
@@ -768,6 +776,9 @@ class ConnectionManager:
         if self._network_seen:
             for adapter in self.session.adapters.values():
                 adapter.close()
+                if isinstance(adapter, TimeoutHTTPAdapter):
+                    # Idempotent requests waiting on an old socket go again at once.
+                    adapter.abandon_old_network(methods=IDEMPOTENT_METHODS)
         self._network_seen = kwargs.get("status") not in (None, NetworkStatus.UNKNOWN)
         slept = kwargs.get("slept", 0.0)
         self._origins.new_epoch(slept if isinstance(slept, int | float) else 0.0)

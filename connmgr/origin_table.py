@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from connmgr import forksafe
 from connmgr.clock import Clock
 from connmgr.errors import NetworkError, Outcome
 from connmgr.machine import (
@@ -45,6 +46,8 @@ class OriginEntry:
     answered_epoch: int = -1
     #: Clock time of the last request (idle origins are evicted, least recent first).
     last_used: float = 0.0
+    #: Stale answers from the cache served instead of a live one.
+    stale_served: int = 0
 
     def holds_a_wait(self, now: float) -> bool:
         """Whether evicting it would forget a pause, a cooldown or a trial under way."""
@@ -101,8 +104,16 @@ class OriginTable:
         self._lock = threading.Lock()
         self._entries: dict[str, OriginEntry] = {}
         self._next_sweep = clock.now() + self.idle_ttl
+        self._stale_total = 0
         #: Whether the monitor last said the network is gone (new origins start offline).
         self.offline = False
+        forksafe.register(self)
+
+    def _after_fork(self) -> None:
+        # In a forked child: a trial sent by a parent's thread never reports back.
+        self._lock = threading.Lock()
+        for entry in self._entries.values():
+            entry.machine.release_trial()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -182,6 +193,16 @@ class OriginTable:
             changes = entry.machine.record(outcome, trial=trial, retry_after=retry_after)
             self._account(changes)
             return changes, entry.machine.resume_at
+
+    def count_stale(self, origin: str) -> None:
+        """A stale answer was served for ``origin`` (it moves nothing else)."""
+        with self._lock:
+            self._entry(origin).stale_served += 1
+            self._stale_total += 1
+
+    def stale_served(self) -> int:
+        """Stale answers served since the table was made, evicted origins included."""
+        return self._stale_total
 
     def release_trial(self, entry: OriginEntry) -> None:
         """The circuit's trial ended without an outcome (cancelled): let another go."""
@@ -322,6 +343,7 @@ class OriginTable:
             network=network,
             taken_at=now,
             epoch=epoch,
+            stale_served=entry.stale_served,
         )
 
 

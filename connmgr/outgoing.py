@@ -11,6 +11,11 @@ a caller's mistake surfaces here, with nothing sent and no state moved:
 
 :func:`send_settings` resolves the per-send settings (proxies, ``stream``,
 ``verify``, ``cert``) from the session and the environment, as requests does.
+
+Both read the environment (netrc, ``*_PROXY``, ``REQUESTS_CA_BUNDLE``) as
+requests does on every request, unless they are given an
+:class:`~connmgr.environment.EnvironmentCache` and the network ``epoch``: then
+the environment is read once per origin and epoch, with identical results.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from connmgr.environment import EnvironmentCache
 from connmgr.errors import check_url, judge
 from connmgr.ratelimit import origin_of
 
@@ -70,12 +76,19 @@ class BaseURL:
 
 
 def prepare(
-    session: requests.Session, method: str, url: str, **fields: Any
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    environment: EnvironmentCache | None = None,
+    epoch: int | None = None,
+    **fields: Any,
 ) -> requests.PreparedRequest:
     """``session.prepare_request(Request(method, url, **fields))``, with the errors sorted.
 
     ``fields`` are :class:`requests.Request`'s: params, data, headers, cookies,
-    files, auth, hooks, json.
+    files, auth, hooks, json. With an ``environment``, the netrc file is read
+    once per host and ``epoch`` (see :class:`~connmgr.environment.EnvironmentCache`).
 
     Example::
 
@@ -86,7 +99,9 @@ def prepare(
     fields["params"] = fields.get("params") or {}
     request = requests.Request(method=method.upper(), url=url, **fields)
     try:
-        return session.prepare_request(request)
+        if environment is None:
+            return session.prepare_request(request)
+        return environment.prepare_request(session, request, epoch=epoch)
     except requests.RequestException as exc:
         error = judge(exc, url=url).error
         assert error is not None  # a requests exception is always judged an error
@@ -102,14 +117,25 @@ def send_settings(
     stream: bool | None = None,
     verify: bool | str | None = None,
     cert: Any = None,
+    environment: EnvironmentCache | None = None,
+    epoch: int | None = None,
 ) -> dict[str, Any]:
     """The keyword arguments for ``session.send(prepared, ...)``, as ``Session.request`` builds.
 
     Environment settings (``*_PROXY``, ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``) are
-    read when the session's ``trust_env`` is true, exactly as requests reads them.
+    read when the session's ``trust_env`` is true, exactly as requests reads them;
+    with an ``environment``, once per origin and ``epoch``.
     """
-    settings: dict[str, Any] = dict(
-        session.merge_environment_settings(prepared.url, dict(proxies or {}), stream, verify, cert)
-    )
+    url = prepared.url or ""
+    request_proxies = dict(proxies or {})
+    merged: Mapping[str, Any]
+    if environment is None:
+        merged = session.merge_environment_settings(url, request_proxies, stream, verify, cert)
+    else:
+        merged = environment.merge_environment_settings(
+            session, url, proxies=request_proxies, stream=stream, verify=verify, cert=cert,
+            epoch=epoch,
+        )  # fmt: skip
+    settings: dict[str, Any] = dict(merged)
     settings["allow_redirects"] = allow_redirects
     return settings

@@ -44,6 +44,7 @@ from typing import Any, Final
 import requests
 import urllib3.exceptions
 
+from connmgr import forksafe
 from connmgr.errors import (
     DEFAULT_RETRY_STATUS_CODES,
     NetworkError,
@@ -51,6 +52,7 @@ from connmgr.errors import (
     RequestTimeoutError,
     Verdict,
 )
+from connmgr.frozen import explain_frozen
 
 __all__ = [
     "DEFAULT_CATCH",
@@ -117,7 +119,17 @@ def _status_codes(value: object) -> frozenset[int]:
                 "RetryConfig.retry_status_codes must hold integer HTTP statuses 100-599, "
                 f"got {code!r} in {value!r}"
             )
+        if code not in _RETRYABLE_CLIENT_ERRORS and not 500 <= code <= 599:
+            # A 404 asked again gets the same 404; a 2xx/3xx is not a failure.
+            raise ValueError(
+                f"RetryConfig.retry_status_codes: {code} is never retried (only 408, 425, "
+                f"429 and 500-599 can succeed when asked again), got {value!r}"
+            )
     return frozenset(codes)
+
+
+#: The client errors that say "try again": timeout, too early, too many requests.
+_RETRYABLE_CLIENT_ERRORS: Final = frozenset({408, 425, 429})
 
 
 _PLAN_RETRY_EXCEPTIONS: Final[tuple[type[BaseException], ...]] = (
@@ -160,8 +172,31 @@ _FIELD_CHECKS: Final[dict[str, Callable[[object], object]]] = {
 }
 
 
+class _InstanceFields(type):
+    """RetryConfig's metaclass: a field set on the class would break every instance.
+
+    The plan's ``RetryConfig`` was a plain class, so ``RetryConfig.max_retries = 5``
+    looks natural; on a slots dataclass it would replace the field's slot
+    descriptor. It raises ``AttributeError`` saying to set the field on an instance.
+    """
+
+    def __setattr__(cls, name: str, value: object) -> None:
+        if name in _FIELD_CHECKS:
+            raise AttributeError(
+                f"RetryConfig.{name} cannot be set on the class (it would change every "
+                f"RetryConfig, the manager's too); set it on an instance: "
+                f"config = RetryConfig({name}=...), or config.{name} = ..."
+            )
+        super().__setattr__(name, value)
+
+    def __delattr__(cls, name: str) -> None:
+        if name in _FIELD_CHECKS:
+            raise AttributeError(f"RetryConfig.{name} is a field and cannot be deleted")
+        super().__delattr__(name)
+
+
 @dataclass(slots=True, kw_only=True)
-class RetryConfig:
+class RetryConfig(metaclass=_InstanceFields):
     """How many times to retry and how long to wait in between (seconds).
 
     Attributes:
@@ -171,8 +206,9 @@ class RetryConfig:
         jitter_range: a uniform random ``0..jitter_range`` added to every wait,
             so that clients that failed together do not retry together.
         max_delay: the cap on the exponential part of the wait.
-        retry_status_codes: statuses worth retrying (any iterable of ints
-            100-599; stored as a ``frozenset``).
+        retry_status_codes: statuses worth retrying (any iterable of 408, 425,
+            429 and 500-599; stored as a ``frozenset``). Other statuses are
+            refused: a 404 asked again is a 404 again.
         retry_exceptions: the exception types considered for a retry (default
             ``requests.ConnectionError``, ``requests.Timeout``,
             ``requests.HTTPError``). Within them connmgr's rules still hold: an
@@ -195,10 +231,12 @@ class RetryConfig:
 
     **Assignable, and snapshotted by its users.** Each field may be assigned
     (``config.max_retries = 5``), and is validated then, as in the
-    constructor. A :class:`~connmgr.ConnectionManager` copies the config it is
-    given, and :func:`~connmgr.compat.exponential_backoff` copies it at the
-    start of each call, so an assignment never changes a request in flight;
-    it applies to the decorator's next call, and to managers created after it.
+    constructor; on the class (``RetryConfig.max_retries = 5``) it is refused
+    with an ``AttributeError``, since it would change every instance. A
+    :class:`~connmgr.ConnectionManager` copies the config it is given, and
+    :func:`~connmgr.compat.exponential_backoff` copies it at the start of each
+    call, so an assignment never changes a request in flight; it applies to
+    the decorator's next call, and to managers created after it.
 
     **Jitter is added after the cap**: a wait is at most
     ``max_delay + jitter_range``. Clamping after the jitter would put every
@@ -375,6 +413,7 @@ class RetryBudget:
     """
 
     __slots__ = (
+        "__weakref__",
         "_available",
         "_capacity",
         "_lock",
@@ -396,6 +435,11 @@ class RetryBudget:
         self.timeout_retry_cost = _count("timeout_retry_cost", timeout_retry_cost, minimum=0)
         self.success_refund = _count("success_refund", success_refund, minimum=0)
         self._available = self._capacity
+        self._lock = threading.Lock()
+        forksafe.register(self)
+
+    def _after_fork(self) -> None:
+        # A lock a parent's thread held at the fork stays held in the child.
         self._lock = threading.Lock()
 
     @property
@@ -444,6 +488,7 @@ class RetryBudget:
 # --------------------------------------------------------------------------- events and stats
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetryEvent:
     """What an ``on_retry`` hook learns when a retry has been scheduled, before the wait.
@@ -522,11 +567,17 @@ class RetryNow:
         hub.retry_now()                    # in the GUI thread: returns how many waits it cut
     """
 
-    __slots__ = ("_lock", "_waiting")
+    __slots__ = ("__weakref__", "_lock", "_waiting")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._waiting: set[threading.Event] = set()
+        forksafe.register(self)
+
+    def _after_fork(self) -> None:
+        # In a forked child the waiting threads are gone, and a lock they held stays held.
+        self._lock = threading.Lock()
+        self._waiting = set()
 
     @property
     def waiting(self) -> int:
@@ -560,6 +611,7 @@ class RetryNow:
 # --------------------------------------------------------------------------- decide
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class Decision:
     """What follows one attempt: another one after ``delay`` seconds, or the end.

@@ -2,7 +2,8 @@
 
 Each signal is sent with the :class:`~connmgr.ConnectionManager` (or, for
 ``network_changed`` and ``network_epoch_changed``, the
-:class:`~connmgr.NetworkMonitor`) as sender and the
+:class:`~connmgr.NetworkMonitor`; for ``outbox_changed``, the
+:class:`~connmgr.outbox.Outbox`) as sender and the
 keyword arguments documented on it. Signals are sent from whatever thread did
 the work, never while connmgr holds a lock; :mod:`connmgr.qt` moves them onto
 the GUI thread.
@@ -47,6 +48,9 @@ __all__ = [
     "namespace",
     "network_changed",
     "network_epoch_changed",
+    "outbox_changed",
+    "quota_store_failed",
+    "quota_store_recovered",
     "rate_limited",
     "request_failed",
     "request_finished",
@@ -139,8 +143,11 @@ request_finished = namespace.signal(
     Keyword arguments: ``request_id``, ``method``, ``url`` (redacted),
     ``operation``, ``outcome`` (str: ``"success"``, ``"slow"``, ``"transient"``,
     ``"throttled"``, ``"unreachable"``, ``"fatal"``, ``"cancelled"``,
-    ``"gated"``), ``status`` (int or None), ``elapsed`` (seconds),
-    ``attempts`` (int).
+    ``"gated"``, or ``"stale"`` when the session's cache answered instead),
+    ``status`` (int or None), ``elapsed`` (seconds), ``attempts`` (int).
+    Sent for an answer only: ``stale_age`` (seconds since the cached answer was
+    stored, :func:`connmgr.stale_age`; ``None`` unless ``outcome`` is
+    ``"stale"``), so a banner can say "Showing results from 5 minutes ago".
     """,
 )
 
@@ -201,5 +208,39 @@ network_epoch_changed = namespace.signal(
     ``RESUME``), ``reason`` (str, plain words), ``slept`` (float, seconds the
     machine slept; 0.0 unless ``cause`` is ``RESUME``), ``status`` (the
     :class:`~connmgr.NetworkStatus` when the epoch began).
+    """,
+)
+
+outbox_changed = namespace.signal(
+    "outbox_changed",
+    doc="""An outbox entry changed state (sent by the Outbox).
+
+    Keyword arguments: ``entry`` (the :class:`~connmgr.outbox.Entry` after the
+    change, URL redacted), ``state`` (str: ``"queued"`` when stored or
+    rescheduled after an attempt that did not deliver, ``"sending"``,
+    ``"delivered"``, ``"failed"``, ``"expired"``), ``pending`` (int: entries
+    still to be sent, for a "3 changes waiting to be sent" label).
+    """,
+)
+
+quota_store_failed = namespace.signal(
+    "quota_store_failed",
+    doc="""A shared quota store (SQLite, Redis) stopped answering; limiting is local now.
+
+    Sent by the store (:class:`~connmgr.quota.SQLiteStore`,
+    :class:`~connmgr.quota.RedisStore`) once per outage, from a short-lived
+    thread of its own. Keyword arguments: ``store`` (str, the store with any
+    password redacted), ``error`` (str, what went wrong), ``retry_in``
+    (seconds until the store is tried again).
+    """,
+)
+
+quota_store_recovered = namespace.signal(
+    "quota_store_recovered",
+    doc="""A shared quota store answers again after :data:`quota_store_failed`.
+
+    Sent by the store, from a short-lived thread of its own. Keyword
+    arguments: ``store`` (str, redacted), ``down_for`` (seconds the store was
+    unreachable).
     """,
 )

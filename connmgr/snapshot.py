@@ -10,12 +10,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from connmgr.errors import NetworkError
+from connmgr.frozen import explain_frozen
 from connmgr.machine import ConnectionState
 from connmgr.network import NetworkStatus
 
 __all__ = ["ConnectionSnapshot", "ManagerStats"]
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class ConnectionSnapshot:
     """A frozen view of one origin (or the worst of all) for a UI.
@@ -44,6 +46,7 @@ class ConnectionSnapshot:
     stale_served: int = 0
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class ManagerStats:
     """Totals since the manager was created (for summaries and benchmarks).

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from connmgr.frozen import explain_frozen
 from connmgr.machine import ANY, STATE_EFFECTS, TRANSITIONS, ConnectionState
 
 __all__ = [
@@ -99,6 +100,7 @@ class DiagramDependencyError(ImportError):
     """
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class Edge:
     """One arrow of the statechart: every table row from ``source`` to ``dest``.

@@ -19,18 +19,25 @@ every 0.5 s never trips it. ``total`` is what holds; it is enforced by
 ``(min(connect, remaining), min(read, remaining))``, so a short total simply
 wins (see :func:`attempt_timeouts`).
 
+Each profile also bounds the body: ``max_body_bytes`` is the largest
+decoded body the transport reads (``None``: no limit); a larger one raises
+a ``NetworkError`` of kind ``"too_large"``, never retried.
+
 Operations (``"search"``, ``"download"``, ...) pick a :class:`TimeoutConfig`
-from a :class:`TimeoutProfiles` mapping; the defaults come from the original
+from a :class:`TimeoutProfiles` mapping; the timeouts come from the original
 plan:
 
-=========== ======= ===== =====
-profile     connect read  total
-=========== ======= ===== =====
-default     5       30    60
-search      5       45    90
-quick       5       10    20
-download    5       60    300
-=========== ======= ===== =====
+=========== ======= ===== ===== ==============
+profile     connect read  total max_body_bytes
+=========== ======= ===== ===== ==============
+default     5       30    60    64 MiB
+search      5       45    90    64 MiB
+quick       5       10    20    64 MiB
+download    5       60    300   None
+=========== ======= ===== ===== ==============
+
+Every number of seconds is at most :data:`MAX_TIMEOUT` (what the platform
+can wait); more is refused with a ``ValueError`` naming the field.
 
 Example::
 
@@ -50,6 +57,7 @@ from types import MappingProxyType
 from typing import Any, Final, TypeVar, cast, overload
 
 from connmgr.clock import SYSTEM_CLOCK, CancelToken, Clock
+from connmgr.frozen import explain_frozen
 
 __all__ = [
     "MAX_TIMEOUT",
@@ -89,6 +97,25 @@ def _shown(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+#: The default ``max_body_bytes``: 64 MiB. Answers to searches and API calls
+#: are kilobytes to a few megabytes; 64 MiB is far above any of them, small
+#: enough for a desktop app to hold (twice, while requests joins the pieces),
+#: and it stops a decompression bomb (1 MB of gzip can decode to 1 GiB) long
+#: before memory suffers. Downloads have no limit: stream them to a file.
+DEFAULT_MAX_BODY_BYTES: Final = 64 * 1024 * 1024
+
+
+def _byte_count(name: str, value: object) -> int | None:
+    """Validate a size in bytes: a positive integer, or ``None`` for no limit."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(
+            f"{name} must be a positive integer number of bytes or None, got {_shown(value)}"
+        )
+    return value
+
+
 def _seconds(
     name: str, value: object, *, allow_none: bool = False, allow_zero: bool = False
 ) -> float | None:
@@ -116,15 +143,23 @@ def _seconds(
     return float(value)
 
 
+_FIELDS: Final = "connect, read, total, max_body_bytes"
+
+
+@explain_frozen
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TimeoutConfig:
-    """Connect, read and total timeouts for one kind of operation (seconds).
+    """Connect, read and total timeouts (seconds) and a body size limit for one kind of operation.
 
-    ``connect`` and ``read`` are positive finite numbers; ``total`` is one too,
-    or ``None`` for no overall limit. Integers are accepted and stored as
-    floats; booleans, strings, NaN, infinities, zero and negatives raise a
+    ``connect`` and ``read`` are positive finite numbers up to
+    :data:`MAX_TIMEOUT`; ``total`` is one too, or ``None`` for no overall
+    limit. Integers are accepted and stored as floats; booleans, strings, NaN,
+    infinities, zero, negatives and values above :data:`MAX_TIMEOUT` raise a
     :class:`ValueError` that names the field. ``total`` may be smaller than
     ``connect`` or ``read``: it is a cap on the whole request, applied on top.
+    ``max_body_bytes`` (a positive int, or ``None`` for no limit) is the
+    largest decoded body the transport reads (:data:`DEFAULT_MAX_BODY_BYTES`,
+    and ``None`` for :meth:`for_download`).
 
     Changed copies come from :func:`dataclasses.replace`.
 
@@ -140,12 +175,14 @@ class TimeoutConfig:
     connect: float = 5.0
     read: float = 30.0
     total: float | None = 60.0
+    max_body_bytes: int | None = DEFAULT_MAX_BODY_BYTES
 
     def __post_init__(self) -> None:
         # Stored as floats so equal configs compare and print the same.
         object.__setattr__(self, "connect", _seconds("connect", self.connect))
         object.__setattr__(self, "read", _seconds("read", self.read))
         object.__setattr__(self, "total", _seconds("total", self.total, allow_none=True))
+        _byte_count("max_body_bytes", self.max_body_bytes)
 
     @classmethod
     def for_search(cls) -> TimeoutConfig:
@@ -159,8 +196,8 @@ class TimeoutConfig:
 
     @classmethod
     def for_download(cls) -> TimeoutConfig:
-        """File downloads: 5 s connect, 60 s read, 300 s total."""
-        return cls(connect=5.0, read=60.0, total=300.0)
+        """File downloads: 5 s connect, 60 s read, 300 s total, no body size limit."""
+        return cls(connect=5.0, read=60.0, total=300.0, max_body_bytes=None)
 
     @classmethod
     def from_dict(
@@ -181,20 +218,28 @@ class TimeoutConfig:
         prefix = f"{path}." if path else ""
         if not isinstance(cast(object, data), Mapping):
             where = path or "timeout config"
-            raise ValueError(f"{where} must be a mapping of connect/read/total, got {data!r}")
+            raise ValueError(f"{where} must be a mapping of {_FIELDS}, got {_shown(data)}")
         known = {f.name for f in fields(cls)}
-        changes: dict[str, float | None] = {}
+        changes: dict[str, float | int | None] = {}
         for key, value in data.items():
             if key not in known:
                 raise ValueError(
-                    f"{prefix}{key} is not a timeout field (expected one of: connect, read, total)"
+                    f"{prefix}{key} is not a timeout field (expected one of: {_FIELDS})"
                 )
-            changes[key] = _seconds(f"{prefix}{key}", value, allow_none=key == "total")
+            if key == "max_body_bytes":
+                changes[key] = _byte_count(f"{prefix}{key}", value)
+            else:
+                changes[key] = _seconds(f"{prefix}{key}", value, allow_none=key == "total")
         return replace(base if base is not None else cls(), **cast(Any, changes))
 
-    def to_dict(self) -> dict[str, float | None]:
+    def to_dict(self) -> dict[str, float | int | None]:
         """The fields as a plain dict (the shape :meth:`from_dict` reads)."""
-        return {"connect": self.connect, "read": self.read, "total": self.total}
+        return {
+            "connect": self.connect,
+            "read": self.read,
+            "total": self.total,
+            "max_body_bytes": self.max_body_bytes,
+        }
 
     def as_tuple(self) -> tuple[float, float]:
         """``(connect, read)``, the shape requests' ``timeout=`` takes."""
@@ -279,12 +324,13 @@ class TimeoutProfiles(Mapping[str, TimeoutConfig]):
         """Load profiles from a parsed settings mapping (JSON, TOML, YAML ...).
 
         ``data`` maps operation names to mappings with any of ``connect``,
-        ``read`` and ``total`` (``total: null`` means no limit), or to a
-        :class:`TimeoutConfig`. Missing fields are taken from the built-in
-        profile of the same name; for a new name, from the ``"default"``
-        profile (after ``data``'s own ``"default"`` entry is applied).
-        Everything is validated; errors name the place, e.g.
-        ``ValueError: profiles.search.reed is not a timeout field``.
+        ``read``, ``total`` and ``max_body_bytes`` (``null`` for those two
+        means no limit), or to a :class:`TimeoutConfig`. Missing fields are
+        taken from the built-in profile of the same name; for a new name, from
+        the ``"default"`` profile (after ``data``'s own ``"default"`` entry is
+        applied). Everything is validated; errors name the place, e.g.
+        ``ValueError: profiles.search.reed is not a timeout field``; an entry
+        that is not a mapping (``{"search": None}`` too) is refused.
 
         Example::
 
@@ -294,7 +340,9 @@ class TimeoutProfiles(Mapping[str, TimeoutConfig]):
             raise ValueError(f"{path} must be a mapping of operation names, got {data!r}")
         for name in data:
             _check_name(name, path)
-        default = _entry(data.get("default"), _BUILTIN["default"], f"{path}.default")
+        default = _BUILTIN["default"]
+        if "default" in data:
+            default = _entry(data["default"], default, f"{path}.default")
         result: dict[str, TimeoutConfig] = {"default": default}
         for name, entry in data.items():
             if name == "default":
@@ -303,7 +351,7 @@ class TimeoutProfiles(Mapping[str, TimeoutConfig]):
             result[name] = _entry(entry, base, f"{path}.{name}")
         return cls(result)
 
-    def to_dict(self) -> dict[str, dict[str, float | None]]:
+    def to_dict(self) -> dict[str, dict[str, float | int | None]]:
         """Every profile as plain data; ``from_dict(p.to_dict()) == p``."""
         return {name: config.to_dict() for name, config in self._profiles.items()}
 
@@ -363,12 +411,12 @@ class TimeoutProfiles(Mapping[str, TimeoutConfig]):
 
 
 def _entry(entry: object, base: TimeoutConfig, path: str) -> TimeoutConfig:
-    if entry is None:
-        return base
     if isinstance(entry, TimeoutConfig):
         return entry
     if not isinstance(entry, Mapping):
-        raise ValueError(f"{path} must be a mapping of connect/read/total, got {entry!r}")
+        # None included: an entry left empty in a settings file is a mistake to
+        # point at, not a silent "use the built-in values".
+        raise ValueError(f"{path} must be a mapping of {_FIELDS}, got {_shown(entry)}")
     return TimeoutConfig.from_dict(entry, base=base, path=path)
 
 
@@ -485,14 +533,6 @@ class Deadline:
             started_at = self._clock.now()
         self._started_at = started_at
         self._expires_at = None if total is None else started_at + total
-
-    @classmethod
-    def _from_start(cls, total: float | None, started_at: float, clock: Clock | None) -> Deadline:
-        """Compatibility for callers of the old private constructor.
-
-        Same as ``Deadline(total, clock=clock, started_at=started_at)``.
-        """
-        return cls(total, clock=clock, started_at=started_at)
 
     @property
     def clock(self) -> Clock:
@@ -618,20 +658,6 @@ class AttemptContext(tuple[float | None, float | None]):
         attrs["deadline"] = deadline
         attrs["cancel"] = cancel
         return self
-
-    @classmethod
-    def _make(
-        cls,
-        config: TimeoutConfig,
-        deadline: Deadline,
-        cancel: CancelToken | None,
-        pair: TimeoutPair,
-    ) -> AttemptContext:
-        """Compatibility for callers of the old private constructor.
-
-        Same as ``AttemptContext(config, deadline, cancel, timeout=pair)``.
-        """
-        return cls(config, deadline, cancel, timeout=pair)
 
     @classmethod
     def start(

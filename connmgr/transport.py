@@ -34,6 +34,13 @@ urllib3 raised through :func:`connmgr.errors.classify_error`, so a plain
 read timeout, never requests' ``ConnectionError("Read timed out")``. The
 connection notes when it starts writing the request: from then on every
 failure has ``request_sent=True`` (the server may have it), whatever its type.
+Cut-off heads and bodies, cut-off gzip/deflate streams and bodies over the
+profile's ``max_body_bytes`` never pass as a success (the attempt and the
+urllib3 classes that check all this are in :mod:`connmgr.attempt`).
+
+Process hygiene: a forked child drops the pools of every adapter (it never
+reads a socket its parent opened), and urllib3's loggers get connmgr's
+redaction (its DEBUG lines carry full query strings).
 
 Example::
 
@@ -52,11 +59,12 @@ there.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import socket
+import queue
 import threading
+import urllib.parse
+import weakref
 from collections.abc import Generator
 from typing import Any, Final, cast
 
@@ -64,18 +72,20 @@ import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from requests.models import REDIRECT_STATI
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.poolmanager import PoolManager
 from urllib3.response import HTTPResponse
 from urllib3.util.timeout import Timeout as Urllib3Timeout
 
-from connmgr.clock import SYSTEM_CLOCK, CancelToken, Clock
-from connmgr.errors import (
-    DeadlineExceededError,
-    NetworkError,
-    RequestCancelledError,
-    classify_error,
+from connmgr.attempt import (
+    CURRENT,
+    POOL_CLASSES,
+    Attempt,
+    LazyDeadline,
+    WatchedResponse,
+    error_before_sending,
 )
+from connmgr.clock import SYSTEM_CLOCK, CancelToken, Clock
+from connmgr.errors import NetworkError, redact_text
 from connmgr.timeouts import (
     MIN_ATTEMPT_TIMEOUT,
     AttemptContext,
@@ -85,7 +95,6 @@ from connmgr.timeouts import (
     TimeoutPair,
     timeout_pair,
 )
-from connmgr.watchdog import WATCHDOG, Scheduled
 
 __all__ = [
     "AttemptContext",
@@ -97,431 +106,106 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-# --------------------------------------------------------------------------- one attempt
-
-_DEADLINE, _CANCEL = "deadline", "cancel"
-# (total, started_at, clock): a deadline the adapter started, not built yet
-# (most requests succeed and never look at it).
-_LazyDeadline = tuple[float | None, float, Clock]
+# --------------------------------------------------------------------------- urllib3's logs
 
 
-class _Process:
-    """The transport's process-wide state, renewed in a forked child."""
+class _RedactingFilter(logging.Filter):
+    """Passes every record of urllib3's loggers through :func:`connmgr.errors.redact_text`.
 
-    #: Guards the attempts' state against a kill (see _Attempt); one for all
-    #: attempts, held for a few stores, so none is allocated per request.
-    attempt_lock = threading.Lock()
+    urllib3 logs each request at DEBUG with its full target, query string
+    included (``"GET /x?token=... HTTP/1.1" 200``), and some warnings with a
+    traceback that holds URLs. The message is rendered once, redacted (also
+    with percent-encoding undone, for a URL inside a query value), and stored
+    back (``args`` cleared); a traceback is rendered and redacted into
+    ``exc_text``, which formatters print instead. Records are only built when
+    a logger is enabled for their level, so this costs nothing otherwise.
+    """
 
-    @classmethod
-    def after_fork_in_child(cls) -> None:
-        # Another thread may have held it at the fork: it would stay held forever.
-        cls.attempt_lock = threading.Lock()
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_text(message)
+        if "%" in redacted:
+            # A URL inside a query value (a redirect target, a callback) hides
+            # its own secrets behind percent-encoding: look at it decoded too.
+            decoded = urllib.parse.unquote(redacted)
+            masked = redact_text(decoded)
+            if masked != decoded:
+                redacted = masked
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact_text(_FORMATTER.formatException(record.exc_info))
+        return True
+
+
+_FORMATTER: Final = logging.Formatter()
+_REDACT_URLLIB3: Final = _RedactingFilter()
+
+
+def _redact_urllib3_logs() -> None:
+    """Install the filter on ``urllib3`` and each ``urllib3.*`` logger (idempotent).
+
+    A logger's filters do not apply to its children's records, so each
+    existing child gets it too (urllib3 creates them at import; the SOCKS one
+    when first used, which is why proxy managers call this as well).
+    """
+    names = ["urllib3"]
+    known = list(logging.Logger.manager.loggerDict)  # a copy: other threads may add loggers
+    names += [name for name in known if name.startswith("urllib3.")]
+    for name in names:
+        target = logging.getLogger(name)
+        if _REDACT_URLLIB3 not in target.filters:
+            target.addFilter(_REDACT_URLLIB3)
+
+
+# --------------------------------------------------------------------------- fork
+
+
+#: Every live adapter, so that a forked child can drop their pools.
+_ADAPTERS: Final[weakref.WeakSet[TimeoutHTTPAdapter]] = weakref.WeakSet()
+
+
+def _renew_queue_locks(pool_queue: queue.Queue[Any]) -> None:
+    pool_queue.mutex = threading.Lock()
+    pool_queue.not_empty = threading.Condition(pool_queue.mutex)
+    pool_queue.not_full = threading.Condition(pool_queue.mutex)
+    pool_queue.all_tasks_done = threading.Condition(pool_queue.mutex)
+
+
+def _drop_pools(manager: PoolManager) -> None:
+    """Empty ``manager`` in a forked child: its sockets are the parent's.
+
+    Closing a socket in the child closes only the child's descriptor (no
+    shutdown, no TLS close_notify is written), so the parent's connections
+    are untouched, and the child opens its own from then on. The locks are
+    renewed first: one held by another thread of the parent at the fork
+    would never be released in the child.
+    """
+    manager.pools.lock = threading.RLock()
+    for key in manager.pools.keys():  # noqa: SIM118  (the container refuses iteration)
+        pool_queue = getattr(manager.pools[key], "pool", None)
+        if isinstance(pool_queue, queue.Queue):
+            _renew_queue_locks(pool_queue)
+    manager.clear()
+
+
+def _after_fork_in_child() -> None:
+    """Drop every adapter's pools: a child never uses a socket its parent opened."""
+    for adapter in list(_ADAPTERS):
+        try:
+            for manager in [adapter.poolmanager, *adapter.proxy_manager.values()]:
+                _drop_pools(manager)
+        except Exception:
+            # The child must start in any case; a pool left alone is then
+            # dropped wholesale, unclosed, so it can never be read from.
+            logger.exception("connmgr could not close an inherited connection pool")
+            connections, maxsize, block, pool_kwargs = adapter.pool_arguments
+            adapter.proxy_manager = {}
+            adapter.init_poolmanager(connections, maxsize, block, **pool_kwargs)
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_Process.after_fork_in_child)
-
-
-def _shutdown(sock: object) -> None:
-    """Shut ``sock`` down at the OS level; wakes a blocked ``recv`` in any thread."""
-    if sock is None:
-        return
-    if not isinstance(sock, socket.socket):
-        sock = getattr(sock, "socket", None)  # urllib3's SSLTransport (TLS in TLS)
-        if not isinstance(sock, socket.socket):
-            return
-    # socket.socket.shutdown, not SSLSocket.shutdown: the latter also drops the
-    # SSL object under the reader's feet; we only want the fd woken. OSError:
-    # already closed or never connected, nothing left to wake.
-    with contextlib.suppress(OSError):
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-
-class _Attempt(Scheduled):
-    """One attempt: its connection and socket, and the watchdog and cancel
-    hooks that shut them down.
-
-    Registration (by the pool as it hands out a connection, and
-    :meth:`watch` for each new socket) is lock-free: two stores, then a look
-    at :attr:`reason`; :meth:`_kill` sets :attr:`reason` before it reads the
-    connection, so whichever runs second does the shutdown. Everything that
-    must not interleave with a kill (the pool taking the connection back,
-    finishing) takes ``_Process.attempt_lock``: one process-wide lock, held for a few
-    attribute stores (a kill also for a ``shutdown()`` call), so sharing it
-    costs less than creating one per attempt.
-
-    :attr:`request_sent` turns true when the connection starts writing the
-    request (its headers), and stays true: from then on the server may have
-    it, whatever fails.
-    """
-
-    __slots__ = (
-        "_armed",
-        "_deadline",
-        "_unhook",
-        "cancel",
-        "conn",
-        "done",
-        "finish_on_release",
-        "reason",
-        "request",
-        "request_sent",
-        "sock",
-    )
-
-    def __init__(
-        self,
-        deadline: Deadline | _LazyDeadline,
-        remaining: float | None,
-        cancel: CancelToken | None,
-        request: requests.PreparedRequest,
-    ) -> None:
-        super().__init__()
-        self._deadline = deadline
-        self.cancel = cancel
-        self.request = request
-        self.reason: str | None = None
-        self.conn: _WatchedHTTPConnection | None = None
-        self.sock: object = None
-        self.done = False
-        self.request_sent = False
-        #: Set once the adapter holds the final response: the pool taking its
-        #: connection back (body read out, or response closed) ends the attempt.
-        self.finish_on_release = False
-        self._armed = remaining is not None
-        if remaining is not None:
-            WATCHDOG.schedule(remaining, self)
-        self._unhook = cancel.add_callback(self._on_cancel) if cancel is not None else None
-
-    @property
-    def deadline(self) -> Deadline:
-        """The attempt's deadline (built on first use when the adapter started it)."""
-        deadline = self._deadline
-        if isinstance(deadline, Deadline):
-            return deadline
-        total, started_at, clock = deadline
-        built = self._deadline = Deadline(total, clock=clock, started_at=started_at)
-        return built
-
-    def watch(self, conn: _WatchedHTTPConnection, sock: object = None) -> None:
-        """``conn`` (with ``sock``, or its current socket) now serves this attempt."""
-        conn._connmgr_attempt = self
-        self.conn = conn
-        if sock is None:
-            sock = conn.sock
-        if sock is not None:
-            # Kept apart from conn.sock: http.client drops that on "Connection:
-            # close" while the body is still being read from the socket.
-            self.sock = sock
-        if self.reason is not None and not self.done:
-            _kill_connection(conn, self.sock)  # killed while connecting
-
-    def finish(self) -> None:
-        """The attempt is over: disarm the watchdog and the cancel hook (idempotent)."""
-        # Usually the pool taking the connection back finished it already.
-        if not self.done and self._mark_done():
-            self._disarm()
-
-    def _mark_done(self) -> bool:
-        """Set :attr:`done` under the lock; ``True`` if this call set it."""
-        with _Process.attempt_lock:
-            if self.done:
-                return False
-            self.done = True
-            self.conn = None
-            self.sock = None
-            return True
-
-    def _disarm(self) -> None:
-        if self._armed:
-            WATCHDOG.cancel(self)
-        # Also breaks the attempt <-> cancel-hook reference cycle, so the
-        # attempt is freed by refcounting rather than by the cyclic GC.
-        unhook, self._unhook = self._unhook, None
-        if unhook is not None:
-            unhook()
-
-    def fire(self) -> None:
-        """The deadline passed (called by the watchdog thread)."""
-        self._kill(_DEADLINE)
-
-    def _on_cancel(self) -> None:
-        self._kill(_CANCEL)
-
-    def _kill(self, reason: str) -> None:
-        with _Process.attempt_lock:
-            if self.done or self.reason is not None:
-                return
-            self.reason = reason
-            conn, sock = self.conn, self.sock
-            if conn is not None:
-                _kill_connection(conn, sock)
-            else:
-                _shutdown(sock)
-        logger.debug(
-            "%s after %.3f s: connection %s",
-            "deadline reached" if reason == _DEADLINE else "cancelled",
-            self.deadline.elapsed(),
-            "shut down" if conn is not None or sock is not None else "not open yet",
-        )
-
-    def error_for(self, exc: BaseException | None, phase: str) -> NetworkError | None:
-        """The error to raise instead of ``exc``, or ``None`` to let ``exc`` through."""
-        return _make_error(
-            self.reason,
-            self.deadline,
-            self.cancel,
-            self.request,
-            exc,
-            phase=phase,
-            sent=self.request_sent,
-        )
-
-    def classified(self, exc: BaseException) -> NetworkError:
-        """``exc`` (from requests or urllib3) as the connmgr error.
-
-        The one place where the transport maps such failures into the tree.
-        :attr:`request_sent` is what the connection saw: once it started
-        writing the request, the server may have it, whatever the exception's
-        type suggests (a malformed answer to a POST is not "never sent").
-        """
-        error = classify_error(exc, url=self.request.url)
-        if self.request_sent:
-            error.request_sent = True
-        return error
-
-
-def _make_error(
-    reason: str | None,
-    deadline: Deadline,
-    cancel: CancelToken | None,
-    request: requests.PreparedRequest,
-    exc: BaseException | None,
-    *,
-    phase: str,
-    sent: bool,
-) -> NetworkError | None:
-    """The deadline or cancel error for an attempt, or ``None`` if neither applies.
-
-    A cancel wins over the deadline; an attempt that ends with an error after
-    the deadline passed counts as a deadline error even if the watchdog had
-    not fired yet (the read timeout is capped to the same instant).
-    """
-    if reason == _CANCEL or (reason is None and cancel is not None and cancel.cancelled):
-        why = cancel.reason if cancel is not None and cancel.reason else "cancelled"
-        return RequestCancelledError(
-            f"request cancelled {phase}",
-            request=request,
-            details=f"{why} ({phase})" + _describe(exc),
-            request_sent=sent,
-        )
-    if reason == _DEADLINE or deadline.expired:
-        total = deadline.total if deadline.total is not None else 0.0
-        return DeadlineExceededError(
-            f"the request did not finish within its {total:g} s deadline "
-            f"({phase}, {deadline.elapsed():.3f} s elapsed)",
-            request=request,
-            timeout=deadline.total,
-            details=f"total deadline {total:g} s exceeded {phase}" + _describe(exc),
-            request_sent=sent,
-        )
-    return None
-
-
-def _describe(exc: BaseException | None) -> str:
-    """``"; last error: ReadTimeout <- timeout"``: the exception types only.
-
-    Messages from urllib3 and requests can carry the URL, query string and
-    all, so they stay out of ``details`` (the original is ``__cause__``).
-    """
-    if exc is None:
-        return ""
-    chain = [type(exc).__name__]
-    seen = {id(exc)}
-    cause = exc.__cause__ or exc.__context__
-    while cause is not None and id(cause) not in seen and len(chain) < 4:
-        seen.add(id(cause))
-        chain.append(type(cause).__name__)
-        cause = cause.__cause__ or cause.__context__
-    return "; last error: " + " <- ".join(chain)
-
-
-def _kill_connection(conn: _WatchedHTTPConnection, sock: object) -> None:
-    conn._connmgr_killed = True
-    current = conn.sock
-    _shutdown(current)
-    if sock is not current:
-        _shutdown(sock)
-
-
-class _Current(threading.local):
-    """The attempt being sent by this thread (read by the pool and connection classes)."""
-
-    attempt: _Attempt | None = None
-
-
-_current: Final = _Current()
-
-
-# --------------------------------------------------------------------------- urllib3 classes
-
-
-class _WatchedResponse(HTTPResponse):
-    """The final response of a ``stream=True`` attempt: a read the watchdog
-    (or a cancel) interrupted raises the deadline (or cancel) error, and
-    ``close()`` ends the attempt. The adapter gives the response this class by
-    ``__class__`` swap (same layout, nothing copied)."""
-
-    _connmgr_attempt: _Attempt | None = None
-
-    def _connmgr_fail(self, exc: BaseException | None) -> None:
-        """Raise the deadline/cancel error if the attempt was killed (or ``exc``
-        came after the deadline); return to let the caller go on or re-raise."""
-        attempt = self._connmgr_attempt
-        if attempt is None or (exc is None and attempt.reason is None):
-            return
-        error = attempt.error_for(exc, "while reading the response body")
-        if error is not None:
-            raise error from exc
-
-    # After a kill, a read may also *succeed*: a body without Content-Length
-    # then looks complete at the EOF the shutdown caused. So every read checks.
-
-    def read(
-        self,
-        amt: int | None = None,
-        decode_content: bool | None = None,
-        cache_content: bool = False,
-    ) -> bytes:
-        try:
-            data = super().read(amt, decode_content, cache_content)
-        except (DeadlineExceededError, RequestCancelledError):
-            raise
-        except Exception as exc:
-            self._connmgr_fail(exc)
-            raise
-        self._connmgr_fail(None)
-        return data
-
-    def read1(self, amt: int | None = None, decode_content: bool | None = None) -> bytes:
-        try:
-            data = super().read1(amt, decode_content)
-        except (DeadlineExceededError, RequestCancelledError):
-            raise
-        except Exception as exc:
-            self._connmgr_fail(exc)
-            raise
-        self._connmgr_fail(None)
-        return data
-
-    def read_chunked(
-        self, amt: int | None = None, decode_content: bool | None = None
-    ) -> Generator[bytes]:
-        try:
-            for chunk in super().read_chunked(amt, decode_content):
-                self._connmgr_fail(None)
-                yield chunk
-        except (DeadlineExceededError, RequestCancelledError):
-            raise
-        except Exception as exc:
-            self._connmgr_fail(exc)
-            raise
-        self._connmgr_fail(None)
-
-    def close(self) -> None:
-        super().close()
-        attempt = self._connmgr_attempt
-        if attempt is not None:
-            attempt.finish()
-
-
-class _WatchedHTTPConnection(HTTPConnection):
-    """Registers each new socket with the current attempt (the pool registers
-    the connection itself when it hands it out, new or reused)."""
-
-    _connmgr_killed = False
-    _connmgr_attempt: _Attempt | None = None
-
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        attempt = _current.attempt
-        if attempt is not None:
-            attempt.watch(self, sock)
-        return sock
-
-    def endheaders(self, message_body: Any = None, *, encode_chunked: bool = False) -> None:
-        """Note that the request is being written, then write it (the first bytes)."""
-        if self.sock is None:
-            # http.client would connect inside its first send(); connecting
-            # here instead writes nothing of the request, so a failure to
-            # connect still proves that the request never left.
-            self.connect()
-        attempt = self._connmgr_attempt
-        if attempt is not None:
-            attempt.request_sent = True
-        super().endheaders(message_body, encode_chunked=encode_chunked)
-
-    def close(self) -> None:
-        self._connmgr_killed = False  # the object may be reused with a fresh socket
-        super().close()
-
-
-class _WatchedHTTPSConnection(HTTPSConnection, _WatchedHTTPConnection):
-    """The TLS variant (same hooks; MRO puts HTTPSConnection's connect first)."""
-
-
-class _PoolHooks:
-    """Pool mixin: hand connections to the current attempt and take them back.
-
-    ``_get_conn`` registers the connection (new or reused) with the attempt
-    this thread is sending: lock-free, see :class:`_Attempt`. ``_put_conn``
-    detaches it first, under the lock a kill takes, so a watchdog kill either
-    happened before (the connection is then closed here: the pool never holds
-    a shut-down socket) or cannot reach it any more; when the attempt's final
-    response is done with it, that ends the attempt.
-    """
-
-    def _get_conn(self, timeout: float | None = None) -> Any:
-        conn = super()._get_conn(timeout)  # type: ignore[misc]
-        attempt = _current.attempt
-        if attempt is not None:
-            conn._connmgr_attempt = attempt
-            attempt.conn = conn
-            sock = conn.sock
-            if sock is not None:
-                attempt.sock = sock
-            if attempt.reason is not None and not attempt.done:
-                _kill_connection(conn, attempt.sock)  # killed while waiting for the pool
-        return conn
-
-    def _put_conn(self, conn: Any) -> None:
-        if conn is not None:
-            attempt = conn._connmgr_attempt
-            if attempt is not None:
-                conn._connmgr_attempt = None
-                ended = False
-                with _Process.attempt_lock:
-                    if attempt.conn is conn:
-                        attempt.conn = None
-                        attempt.sock = None
-                    if attempt.finish_on_release and not attempt.done:
-                        attempt.done = ended = True
-                if ended:
-                    attempt._disarm()
-            if conn._connmgr_killed:
-                conn.close()
-        super()._put_conn(conn)  # type: ignore[misc]
-
-
-class _WatchedHTTPConnectionPool(_PoolHooks, HTTPConnectionPool):
-    ConnectionCls = _WatchedHTTPConnection
-
-
-class _WatchedHTTPSConnectionPool(_PoolHooks, HTTPSConnectionPool):
-    ConnectionCls = _WatchedHTTPSConnection
-
-
-_POOL_CLASSES: Final = {"http": _WatchedHTTPConnectionPool, "https": _WatchedHTTPSConnectionPool}
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # --------------------------------------------------------------------------- public API
@@ -567,20 +251,47 @@ class TimeoutHTTPAdapter(HTTPAdapter):
             raise ValueError(f"timeout_config must be a TimeoutConfig, got {timeout_config!r}")
         self.timeout_config = timeout_config
         self.clock = clock
+        #: Attempts under way, so a network change can end those of the old network.
+        self._live: weakref.WeakSet[Attempt] = weakref.WeakSet()
         super().__init__(*args, **kwargs)
+
+    def abandon_old_network(self, *, methods: frozenset[str] | None = None) -> int:
+        """End every attempt under way (of ``methods``, if given): the network changed.
+
+        Each fails at once as a transient ``ConnectionFailedError`` (kind
+        ``"network_changed"``) instead of waiting on a socket of the old
+        network until its read timeout. Returns how many were ended.
+        """
+        ended = 0
+        for attempt in list(self._live):
+            if attempt.done or (methods is not None and attempt.request.method not in methods):
+                continue
+            attempt.abandon_old_network()
+            ended += 1
+        return ended
 
     def init_poolmanager(
         self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
     ) -> None:
-        """Set up urllib3's pool manager with connection classes the watchdog can reach."""
+        """Set up urllib3's pool manager with connection classes the watchdog can reach.
+
+        Also where the adapter joins the set whose pools a forked child drops
+        (an unpickled adapter comes here too), and where urllib3's loggers get
+        connmgr's redaction.
+        """
         super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
-        self.poolmanager.pool_classes_by_scheme = dict(_POOL_CLASSES)
+        self.poolmanager.pool_classes_by_scheme = dict(POOL_CLASSES)
+        #: What the pool manager was made with (to make a fresh one).
+        self.pool_arguments = (connections, maxsize, block, pool_kwargs)
+        _ADAPTERS.add(self)
+        _redact_urllib3_logs()
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         """As ``HTTPAdapter``'s, with the watched connection classes (not for SOCKS)."""
+        _redact_urllib3_logs()
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)
         if not proxy.lower().startswith("socks"):
-            manager.pool_classes_by_scheme = dict(_POOL_CLASSES)
+            manager.pool_classes_by_scheme = dict(POOL_CLASSES)
         return manager
 
     def send(  # noqa: PLR0917  (HTTPAdapter.send's signature)
@@ -612,7 +323,7 @@ class TimeoutHTTPAdapter(HTTPAdapter):
         self,
         request: requests.PreparedRequest,
         timeout: float | TimeoutPair | Urllib3Timeout | None,
-    ) -> tuple[_Attempt, TimeoutPair]:
+    ) -> tuple[Attempt, TimeoutPair]:
         """The attempt (armed on the watchdog) and its ``(connect, read)``.
 
         Raises the deadline or cancel error, with nothing sent, when the
@@ -621,17 +332,16 @@ class TimeoutHTTPAdapter(HTTPAdapter):
         cancel: CancelToken | None = None
         connect: float | None
         read: float | None
-        deadline: Deadline | _LazyDeadline
+        deadline: Deadline | LazyDeadline
         if isinstance(timeout, AttemptContext):
+            config = timeout.config
             deadline, cancel = timeout.deadline, timeout.cancel
             connect, read = timeout
             remaining = deadline.remaining()
             if (cancel is not None and cancel.cancelled) or (
                 remaining is not None and remaining <= 0
             ):
-                error = _make_error(
-                    None, deadline, cancel, request, None, phase="before it was sent", sent=False
-                )
+                error = error_before_sending(deadline, cancel, request)
                 if error is not None:
                     raise error
         else:
@@ -653,11 +363,13 @@ class TimeoutHTTPAdapter(HTTPAdapter):
                 connect = cap
             if read is None or read > cap:
                 read = cap
-        return _Attempt(deadline, remaining, cancel, request), (connect, read)
+        attempt = Attempt(deadline, remaining, cancel, request, config.max_body_bytes)
+        self._live.add(attempt)
+        return attempt, (connect, read)
 
     def _send(  # noqa: PLR0917
         self,
-        attempt: _Attempt,
+        attempt: Attempt,
         request: requests.PreparedRequest,
         stream: bool,
         pair: TimeoutPair,
@@ -665,7 +377,7 @@ class TimeoutHTTPAdapter(HTTPAdapter):
         cert: Any,
         proxies: Any,
     ) -> requests.Response:
-        previous, _current.attempt = _current.attempt, attempt
+        previous, CURRENT.attempt = CURRENT.attempt, attempt
         try:
             response = super().send(
                 request,
@@ -685,7 +397,7 @@ class TimeoutHTTPAdapter(HTTPAdapter):
             attempt.finish()
             raise
         finally:
-            _current.attempt = previous
+            CURRENT.attempt = previous
         if attempt.reason is not None:
             # Killed while the headers arrived: a shutdown mid-headers can even
             # parse as a complete (truncated) response. Never hand that out.
@@ -697,31 +409,29 @@ class TimeoutHTTPAdapter(HTTPAdapter):
 
         response._connmgr_attempt = attempt  # type: ignore[attr-defined]  # for redirects
         raw = response.raw
-        if not stream:
-            # Read the body now, under the watchdog (requests would read it
-            # after we return); the pool taking the connection back at its
-            # end finishes the attempt. requests' own .content is then cached.
+        watched = attempt.conn is not None and type(raw) is HTTPResponse
+        if watched:
+            # Armed until the body is read out or the response closed; every
+            # read checks the deadline, the size limit and the body's integrity.
+            raw.__class__ = WatchedResponse
+            cast(WatchedResponse, raw)._connmgr_attempt = attempt
             attempt.finish_on_release = True
-            try:
-                response.content  # noqa: B018
-            except Exception as exc:
-                error = attempt.error_for(exc, "while reading the response body")
-                if error is not None:
-                    raise error from exc
-                raise
-            finally:
-                attempt.finish()
-            if attempt.reason is not None:  # killed, yet the read "succeeded": truncated
-                error = attempt.error_for(None, "while reading the response body")
-                if error is not None:
-                    raise error
-        elif attempt.conn is not None and type(raw) is HTTPResponse:
-            # Armed until the body is read out or the response closed.
-            raw.__class__ = _WatchedResponse
-            cast(_WatchedResponse, raw)._connmgr_attempt = attempt
-            attempt.finish_on_release = True
-        else:
-            attempt.finish()  # nothing of ours to watch (e.g. a mocked response)
+        if stream:
+            if not watched:
+                attempt.finish()  # nothing of ours to watch (e.g. a mocked response)
+            return response
+        # Read the body now, under the watchdog (requests would read it after
+        # we return); the pool taking the connection back at its end finishes
+        # the attempt. requests' own .content is then cached.
+        try:
+            response.content  # noqa: B018
+        except Exception as exc:
+            error = attempt.error_for(exc, "while reading the response body")
+            if error is not None:
+                raise error from exc
+            raise
+        finally:
+            attempt.finish()
         return response
 
 

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from connmgr import forksafe, shutdown
 from connmgr.clock import CancelToken
 
 __all__ = ["WaitRegistry"]
@@ -34,6 +35,17 @@ class WaitRegistry:
         self._lock = threading.Lock()
         self._tokens: set[CancelToken] = set()
         self._closed_reason: str | None = None
+        forksafe.register(self)
+        shutdown.register(self)
+
+    def _after_fork(self) -> None:
+        # In a forked child the waiting threads are gone, and a lock they held stays held.
+        self._lock = threading.Lock()
+        self._tokens = set()
+
+    def _at_shutdown(self) -> None:
+        # Python joins non-daemon threads at exit: none may sit in a retry delay.
+        self.close("the interpreter is shutting down")
 
     @property
     def count(self) -> int:

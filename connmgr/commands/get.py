@@ -29,6 +29,7 @@ from connmgr.commands.exits import (
 from connmgr.commands.messages import describe_failure, fail
 from connmgr.commands.narrator import RequestNarrator
 from connmgr.commands.options import parse_header, parse_probe, parse_timeout
+from connmgr.frozen import explain_frozen
 from connmgr.network import NetworkMonitor
 from connmgr.terminal import (
     Terminal,
@@ -151,6 +152,7 @@ def cmd_get(args: argparse.Namespace, out: IO[bytes], err: Terminal) -> int:
             manager.close()
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class _Run:
     """What the end of one ``connmgr get`` needs: its options, output and story so far."""

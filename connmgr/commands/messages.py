@@ -25,11 +25,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from connmgr.frozen import explain_frozen
 from connmgr.terminal import Terminal
 
 __all__ = ["FailureWords", "describe_failure", "fail", "host_and_port"]
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class FailureWords:
     """What to print for a failure, and which error it is about (for the exit code)."""

@@ -17,7 +17,11 @@ story of a bad day:
    is fine again;
 5. ``network`` — the network is lost (the probe fails, the API refuses):
    *offline*, searches fail fast without touching the network; the network
-   comes back and so does *online*.
+   comes back and so does *online*;
+6. ``offline-first`` — the network is lost again, but searches are answered
+   from the session's HTTP cache (``serve_stale``, requests-cache) and a
+   playlist edit is queued in an :class:`~connmgr.outbox.Outbox` on disk, with
+   its ``Idempotency-Key``; the network comes back and the outbox delivers it.
 
 The modules, from the data up:
 

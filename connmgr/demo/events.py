@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from connmgr.frozen import explain_frozen
 from connmgr.machine import ConnectionState
 
 __all__ = ["DemoEvent"]
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class DemoEvent:
     """Something that happened during the story, for a timeline.
@@ -25,6 +27,10 @@ class DemoEvent:
     * ``"fail_fast"`` — a search failed at the gate without touching the network
       (``error`` is the error class name, ``elapsed`` how long it took);
     * ``"failed"`` — a search failed for good after trying;
+    * ``"stale"`` — a search was answered from the session's cache because no
+      live answer could be had (``elapsed`` how long it took);
+    * ``"outbox"`` — a change was queued in the outbox, or delivered (``key``
+      is its ``Idempotency-Key``);
     * ``"network"`` — the network monitor's verdict changed;
     * ``"note"`` — anything else worth a line (an expectation that was missed).
 

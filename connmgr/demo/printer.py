@@ -19,6 +19,11 @@ __all__ = ["TimelinePrinter"]
 _SAME_WAIT = 0.5
 
 
+def _duration(seconds: float) -> str:
+    """``"85 µs"`` for an answer at the gate, ``"1.4 s"`` for one after trying."""
+    return f"{seconds * 1e6:.0f} µs" if seconds < 0.01 else f"{seconds:.1f} s"
+
+
 class TimelinePrinter:
     """The terminal view of the story: a live timeline, then a summary.
 
@@ -45,7 +50,7 @@ class TimelinePrinter:
     def __call__(self, event: DemoEvent) -> None:
         """Print one event (thread-safe)."""
         with self._lock:
-            if event.kind != "fail_fast":
+            if event.kind not in ("fail_fast", "stale"):
                 self._flush_folded(event.at)
             stamp = f"{event.at:5.1f}s"
             if event.kind == "chapter":
@@ -76,8 +81,10 @@ class TimelinePrinter:
                     self.term.wait(
                         event.key, "the server's pause ends", event.wait or 0.0, announce=False
                     )
-            elif event.kind == "fail_fast":
+            elif event.kind in ("fail_fast", "stale"):
                 self._fold(event, stamp)
+            elif event.kind == "outbox":
+                self.term.line(f"{stamp}    ✉ {event.text}", style="bold blue")
             elif event.kind == "failed":
                 self.term.line(f"{stamp}    ✗ {event.text}", style="red")
             elif event.kind == "network":
@@ -91,14 +98,24 @@ class TimelinePrinter:
         if entry is None or event.at - entry[0] > self.fold:
             if entry is not None:
                 self._flush_one(name, entry)
-            self.term.line(f"{stamp}    ⚡ {event.text}", style="red")
+            if event.kind == "stale":
+                self.term.line(f"{stamp}    ⟲ {event.text}", style="blue")
+            else:
+                self.term.line(f"{stamp}    ⚡ {event.text}", style="red")
             self._folded[name] = [event.at, 0.0, 0.0]
         else:
             entry[1] += 1
             entry[2] = max(entry[2], (event.elapsed or 0.0) * 1e6)
 
     def _flush_one(self, name: str, entry: list[float]) -> None:
-        if entry[1]:
+        if entry[1] and name == "stale":
+            count = int(entry[1])
+            self.term.line(
+                f"        … and {count} more search{'es' if count != 1 else ''} answered from"
+                f" the cache (slowest {_duration(entry[2] / 1e6)})",
+                style="blue",
+            )
+        elif entry[1]:
             self.term.line(
                 f"        … and {int(entry[1])} more {name} fail-fast"
                 f"{'s' if entry[1] != 1 else ''} (slowest {entry[2]:.0f} µs, no request sent)",
@@ -135,6 +152,8 @@ class TimelinePrinter:
             ("retries", str(report.retries)),
             ("sends per search (a fail-fast sends none)", f"{report.sends_per_search:.2f}"),
         ]
+        if report.stale:
+            rows.insert(2, ("  of which answered from the cache (stale)", str(report.stale)))
         if report.fail_fast:
             median = (report.fail_fast_median or 0.0) * 1e6
             rows.append(

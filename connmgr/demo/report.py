@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from connmgr.frozen import explain_frozen
 from connmgr.machine import ConnectionState
 
 __all__ = ["DemoReport"]
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class DemoReport:
     """What the story did, for the summary table and for tests.
@@ -20,7 +22,9 @@ class DemoReport:
     one ``messages`` user message per class; ``fail_fast`` how many of those were
     answered at the gate without touching the network; ``missed`` the expected
     states the script waited for in vain; ``unexpected`` exceptions outside
-    connmgr's error tree (there should be none).
+    connmgr's error tree (there should be none); ``stale`` how many of the
+    ``succeeded`` searches the session's cache answered because no live answer
+    could be had.
     """
 
     chapters: tuple[str, ...]
@@ -40,6 +44,8 @@ class DemoReport:
     time_in_state: Mapping[str, float]
     missed: tuple[str, ...]
     unexpected: tuple[str, ...]
+    #: Searches answered from the session's cache (counted in ``succeeded`` too).
+    stale: int = 0
 
     @property
     def sends_per_search(self) -> float:

@@ -42,6 +42,7 @@ class _Tally:
     lock: threading.Lock = field(default_factory=threading.Lock)
     searches: int = 0
     succeeded: int = 0
+    stale: int = 0
     cancelled: int = 0
     failed: Counter[str] = field(default_factory=Counter)
     messages: dict[str, str] = field(default_factory=dict)
@@ -75,6 +76,7 @@ def run_story(
     from connmgr import signals
     from connmgr.clock import CancelToken
     from connmgr.errors import NetworkError, RequestCancelledError
+    from connmgr.stale import stale_age
 
     timings = timings or DemoTimings()
     chosen = select_chapters(chapters)
@@ -171,7 +173,10 @@ def run_story(
                 tally.searches += 1
             began = time.perf_counter()
             try:
-                manager.get(search_url, params={"q": query}, operation="search", cancel=token)
+                response = manager.get(
+                    search_url, params={"q": query}, operation="search", cancel=token,
+                    serve_stale=ctx.serve_stale,
+                )  # fmt: skip
             except RequestCancelledError:
                 with tally.lock:
                     tally.cancelled += 1
@@ -203,8 +208,20 @@ def run_story(
                     tally.unexpected.append(f"{type(exc).__name__}: {exc}")
                 emit("note", f"unexpected {type(exc).__name__}: {exc}", error=type(exc).__name__)
             else:
+                age = stale_age(response)
                 with tally.lock:
                     tally.succeeded += 1
+                    tally.stale += age is not None
+                if age is not None:
+                    ctx.count_stale()
+                    took = time.perf_counter() - began
+                    emit(
+                        "stale",
+                        f"{query!r} answered from the cache in {_duration(took)}:"
+                        f" results saved {age:.1f} s ago",
+                        error="stale",
+                        elapsed=took,
+                    )
             finished.wait(timings.think * rng.uniform(0.5, 1.5))
 
     threads = [
@@ -252,6 +269,11 @@ def run_story(
         ctx=ctx,
         hits_before=hits_before,
     )
+
+
+def _duration(seconds: float) -> str:
+    """``"85 µs"`` for an answer at the gate, ``"1.4 s"`` for one after trying."""
+    return f"{seconds * 1e6:.0f} µs" if seconds < 0.01 else f"{seconds:.1f} s"
 
 
 def _short_reason(error: object) -> str:
@@ -305,6 +327,7 @@ def _report(
             elapsed=elapsed,
             searches=tally.searches,
             succeeded=tally.succeeded,
+            stale=tally.stale,
             cancelled=tally.cancelled,
             failed=dict(tally.failed),
             messages=dict(tally.messages),

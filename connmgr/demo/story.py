@@ -8,6 +8,7 @@ network, wait for a state). :data:`CHAPTERS` is the whole story, in order.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from connmgr.demo.timings import DemoTimings
+from connmgr.frozen import explain_frozen
 from connmgr.machine import ConnectionState
 
 if TYPE_CHECKING:
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHAPTERS",
+    "PLAYLIST_PATH",
     "QUERIES",
     "SEARCH_PATH",
     "Chapter",
@@ -48,6 +51,9 @@ QUERIES: tuple[str, ...] = (
 #: The API path the workers search (an alias on the FaultServer).
 SEARCH_PATH = "/api/search"
 
+#: Where the offline-first chapter's playlist edit goes (an alias on the FaultServer).
+PLAYLIST_PATH = "/api/playlists/7/tracks"
+
 
 class StoryContext:
     """What a chapter's script can do: change the server, lose the network, wait for states."""
@@ -72,6 +78,10 @@ class StoryContext:
         self.stop = stop
         self.chapter = ""
         self.missed: list[str] = []
+        #: Whether the workers' searches may be answered from the session's cache
+        #: (``serve_stale=``) when no live answer can be had.
+        self.serve_stale = False
+        self._stale_served = 0
         self._cond = threading.Condition()
         self._changes: list[tuple[ConnectionState, ConnectionState]] = []
 
@@ -80,6 +90,17 @@ class StoryContext:
         with self._cond:
             self._changes.append((old, new))
             self._cond.notify_all()
+
+    def count_stale(self) -> None:
+        """A worker's search was answered from the cache (any thread)."""
+        with self._cond:
+            self._stale_served += 1
+
+    @property
+    def stale_served(self) -> int:
+        """Searches answered from the cache so far."""
+        with self._cond:
+            return self._stale_served
 
     def changes(self) -> list[tuple[ConnectionState, ConnectionState]]:
         """Every state change recorded so far, in order."""
@@ -159,6 +180,7 @@ class StoryContext:
             self.wait_for(S.ONLINE, what="back to online")
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class Chapter:
     """One chapter of the story: a name for ``--scenario``, words, the script.
@@ -251,6 +273,92 @@ def _network(ctx: StoryContext) -> None:
     ctx.hold(ctx.timings.hold / 2)
 
 
+def _has_cache(manager: Any) -> bool:
+    cache = getattr(getattr(manager, "session", None), "cache", None)
+    return callable(getattr(cache, "create_key", None))
+
+
+def _offline_first(ctx: StoryContext) -> None:
+    # On before the network goes: a search in flight when it goes may be answered
+    # from the cache too (each search reads the flag when it starts).
+    ctx.serve_stale = True
+    try:
+        _queue_and_serve_stale(ctx)
+    finally:
+        ctx.serve_stale = False
+
+
+def _queue_and_serve_stale(ctx: StoryContext) -> None:
+    import tempfile
+    from pathlib import Path
+
+    import requests
+
+    from connmgr.errors import NetworkError
+    from connmgr.outbox import Outbox
+    from connmgr.stale import cached_answer
+
+    cached = _has_cache(ctx.manager)
+    ctx.server.alias(PLAYLIST_PATH, "/status/201")
+    search_url = ctx.server.url_for(SEARCH_PATH)
+    session = ctx.manager.session
+    for query in QUERIES:
+        # The story's searches so far filled the cache; a chapter played alone searches
+        # once for what is missing. One that fails here fails fast offline.
+        request = requests.Request("GET", search_url, params={"q": query})
+        if cached and cached_answer(session, session.prepare_request(request)) is not None:
+            continue
+        with contextlib.suppress(NetworkError):
+            ctx.manager.get(search_url, params={"q": query}, operation="search")
+    # Searches that began before serve_stale was on end well within this (20 ms each).
+    ctx.hold(ctx.timings.think * 2)
+    ctx.emit(
+        "step",
+        "every search so far was saved by the session's HTTP cache (requests-cache)"
+        if cached
+        else "this manager's session has no HTTP cache: offline searches fail fast instead",
+    )
+    with tempfile.TemporaryDirectory(prefix="connmgr-demo-") as home:
+        outbox = Outbox(
+            Path(home) / "outbox.db", ctx.manager, retry_delay=ctx.timings.retry_base,
+            max_retry_delay=ctx.timings.retry_max,
+        )  # fmt: skip
+        try:
+            since = ctx.mark()
+            ctx.set_network(False)
+            ctx.emit("step", "the network is lost; searches may be answered from the cache")
+            ctx.wait_for(S.OFFLINE, since=since)
+            outbox.submit("POST", PLAYLIST_PATH, json={"track": 42, "position": 1})
+            (entry,) = outbox.pending()
+            ctx.emit(
+                "outbox",
+                f"the user adds a track to a playlist: queued on disk as #{entry.id}"
+                f" (Idempotency-Key {entry.idempotency_key}); 1 change waiting to be sent",
+                key=entry.idempotency_key,
+            )
+            if cached:
+                ctx.wait_until(lambda: ctx.stale_served > 0, what="a search answered stale")
+            ctx.hold(ctx.timings.offline_hold * 0.6)
+            outbox.start()  # delivers by itself once the network is validated again
+            since = ctx.mark()
+            ctx.set_network(True)
+            ctx.emit("step", "the network is back")
+            ctx.wait_for(S.ONLINE, since=since, old=S.OFFLINE, what="offline → online")
+            if ctx.wait_until(lambda: outbox.pending_count == 0, what="the playlist edit sent"):
+                sent = ctx.server.requests_to(PLAYLIST_PATH)
+                keys = {request.headers.get("Idempotency-Key") for request in sent}
+                ctx.emit(
+                    "outbox",
+                    f"delivered #{entry.id}: the store got POST {PLAYLIST_PATH}"
+                    f" {len(sent)} time{'' if len(sent) == 1 else 's'}, with Idempotency-Key"
+                    f" {', '.join(sorted(k for k in keys if k))}; nothing waiting to be sent",
+                    key=entry.idempotency_key,
+                )
+        finally:
+            outbox.close()
+    ctx.hold(ctx.timings.hold / 4)
+
+
 #: The story, in order. ``connmgr demo --scenario NAME`` runs one chapter alone.
 CHAPTERS: tuple[Chapter, ...] = (
     Chapter(
@@ -287,6 +395,14 @@ CHAPTERS: tuple[Chapter, ...] = (
         "the probe fails: offline, searches fail fast; network back: online",
         (S.OFFLINE, S.ONLINE),
         _network,
+    ),
+    Chapter(
+        "offline-first",
+        "Offline-first",
+        "network lost again: searches answered from the cache, a playlist edit queued"
+        " in the outbox and delivered once the network is back",
+        (S.OFFLINE, S.ONLINE),
+        _offline_first,
     ),
 )
 

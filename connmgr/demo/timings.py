@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from connmgr.frozen import explain_frozen
 from connmgr.machine import MachinePolicy
 
 if TYPE_CHECKING:
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 __all__ = ["DemoTimings"]
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DemoTimings:
     """Every duration of the story, in seconds: brisk for people, shorter for tests.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import random
 
+import requests
+
 from connmgr.demo.story import SEARCH_PATH
 from connmgr.demo.timings import DemoTimings
 from connmgr.manager import ConnectionManager
@@ -15,6 +17,22 @@ from connmgr.testing import FaultServer
 __all__ = ["DemoWorld"]
 
 
+def _network_first_cache() -> requests.Session | None:
+    """An in-memory HTTP cache that is only ever the fallback, or ``None`` without requests-cache.
+
+    ``no-cache`` makes every search go to the server (the story's other
+    chapters must see every answer) while the cache still saves each 200,
+    which is what a stale answer is read from.
+    """
+    try:
+        import requests_cache
+    except ImportError:
+        return None
+    session = requests_cache.CachedSession(backend="memory")
+    session.headers["Cache-Control"] = "no-cache"
+    return session
+
+
 class DemoWorld:
     """The embedded world of the terminal demo: a store API, an "internet", one manager.
 
@@ -22,6 +40,11 @@ class DemoWorld:
     workers search) and ``internet`` (what the network monitor probes,
     ``/generate_204``). :meth:`set_network` loses the network (the probe is reset,
     the API stops listening) or brings it back. Nothing leaves 127.0.0.1.
+
+    With requests-cache installed (extra ``cache``) the manager's session is an
+    in-memory ``CachedSession`` that asks the network first (``Cache-Control:
+    no-cache``) and keeps every answer, so the offline-first chapter can serve
+    searches stale; without it, a plain session.
 
     Example::
 
@@ -33,6 +56,7 @@ class DemoWorld:
         self.timings = timings or DemoTimings()
         self.api = FaultServer().start()
         self.internet = FaultServer().start()
+        self._session = _network_first_cache()
         try:
             self.api.alias(SEARCH_PATH, "/ok?delay=0.02")
             self.monitor: NetworkMonitor = NetworkMonitor(
@@ -44,6 +68,7 @@ class DemoWorld:
             )
             self.manager: ConnectionManager = ConnectionManager(
                 self.api.url,
+                session=self._session,
                 timeouts=self.timings.timeouts(),
                 retry=self.timings.retry(),
                 rate_limits=OriginRateLimits(
@@ -55,6 +80,8 @@ class DemoWorld:
             )
             self.monitor.start()
         except BaseException:
+            if self._session is not None:
+                self._session.close()
             self.api.close()
             self.internet.close()
             raise
@@ -77,6 +104,8 @@ class DemoWorld:
             self.monitor.stop()
         with contextlib.suppress(Exception):
             self.manager.close()
+        if self._session is not None:  # ours, not the manager's: it does not close it
+            self._session.close()
         self.api.close()
         self.internet.close()
 

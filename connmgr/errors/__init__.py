@@ -52,6 +52,7 @@ from connmgr.errors.tree import (
     TLSError,
 )
 from connmgr.errors.urls import check_url
+from connmgr.errors.usage import ManagerClosedError
 from connmgr.errors.verdict import (
     DEFAULT_RETRY_STATUS_CODES,
     Outcome,
@@ -71,6 +72,7 @@ __all__ = [
     "ErrorMessageFormatter",
     "HTTPStatusError",
     "InvalidRequestError",
+    "ManagerClosedError",
     "NetworkError",
     "OfflineError",
     "Outcome",

@@ -262,7 +262,8 @@ class ConnectionFailedError(NetworkError, requests.ConnectionError):
 
     ``kind`` says how: ``"refused"``, ``"unreachable"`` (no route),
     ``"reset"`` (closed or reset mid-request), ``"incomplete"`` (body cut off),
-    ``"decoding"`` (body damaged), ``"proxy"``, or ``"connection"``.
+    ``"decoding"`` (body damaged), ``"network_changed"`` (dropped because the
+    network changed under it), ``"proxy"``, or ``"connection"``.
     Retried (it is transient); refused and unreachable are "never sent".
     """
 
@@ -291,6 +292,11 @@ class ConnectionFailedError(NetworkError, requests.ConnectionError):
                 )
             case "incomplete":
                 return (f"The reply from {server} was cut off before it was complete.", unstable)
+            case "network_changed":
+                return (
+                    f"The network changed while waiting for {server}.",
+                    "Try again: the next attempt uses the new network.",
+                )
             case "decoding":
                 return (
                     f"The reply from {server} arrived damaged and could not be read.",

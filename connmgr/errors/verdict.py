@@ -38,6 +38,7 @@ from connmgr.errors.tree import (
     ServerError,
     TLSError,
 )
+from connmgr.frozen import explain_frozen
 from connmgr.ratelimit.headers import RateLimitInfo
 
 __all__ = [
@@ -70,6 +71,7 @@ class Outcome(enum.Enum):
     FATAL = "fatal"
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """The one classification of one attempt, built once at the boundary.
@@ -304,6 +306,10 @@ def _error_outcome(err: NetworkError, retry_status_codes: AbstractSet[int]) -> O
     if isinstance(err, RequestTimeoutError):
         return Outcome.UNREACHABLE if err.kind == "connect_timeout" else Outcome.TRANSIENT
     if isinstance(err, ConnectionFailedError):
+        if err.kind == "network_changed":
+            # Dropped on purpose when the network changed: no fault of the server's,
+            # so the origin's state does not move (FATAL moves nothing); still retried.
+            return Outcome.FATAL
         return Outcome.UNREACHABLE if err.kind in ("refused", "unreachable") else Outcome.TRANSIENT
     return Outcome.FATAL
 

@@ -35,33 +35,78 @@ The package, one concern per module: ``status`` (the words), ``probes`` and
 ``sockets`` (the checks), ``decide`` (the truth table), ``round`` (one
 concurrent round), ``events`` (signals, in order), ``os_events`` (netlink),
 ``sleep`` (suspend), ``monitor`` (cache, epochs, watcher), ``default`` and
-``plan`` (the original plan's static ``NetworkState``).
+``plan`` (the original plan's ``NetworkState`` and its ``ConnectProbe``).
 """
 
 from __future__ import annotations
 
-from connmgr.network.decide import DNS_FAILING, Conclusion, conclude, decide_status
-from connmgr.network.default import get_default_monitor, set_default_monitor
-from connmgr.network.events import EpochCause
-from connmgr.network.monitor import NO_LINK, NetworkMonitor
-from connmgr.network.os_events import NetlinkListener
-from connmgr.network.plan import NetworkState
-from connmgr.network.probes import (
-    DEFAULT_PROBES,
-    DnsProbe,
-    HttpProbe,
-    Probe,
-    ProbeResult,
-    TcpProbe,
-)
-from connmgr.network.sleep import SleepDetector
-from connmgr.network.status import NetworkStatus, ProbeFailure
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # at run time each name loads from its module on first use
+    from connmgr.network.decide import DNS_FAILING, Conclusion, conclude, decide_status
+    from connmgr.network.default import get_default_monitor, set_default_monitor
+    from connmgr.network.events import EpochCause
+    from connmgr.network.monitor import NO_LINK, NetworkMonitor
+    from connmgr.network.os_events import NetlinkListener
+    from connmgr.network.plan import ConnectProbe, NetworkState
+    from connmgr.network.probes import (
+        DEFAULT_PROBES,
+        DnsProbe,
+        HttpProbe,
+        Probe,
+        ProbeResult,
+        TcpProbe,
+    )
+    from connmgr.network.sleep import SleepDetector
+    from connmgr.network.status import NetworkStatus, ProbeFailure
+
+#: Where each name lives: the netlink listener, the plan's facade and the rest load
+#: only when used.
+_HOMES = {
+    "DNS_FAILING": "decide",
+    "Conclusion": "decide",
+    "conclude": "decide",
+    "decide_status": "decide",
+    "get_default_monitor": "default",
+    "set_default_monitor": "default",
+    "EpochCause": "events",
+    "NO_LINK": "monitor",
+    "NetworkMonitor": "monitor",
+    "NetlinkListener": "os_events",
+    "ConnectProbe": "plan",
+    "NetworkState": "plan",
+    "DEFAULT_PROBES": "probes",
+    "DnsProbe": "probes",
+    "HttpProbe": "probes",
+    "Probe": "probes",
+    "ProbeResult": "probes",
+    "TcpProbe": "probes",
+    "SleepDetector": "sleep",
+    "NetworkStatus": "status",
+    "ProbeFailure": "status",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'connmgr.network' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"connmgr.network.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "DEFAULT_PROBES",
     "DNS_FAILING",
     "NO_LINK",
     "Conclusion",
+    "ConnectProbe",
     "DnsProbe",
     "EpochCause",
     "HttpProbe",

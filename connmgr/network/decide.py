@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from connmgr.frozen import explain_frozen
 from connmgr.network.probes import DnsProbe, HttpProbe, Probe, ProbeResult, TcpProbe
 from connmgr.network.sockets import is_ip_literal
 from connmgr.network.status import NetworkStatus, ProbeFailure
@@ -38,6 +39,7 @@ _NAME_RESOLVED = frozenset(
 )
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class Conclusion:
     """A round's verdict and the plain words that explain it.

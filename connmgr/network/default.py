@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from connmgr import forksafe
 from connmgr.network.monitor import NetworkMonitor
 
 __all__ = ["get_default_monitor", "set_default_monitor"]
@@ -12,11 +13,16 @@ __all__ = ["get_default_monitor", "set_default_monitor"]
 class _DefaultMonitor:
     """The module-level holder of the default monitor (created lazily, replaceable)."""
 
-    __slots__ = ("_lock", "_monitor")
+    __slots__ = ("__weakref__", "_lock", "_monitor")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._monitor: NetworkMonitor | None = None
+        forksafe.register(self)
+
+    def _after_fork(self) -> None:
+        # A lock a parent's thread held at the fork stays held in the child.
+        self._lock = threading.Lock()
 
     def get(self) -> NetworkMonitor:
         monitor = self._monitor
@@ -53,7 +59,7 @@ def set_default_monitor(monitor: NetworkMonitor | None) -> NetworkMonitor | None
 
         previous = set_default_monitor(NetworkMonitor(probes=[TcpProbe("127.0.0.1", port)]))
         try:
-            assert NetworkState.is_online()
+            assert get_default_monitor().is_online()
         finally:
             set_default_monitor(previous)
     """

@@ -22,6 +22,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from connmgr import signals
+from connmgr.frozen import explain_frozen
 from connmgr.network.status import NetworkStatus
 
 __all__ = ["EpochCause", "EpochEvent", "EventQueue", "StatusEvent"]
@@ -40,6 +41,7 @@ class EpochCause(enum.Enum):
     RESUME = "resume"
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class StatusEvent:
     """``network_changed``: the status moved from ``old`` to ``new``."""
@@ -50,6 +52,7 @@ class StatusEvent:
     epoch: int
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class EpochEvent:
     """``network_epoch_changed``: epoch ``epoch`` began for ``cause``."""

@@ -16,15 +16,19 @@ import math
 import threading
 import warnings
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
+from connmgr import forksafe
 from connmgr.clock import SYSTEM_CLOCK, CancelToken, Clock
 from connmgr.network.decide import Conclusion
 from connmgr.network.events import EpochCause, EpochEvent, EventQueue, StatusEvent
-from connmgr.network.os_events import NetlinkListener
 from connmgr.network.probes import DEFAULT_PROBES, Probe, ProbeResult, TcpProbe
 from connmgr.network.round import ROUND_SLACK, ProbeRound, run_to_the_end
 from connmgr.network.sleep import SleepDetector
 from connmgr.network.status import NetworkStatus
+
+if TYPE_CHECKING:
+    from connmgr.network.os_events import NetlinkListener
 
 __all__ = ["NO_LINK", "NetworkMonitor"]
 
@@ -173,6 +177,17 @@ class NetworkMonitor:
         self._last_results: tuple[ProbeResult, ...] = ()
         self._online_waiters: set[threading.Event] = set()
         self._watcher: _Watcher | None = None
+        self._events = EventQueue(self)
+        forksafe.register(self)
+
+    def _after_fork(self) -> None:
+        # A forked child has no thread but the forking one: no watcher (start() makes
+        # a new one), no probe round's threads (its verdict would never come), no
+        # waiters, no emitter; and a lock any of them held stays held.
+        self._lock = threading.Lock()
+        self._watcher = None
+        self._round = None
+        self._online_waiters = set()
         self._events = EventQueue(self)
 
     # ------------------------------------------------------------------ reading
@@ -471,6 +486,9 @@ class NetworkMonitor:
             )
             self._watcher = watcher
         if self.os_events:
+            # Loaded with the first watcher: an app that never starts one never pays.
+            from connmgr.network.os_events import NetlinkListener
+
             listener = NetlinkListener(self._on_os_change)
             if listener.start():
                 watcher.listener = listener

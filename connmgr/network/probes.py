@@ -21,6 +21,7 @@ import certifi
 import requests
 import urllib3
 
+from connmgr.frozen import explain_frozen
 from connmgr.network.sockets import (
     Resolver,
     connect,
@@ -90,6 +91,7 @@ class Probe(Protocol):
         ...
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class ProbeResult:
     """The answer of one probe.
@@ -119,6 +121,7 @@ class ProbeResult:
         )
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class TcpProbe:
     """Online when a TCP connection to ``host:port`` opens.
@@ -165,6 +168,7 @@ class TcpProbe:
         return ProbeResult(self, NetworkStatus.ONLINE, time.perf_counter() - started, "connected")
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class HttpProbe:
     """Online when ``url`` answers ``expect_status`` (default ``204 No Content``).
@@ -389,6 +393,7 @@ class HttpProbe:
         return read(limit, decode_content=True) or b""
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class DnsProbe:
     """Online when ``hostname`` resolves.

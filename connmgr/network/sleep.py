@@ -27,6 +27,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from connmgr import forksafe
+
 __all__ = ["SleepDetector"]
 
 #: Gaps below this (seconds) are clock noise, not a sleep, on the boot-time clock.
@@ -60,7 +62,7 @@ class SleepDetector:
         detector.check()                    # 0.0: each sleep is reported once
     """
 
-    __slots__ = ("_awake", "_last_gap", "_lock", "_monotonic", "source", "threshold")
+    __slots__ = ("__weakref__", "_awake", "_last_gap", "_lock", "_monotonic", "source", "threshold")
 
     def __init__(
         self,
@@ -102,6 +104,11 @@ class SleepDetector:
         self.threshold = float(threshold)
         self._lock = threading.Lock()
         self._last_gap = self._gap()
+        forksafe.register(self)
+
+    def _after_fork(self) -> None:
+        # The monitor's watcher checks under this lock; a fork mid-check leaves it held.
+        self._lock = threading.Lock()
 
     def _gap(self) -> float:
         return self._awake() - self._monotonic()

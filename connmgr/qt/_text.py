@@ -12,23 +12,27 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from connmgr.machine import STATE_EFFECTS, TRANSITIONS, ConnectionState
+from connmgr.machine import STATE_EFFECTS, ConnectionState
+from connmgr.timeline import format_rate
 
 __all__ = [
     "CAPTIVE_PORTAL_TEXT",
+    "LIMITED_TEXT",
     "countdown_due",
     "describe_error",
     "format_countdown",
     "format_delay",
     "format_since",
     "is_captive_portal",
-    "mermaid_fallback",
+    "network_kind",
     "redact",
     "status_line",
     "technical_details",
 ]
 
 CAPTIVE_PORTAL_TEXT = "Sign in to the network"
+#: A network, but no validated internet (the monitor's LIMITED).
+LIMITED_TEXT = "No internet"
 
 _SECRET_KEYS = re.compile(r"(token|key|secret|pass|auth|sig|session|code)", re.IGNORECASE)
 _URL = re.compile(r"https?://[^\s'\"<>)]+")
@@ -58,9 +62,25 @@ def redact(text: str) -> str:
     return _redactor()(str(text))
 
 
+def network_kind(status: Any) -> str:
+    """A ``NetworkStatus`` (or its name) as ``"online"``, ``"limited"``, ``"captive_portal"``,
+    ``"offline"`` or ``"unknown"``.
+
+    Read by name, so a status this version of connmgr does not define (such as
+    ``LIMITED`` on an older monitor) still gets its words.
+    """
+    name = str(getattr(status, "name", status if status is not None else "")).upper()
+    return {
+        "ONLINE": "online",
+        "LIMITED": "limited",
+        "CAPTIVE_PORTAL": "captive_portal",
+        "OFFLINE": "offline",
+    }.get(name, "unknown")
+
+
 def is_captive_portal(status: Any) -> bool:
     """Whether a ``NetworkStatus`` means a login page is in the way."""
-    return str(getattr(status, "name", status)).upper() == "CAPTIVE_PORTAL"
+    return network_kind(status) == "captive_portal"
 
 
 def format_countdown(seconds: float) -> str:
@@ -108,12 +128,17 @@ def status_line(snapshot: Any, now: float) -> str:
     """The status-bar words for a snapshot at clock time ``now``.
 
     ``"Online"``, ``"Unstable connection"``, ``"Rate limited — resuming in 12 s"``,
-    ``"Server trouble — retrying in 8 s"``, ``"Offline"``, or
-    ``"Sign in to the network"`` behind a captive portal.
+    ``"Server trouble — retrying in 8 s"``, ``"Offline"``,
+    ``"Sign in to the network"`` behind a captive portal, or ``"No internet"``
+    on a network without internet access while the server does not answer
+    (when it does, its own state is the truth).
     """
     state: ConnectionState = snapshot.state
-    if is_captive_portal(getattr(snapshot, "network", None)):
+    network = network_kind(getattr(snapshot, "network", None))
+    if network == "captive_portal":
         return CAPTIVE_PORTAL_TEXT
+    if network == "limited" and state is not ConnectionState.ONLINE:
+        return LIMITED_TEXT
     label = STATE_EFFECTS[state].label
     due = countdown_due(snapshot)
     if due is None:
@@ -177,24 +202,9 @@ def technical_details(snapshot: Any, now: float, *, extra_errors: list[Any] | No
             lines.append("outcomes: " + ", ".join(f"{k}={v}" for k, v in sorted(outcomes.items())))
         rate = getattr(snapshot, "rate", None)
         if rate is not None:
-            lines.append(f"rate limit: {rate:g} requests/s")
+            lines.append(f"rate limit: {format_rate(rate)}")
         if snapshot.last_error is not None:
             lines += ["", "last error:", *_error_lines(snapshot.last_error)]
     for error in extra_errors or []:
         lines += ["", *_error_lines(error)]
-    return "\n".join(lines) + "\n"
-
-
-def mermaid_fallback(highlight: ConnectionState | None = None) -> str:
-    """A Mermaid state diagram of :data:`~connmgr.machine.TRANSITIONS` (no exporter needed)."""
-    lines = ["stateDiagram-v2", "    [*] --> online"]
-    for row in TRANSITIONS:
-        sources = sorted(s.value for s in row.sources())
-        for source in sources:
-            if source == row.dest.value and row.source == "*":
-                continue
-            lines.append(f"    {source} --> {row.dest.value}: {row.label}")
-    if highlight is not None:
-        lines.append("    classDef current fill:#fff3b0,stroke:#9a6700,stroke-width:3px")
-        lines.append(f"    class {highlight.value} current")
     return "\n".join(lines) + "\n"

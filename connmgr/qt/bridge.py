@@ -7,17 +7,19 @@ small inbox under a lock and, for the first payload only, post one event to
 the bridge. When the GUI thread gets to that event it takes the whole inbox at
 once and re-emits it as Qt signals, in this order: ``network_changed``,
 ``state_changed``, ``rate_limited``, ``retry_scheduled``, then
-``request_failed`` / ``request_finished`` in the order they happened, then
+``request_failed`` / ``request_finished`` in the order they happened,
+``outbox_changed`` (for outboxes given to :meth:`SignalBridge.watch_outbox`), then
 ``flushed``.
 
 Workers never block on the GUI (the lock is held for a dictionary update), and
 a burst never piles up: while one flush is pending, a newer state change of the
 same origin replaces the older one (``old`` is kept from the first, so the net
 change is reported), a newer retry of the same request replaces the older one,
-and the latest network status wins. The ends of requests that the bridge saw
-retrying are always delivered; the ends of other requests are kept up to
-``max_pending_ends`` per flush, the oldest dropped beyond that (counted in
-:attr:`SignalBridge.dropped`).
+the latest network status wins, and a newer change of the same outbox entry
+replaces the older one (the latest ``pending`` count wins with it). The ends
+of requests that the bridge saw retrying are always delivered; the ends of
+other requests are kept up to ``max_pending_ends`` per flush, the oldest
+dropped beyond that (counted in :attr:`SignalBridge.dropped`).
 
 Receivers are held weakly by blinker; the bridge keeps them alive itself and
 disconnects them in :meth:`SignalBridge.close`, which also runs when the bridge
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -42,10 +45,12 @@ from PySide6.QtCore import QCoreApplication, QEvent, QObject, QThread, Signal
 
 from connmgr import signals
 from connmgr.clock import SYSTEM_CLOCK, CancelToken, Clock
+from connmgr.frozen import explain_frozen
 from connmgr.machine import ConnectionState
 
 __all__ = [
     "NetworkChangedEvent",
+    "OutboxChangedEvent",
     "RateLimitedEvent",
     "RequestFailedEvent",
     "RequestFinishedEvent",
@@ -62,6 +67,7 @@ _FLUSH_EVENT = QEvent.Type(QEvent.registerEventType())
 # --------------------------------------------------------------------------- payloads
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class StateChangedEvent:
     """``state_changed`` on the GUI thread (net change since the last flush)."""
@@ -73,6 +79,7 @@ class StateChangedEvent:
     snapshot: Any = None
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class RetryScheduledEvent:
     """``retry_scheduled`` on the GUI thread.
@@ -94,6 +101,7 @@ class RetryScheduledEvent:
     due_at: float
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class RequestFinishedEvent:
     """``request_finished`` on the GUI thread."""
@@ -106,13 +114,21 @@ class RequestFinishedEvent:
     status: int | None = None
     elapsed: float = 0.0
     attempts: int = 0
+    #: Seconds since a cached answer was stored, when ``outcome`` is ``"stale"``.
+    stale_age: float | None = None
 
     @property
     def succeeded(self) -> bool:
-        """The request returned a response (``success`` or ``slow``)."""
+        """The request got a live response (``success`` or ``slow``; a stale answer is not one)."""
         return self.outcome in ("success", "slow")
 
+    @property
+    def stale(self) -> bool:
+        """The session's cache answered because no live answer could be had."""
+        return self.outcome == "stale"
 
+
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class RequestFailedEvent:
     """``request_failed`` on the GUI thread: the error is about to be raised."""
@@ -123,6 +139,7 @@ class RequestFailedEvent:
     operation: str = ""
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class RateLimitedEvent:
     """``rate_limited`` on the GUI thread (latest per origin)."""
@@ -132,6 +149,23 @@ class RateLimitedEvent:
     wait: float
 
 
+@explain_frozen
+@dataclass(frozen=True, slots=True)
+class OutboxChangedEvent:
+    """``outbox_changed`` on the GUI thread (latest per entry).
+
+    ``outbox`` is the sender, ``entry`` the :class:`~connmgr.outbox.Entry`
+    after the change (URL redacted), ``state`` its state, ``pending`` how many
+    entries that outbox still has to send.
+    """
+
+    outbox: Any
+    entry: Any
+    state: str
+    pending: int
+
+
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class NetworkChangedEvent:
     """``network_changed`` on the GUI thread (latest only)."""
@@ -141,6 +175,14 @@ class NetworkChangedEvent:
 
 
 # --------------------------------------------------------------------------- inbox
+
+
+def _seconds_or_none(value: object) -> float | None:
+    """A payload's seconds as a float; anything else (a bug elsewhere) as ``None``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    seconds = float(value)
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def _never_raise(receiver: Callable[..., None]) -> Callable[..., None]:
@@ -166,6 +208,7 @@ class _Batch:
         default_factory=collections.deque
     )
     untracked_ends: int = 0
+    outbox: dict[tuple[int, int], OutboxChangedEvent] = field(default_factory=dict)
 
 
 class _Inbox:
@@ -284,6 +327,20 @@ class _Inbox:
             self._batch.retries[event.request_id] = event
             self._post_locked()
 
+    def put_outbox(self, event: OutboxChangedEvent) -> None:
+        key = (id(event.outbox), int(getattr(event.entry, "id", 0)))
+        with self._lock:
+            if self._target is None:
+                return
+            self.received += 1
+            changes = self._batch.outbox
+            if key in changes:
+                self.coalesced += 1
+                # Re-insert so that the last change delivered carries the latest count.
+                del changes[key]
+            changes[key] = event
+            self._post_locked()
+
     def put_end(self, event: RequestFinishedEvent | RequestFailedEvent) -> None:
         with self._lock:
             if self._target is None:
@@ -345,6 +402,7 @@ class SignalBridge(QObject):
     request_failed = Signal(object)
     rate_limited = Signal(object)
     network_changed = Signal(object)
+    outbox_changed = Signal(object)
     flushed = Signal()
 
     def __init__(
@@ -420,6 +478,30 @@ class SignalBridge(QObject):
         """
         self._inbox.put_network(NetworkChangedEvent(online=online, status=status))
 
+    def watch_outbox(self, outbox: Any) -> None:
+        """Bridge ``outbox_changed`` from ``outbox`` too (any number of outboxes; idempotent).
+
+        The outbox sends from its delivery thread; :attr:`outbox_changed`
+        carries an :class:`OutboxChangedEvent` on the GUI thread.
+        """
+        if outbox is None:
+            raise TypeError("outbox must be an Outbox, got None")
+        if any(sender is outbox for _, _, sender in self._inbox.connections):
+            return
+        inbox = self._inbox
+
+        def on_outbox(sender: object, **kw: Any) -> None:
+            inbox.put_outbox(
+                OutboxChangedEvent(
+                    outbox=sender,
+                    entry=kw.get("entry"),
+                    state=str(kw.get("state", "")),
+                    pending=int(kw.get("pending") or 0),
+                )
+            )
+
+        inbox.connect(signals.outbox_changed, on_outbox, outbox)
+
     def flush(self) -> None:
         """Deliver what is pending now (GUI thread; normally the event loop does it)."""
         batch = self._inbox.take()
@@ -436,6 +518,8 @@ class SignalBridge(QObject):
                 self.request_failed.emit(end)
             else:
                 self.request_finished.emit(end)
+        for outbox_event in batch.outbox.values():
+            self.outbox_changed.emit(outbox_event)
         self.flushed.emit()
 
     # -- Qt --------------------------------------------------------------------------
@@ -479,6 +563,7 @@ class SignalBridge(QObject):
                     status=kw.get("status"),
                     elapsed=float(kw.get("elapsed") or 0.0),
                     attempts=int(kw.get("attempts") or 0),
+                    stale_age=_seconds_or_none(kw.get("stale_age")),
                 )
             )
 

@@ -75,7 +75,7 @@ class NetworkStatusIndicator(QObject):
         status = getattr(monitor, "status", None)
         self._status: Any = status
         # Optimistic until a check says otherwise (the plan started at True).
-        self._is_online = _status_name(status) not in ("OFFLINE", "CAPTIVE_PORTAL")
+        self._is_online = _status_name(status) not in ("OFFLINE", "CAPTIVE_PORTAL", "LIMITED")
         self._check_lock = threading.Lock()
         self._checking = False
         self._again = False
@@ -105,9 +105,13 @@ class NetworkStatusIndicator(QObject):
         return self._status
 
     def get_status_text(self) -> str:
-        """``"Online"``, ``"Offline"`` or ``"Sign in to the network"`` (captive portal)."""
-        if _status_name(self._status) == "CAPTIVE_PORTAL":
+        """``"Online"``, ``"Offline"``, ``"Sign in to the network"`` (captive portal), or
+        ``"No internet"`` (a network without internet access: the monitor's ``LIMITED``)."""
+        name = _status_name(self._status)
+        if name == "CAPTIVE_PORTAL":
             return "Sign in to the network"
+        if name == "LIMITED" and not self._is_online:
+            return "No internet"
         return "Online" if self._is_online else "Offline"
 
     def polling(self) -> bool:

@@ -8,46 +8,28 @@ behind a captive portal. It redraws from ``manager.snapshot()`` whenever the
 while a countdown is on screen. The tooltip says which server, since when, and
 the last error in plain words; a click (or Enter / Space when focused) opens a
 :class:`DetailsDialog` with redacted technical details, a Copy button and the
-statechart with the current state highlighted.
+statechart drawn with the current state filled, and the last requests step by step.
+
+Given an :class:`~connmgr.outbox.Outbox` (``outbox=`` or :meth:`watch_outbox`),
+it also says "3 changes waiting to be sent" next to the state (nothing when
+none wait), kept current by the outbox's ``outbox_changed`` signal through the
+bridge, and the details list every waiting entry: method, redacted URL,
+attempts and the last error.
 
 Example::
 
-    status = ConnectionStatusWidget(mgr)
+    status = ConnectionStatusWidget(mgr, outbox=outbox)
     window.statusBar().addPermanentWidget(status)
 """
 
 from __future__ import annotations
 
-import functools
-import importlib
 import logging
-import re
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import (
-    QColor,
-    QFontDatabase,
-    QGuiApplication,
-    QKeyEvent,
-    QMouseEvent,
-    QPainter,
-    QPaintEvent,
-    QPalette,
-    QPen,
-)
-from PySide6.QtWidgets import (
-    QDialog,
-    QDialogButtonBox,
-    QFrame,
-    QHBoxLayout,
-    QLabel,
-    QPlainTextEdit,
-    QPushButton,
-    QScrollArea,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPalette, QPen
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QWidget
 
 from connmgr.clock import SYSTEM_CLOCK, Clock
 from connmgr.machine import STATE_EFFECTS, ConnectionState
@@ -55,160 +37,57 @@ from connmgr.qt._text import (
     countdown_due,
     describe_error,
     format_since,
-    is_captive_portal,
-    mermaid_fallback,
+    network_kind,
     redact,
     status_line,
     technical_details,
 )
-from connmgr.qt.bridge import SignalBridge
+from connmgr.qt.bridge import OutboxChangedEvent, SignalBridge, StateChangedEvent
 from connmgr.qt.colors import AA_GRAPHIC, AA_TEXT, readable_color
+from connmgr.qt.details import DetailsDialog
+from connmgr.timeline import RequestTimeline
 
-__all__ = ["CAPTIVE_PORTAL_COLOR", "ConnectionStatusWidget", "DetailsDialog", "render_statechart"]
+__all__ = [
+    "CAPTIVE_PORTAL_COLOR",
+    "LIMITED_COLOR",
+    "ConnectionStatusWidget",
+    "DetailsDialog",
+    "waiting_words",
+]
 
 logger = logging.getLogger(__name__)
 
 #: The colour of "Sign in to the network" (an orange apart from the five states).
 CAPTIVE_PORTAL_COLOR = "#bc4c00"
+#: The colour of "No internet" (a network without validated internet: LIMITED).
+LIMITED_COLOR = "#1b7c83"
 
 # While a countdown shows: four ticks a second keep the whole seconds honest.
 _TICK_MS = 250
-# The statechart's widest drawing in the details popup (pixels); wider ones scale down.
-_STATECHART_WIDTH = 880
-_XML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 # Once the countdown has run out, look again once a second until the state moves.
 _OVERDUE_TICK_MS = 1000
+# The colour of the outbox words: secondary text, the state stays the headline.
+_OUTBOX_COLOR = "#57606a"
 
 
-@functools.lru_cache(maxsize=16)
-def render_statechart(state: ConnectionState | None) -> tuple[str, str]:
-    """The statechart with ``state`` highlighted: ``("svg", text)`` or ``("mermaid", text)``.
-
-    Uses :func:`connmgr.statechart.render` when it is there; SVG needs
-    Graphviz (the extra ``diagrams``). Falls back to Mermaid text, and to a
-    Mermaid diagram built here from the transitions table.
-    """
-    try:
-        statechart = importlib.import_module("connmgr.statechart")
-    except ImportError:
-        return "mermaid", mermaid_fallback(state)
-    render = getattr(statechart, "render", None)
-    if callable(render):
-        for kind in ("svg", "mermaid"):
-            try:
-                out = render(kind, highlight=state)
-            except Exception as exc:  # any exporter failure means: use the next format
-                logger.debug("statechart %s export failed: %s", kind, exc)
-                continue
-            text = out.decode() if isinstance(out, bytes) else str(out)
-            if text.strip():
-                return kind, text
-    return "mermaid", mermaid_fallback(state)
+def waiting_words(count: int) -> str:
+    """``"3 changes waiting to be sent"``, ``"1 change waiting to be sent"``; ``""`` for none."""
+    if count <= 0:
+        return ""
+    return f"{count} change{'' if count == 1 else 's'} waiting to be sent"
 
 
-def _monospace_editor(text: str) -> QPlainTextEdit:
-    editor = QPlainTextEdit()
-    editor.setReadOnly(True)
-    editor.setPlainText(text)
-    editor.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-    editor.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-    return editor
-
-
-class DetailsDialog(QDialog):
-    """Technical details (already redacted) with a Copy button, and optionally the statechart.
-
-    Example::
-
-        DetailsDialog("Connection details", text, state=ConnectionState.BACKOFF).show()
-    """
-
-    def __init__(
-        self,
-        title: str,
-        details: str,
-        *,
-        state: ConnectionState | None = None,
-        show_statechart: bool = True,
-        parent: QWidget | None = None,
-    ) -> None:
-        super().__init__(parent)
-        self.setWindowTitle(title)
-        self.setAccessibleName(title)
-        self._details = details
-        layout = QVBoxLayout(self)
-
-        headline = QLabel(title)
-        font = headline.font()
-        font.setBold(True)
-        headline.setFont(font)
-        layout.addWidget(headline)
-
-        self.details_view = _monospace_editor(details)
-        self.details_view.setAccessibleName("Technical details")
-        layout.addWidget(self.details_view, 1)
-
-        #: ``"svg"``, ``"mermaid"`` or ``None`` (no statechart shown).
-        self.statechart_kind: str | None = None
-        self.statechart_view: QWidget | None = None
-        if show_statechart:
-            self.statechart_view = self._statechart(state)
-            layout.addWidget(self.statechart_view, 2)
-
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        self.copy_button = QPushButton("Copy")
-        self.copy_button.setToolTip("Copy the technical details to the clipboard")
-        buttons.addButton(self.copy_button, QDialogButtonBox.ButtonRole.ActionRole)
-        self.copy_button.clicked.connect(self.copy)
-        buttons.rejected.connect(self.reject)
-        layout.addWidget(buttons)
-        self.resize(
-            _STATECHART_WIDTH + 40 if show_statechart else 640, 640 if show_statechart else 360
-        )
-
-    @property
-    def details(self) -> str:
-        """The text shown (and copied)."""
-        return self._details
-
-    def copy(self) -> None:
-        """Put the details on the clipboard."""
-        QGuiApplication.clipboard().setText(self._details)
-        self.copy_button.setText("Copied")
-
-    def _statechart(self, state: ConnectionState | None) -> QWidget:
-        kind, text = render_statechart(state)
-        if kind == "svg":
-            try:
-                from PySide6.QtSvgWidgets import QSvgWidget
-            except ImportError:  # pragma: no cover - QtSvg ships with PySide6-Essentials
-                kind, text = "mermaid", mermaid_fallback(state)
-            else:
-                svg = QSvgWidget()
-                # Comments carry nothing to draw, and Qt's strict XML parser
-                # rejects one that contains "--" (Graphviz copies text into them).
-                svg.load(QByteArray(_XML_COMMENT.sub("", text).encode()))
-                renderer = svg.renderer()
-                if renderer.isValid():
-                    size = renderer.defaultSize()
-                    if size.width() > _STATECHART_WIDTH:
-                        size = size.scaled(
-                            QSize(_STATECHART_WIDTH, 10_000), Qt.AspectRatioMode.KeepAspectRatio
-                        )
-                    svg.setFixedSize(size)
-                    svg.setAccessibleName("Statechart")
-                    highlighted = f"; current state: {state.value}" if state else ""
-                    svg.setAccessibleDescription(f"Connection statechart{highlighted}")
-                    scroll = QScrollArea()
-                    scroll.setWidget(svg)
-                    scroll.setAlignment(Qt.AlignmentFlag.AlignCenter)
-                    self.statechart_kind = "svg"
-                    return scroll
-                kind, text = "mermaid", mermaid_fallback(state)
-        self.statechart_kind = "mermaid"
-        view = _monospace_editor(text)
-        view.setAccessibleName("Statechart (Mermaid text)")
-        return view
+def _entry_line(entry: Any) -> str:
+    """One waiting entry for the details: id, method, URL, attempts, last error."""
+    attempts = int(getattr(entry, "attempts", 0) or 0)
+    tries = (
+        "not tried yet" if attempts == 0 else f"{attempts} attempt{'' if attempts == 1 else 's'}"
+    )
+    line = f"  #{entry.id} {entry.method} {redact(str(entry.url))} — {tries}"
+    last_error = getattr(entry, "last_error", None)
+    if last_error:
+        line += f"; last error: {redact(str(last_error))}"
+    return line
 
 
 class _Dot(QWidget):
@@ -240,8 +119,10 @@ class ConnectionStatusWidget(QFrame):
     """A coloured dot and a plain-words label for a :class:`~connmgr.ConnectionManager`.
 
     ``manager`` needs ``snapshot(url=None)`` and ``clock`` (and ``monitor``,
-    for network changes); ``url`` picks an origin (default: the manager's base
-    origin, or the worst one). Pass ``bridge`` to share one
+    for network changes, and ``history()`` for the details popup's request
+    timeline: the manager's ``history_size=`` decides how many requests it
+    shows); ``url`` picks an origin (default: the manager's base origin, or
+    the worst one). Pass ``bridge`` to share one
     :class:`~connmgr.qt.SignalBridge` between widgets. GUI thread only.
 
     Example::
@@ -258,13 +139,17 @@ class ConnectionStatusWidget(QFrame):
         *,
         url: str | None = None,
         bridge: SignalBridge | None = None,
+        outbox: Any = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self._manager = manager
+        # id(outbox) -> [outbox, pending count]: the counts the signals last said.
+        self._outboxes: dict[int, list[Any]] = {}
         self._url = url
         self._clock: Clock = getattr(manager, "clock", None) or SYSTEM_CLOCK
         self.bridge = bridge if bridge is not None else SignalBridge(manager, parent=self)
+        self._last_change: StateChangedEvent | None = None
         self._snapshot: Any = None
         self._due: float | None = None
         self._dialog: DetailsDialog | None = None
@@ -272,11 +157,16 @@ class ConnectionStatusWidget(QFrame):
 
         self.dot = _Dot(self)
         self.label = QLabel(self)
+        self.outbox_label = QLabel(self)
+        self.outbox_label.hide()
         layout = QHBoxLayout(self)
         layout.setContentsMargins(6, 0, 6, 0)
         layout.setSpacing(6)
         layout.addWidget(self.dot)
         layout.addWidget(self.label)
+        # A margin, not a spacer: while hidden, the outbox words take no room at all.
+        self.outbox_label.setContentsMargins(8, 0, 0, 0)
+        layout.addWidget(self.outbox_label)
 
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setFocusPolicy(Qt.FocusPolicy.TabFocus)
@@ -285,7 +175,11 @@ class ConnectionStatusWidget(QFrame):
         self._timer = QTimer(self)
         self._timer.timeout.connect(self._tick)
 
+        self.bridge.state_changed.connect(self._on_state_changed)
+        self.bridge.outbox_changed.connect(self._on_outbox_changed)
         self.bridge.flushed.connect(self.refresh)
+        if outbox is not None:
+            self.watch_outbox(outbox)
         self.refresh()
 
     # -- reading -----------------------------------------------------------------------
@@ -320,7 +214,69 @@ class ConnectionStatusWidget(QFrame):
         """Whether the countdown timer is ticking."""
         return self._timer.isActive()
 
+    @property
+    def pending_changes(self) -> int:
+        """Changes waiting to be sent, over every watched outbox."""
+        return sum(int(count) for _, count in self._outboxes.values())
+
+    def outbox_text(self) -> str:
+        """The outbox words on show: ``"3 changes waiting to be sent"``, or ``""``."""
+        return self.outbox_label.text() if self.outbox_label.isVisibleTo(self) else ""
+
+    def waiting_entries(self) -> list[Any]:
+        """Every watched outbox's waiting entries (``outbox.pending()``), oldest first per outbox.
+
+        A closed outbox has none to show.
+        """
+        entries: list[Any] = []
+        for outbox, _ in self._outboxes.values():
+            try:
+                entries.extend(outbox.pending())
+            except Exception:  # closed (OutboxClosedError) or its file failed: nothing to list
+                logger.debug("the outbox could not list its entries", exc_info=True)
+        return entries
+
+    @property
+    def last_change(self) -> StateChangedEvent | None:
+        """The last state change seen for the origin shown (marked in the statechart)."""
+        return self._last_change
+
+    def records(self) -> list[RequestTimeline]:
+        """The request timeline for the details popup (oldest first).
+
+        ``manager.history()``: the frozen records the manager's request loop
+        keeps; none for a manager-like object without ``history()``.
+        """
+        history = getattr(self._manager, "history", None)
+        return list(history()) if callable(history) else []
+
     # -- updating ----------------------------------------------------------------------
+
+    def watch_outbox(self, outbox: Any) -> None:
+        """Show ``outbox``'s waiting changes too (GUI thread; idempotent).
+
+        ``outbox`` needs ``pending_count`` and ``pending()`` (an
+        :class:`~connmgr.outbox.Outbox`); its ``outbox_changed`` signals keep
+        the count current.
+        """
+        if not hasattr(outbox, "pending_count") or not callable(getattr(outbox, "pending", None)):
+            raise TypeError(f"outbox must be an Outbox, got {type(outbox).__name__}")
+        if id(outbox) in self._outboxes:
+            return
+        self.bridge.watch_outbox(outbox)
+        self._outboxes[id(outbox)] = [outbox, int(outbox.pending_count)]
+        if self._snapshot is not None:  # from __init__, the first refresh() draws it
+            self._render()
+
+    def _on_outbox_changed(self, event: OutboxChangedEvent) -> None:
+        known = self._outboxes.get(id(event.outbox))
+        if known is not None and known[0] is event.outbox:
+            known[1] = max(0, event.pending)
+
+    def _on_state_changed(self, event: StateChangedEvent) -> None:
+        origin = getattr(self._snapshot, "origin", None)
+        if origin is None or event.origin == origin:
+            self._last_change = event
 
     def refresh(self) -> None:
         """Take a new snapshot from the manager and redraw."""
@@ -347,8 +303,14 @@ class ConnectionStatusWidget(QFrame):
         text = status_line(snap, now)
         if text != self.label.text():
             self.label.setText(text)
-        captive = is_captive_portal(getattr(snap, "network", None))
-        base = CAPTIVE_PORTAL_COLOR if captive else STATE_EFFECTS[snap.state].color
+        network = network_kind(getattr(snap, "network", None))
+        captive = network == "captive_portal"
+        if captive:
+            base = CAPTIVE_PORTAL_COLOR
+        elif network == "limited" and snap.state is not ConnectionState.ONLINE:
+            base = LIMITED_COLOR
+        else:
+            base = STATE_EFFECTS[snap.state].color
         background = self.background_color()
         text_color = readable_color(base, background, AA_TEXT)
         self._dot_color = readable_color(base, background, AA_GRAPHIC)
@@ -358,8 +320,18 @@ class ConnectionStatusWidget(QFrame):
             palette.setColor(QPalette.ColorRole.WindowText, QColor(text_color))
             self.label.setPalette(palette)
         tooltip = self._tooltip(snap, now)
+        waiting = waiting_words(self.pending_changes)
+        if waiting != self.outbox_label.text():
+            self.outbox_label.setText(waiting)
+        self.outbox_label.setVisible(bool(waiting))
+        secondary = readable_color(_OUTBOX_COLOR, background, AA_TEXT)
+        outbox_palette = self.outbox_label.palette()
+        if outbox_palette.color(QPalette.ColorRole.WindowText).name() != secondary:
+            outbox_palette.setColor(QPalette.ColorRole.WindowText, QColor(secondary))
+            self.outbox_label.setPalette(outbox_palette)
         self.setToolTip(tooltip)
-        self.setAccessibleDescription(f"{text}. {tooltip}".replace("\n", ". "))
+        shown = f"{text}. {waiting}" if waiting else text
+        self.setAccessibleDescription(f"{shown}. {tooltip}".replace("\n", ". "))
         self._schedule(now, captive)
 
     def _schedule(self, now: float, captive: bool) -> None:
@@ -377,16 +349,37 @@ class ConnectionStatusWidget(QFrame):
         lines.append(f"Since: {format_since(snap.since, now)}")
         if snap.last_error is not None:
             lines.append(f"Last error: {describe_error(snap.last_error)}")
-        if is_captive_portal(getattr(snap, "network", None)):
+        waiting = waiting_words(self.pending_changes)
+        if waiting:
+            lines.append(
+                f"{waiting[0].upper()}{waiting[1:]}: they go out when the server can be reached."
+            )
+        network = network_kind(getattr(snap, "network", None))
+        if network == "captive_portal":
             lines.append("A login page is in the way: open a browser to sign in.")
+        elif network == "limited":
+            lines.append(
+                "Connected to a network, but the internet cannot be reached."
+                + (" This server answers." if snap.state is ConnectionState.ONLINE else "")
+            )
         lines.append("Click for details.")
         return "\n".join(lines)
 
     # -- details -----------------------------------------------------------------------
 
     def details_text(self) -> str:
-        """The redacted technical details the popup shows and copies."""
-        return technical_details(self._snapshot, self._clock.now())
+        """The redacted technical details the popup shows and copies.
+
+        With an outbox: its waiting entries, one a line (method, redacted URL,
+        attempts, last error).
+        """
+        text = technical_details(self._snapshot, self._clock.now())
+        if not self._outboxes:
+            return text
+        entries = self.waiting_entries()
+        lines = ["", f"outbox: {waiting_words(len(entries)) or 'nothing waiting to be sent'}"]
+        lines += [_entry_line(entry) for entry in entries]
+        return text + "\n".join(lines) + "\n"
 
     def show_details(self) -> DetailsDialog:
         """Open (or re-open) the details popup; returns it."""
@@ -394,10 +387,14 @@ class ConnectionStatusWidget(QFrame):
         if self._dialog is not None:
             self._dialog.close()
             self._dialog.deleteLater()
+        change = self._last_change
         self._dialog = DetailsDialog(
             "Connection details",
             self.details_text(),
             state=self._snapshot.state,
+            last_change=(change.old, change.new) if change is not None else None,
+            timeline=self.records(),
+            outbox=self.waiting_entries() if self._outboxes else None,
             parent=self.window(),
         )
         self._dialog.show()

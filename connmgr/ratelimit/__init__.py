@@ -8,7 +8,10 @@ Four pieces, each usable alone, each in its own module:
   ``RateLimit`` / ``RateLimit-Policy``) into a :class:`RateLimitInfo`, and
   never raises;
 - :mod:`~connmgr.ratelimit.limiter`: :class:`RateLimiter`, GCRA, fair,
-  cancellable, never waiting past its timeout;
+  cancellable, never waiting past its timeout; its state lives in a
+  :mod:`connmgr.quota` bucket (memory, or shared through SQLite or Redis);
+- :mod:`~connmgr.ratelimit.lanes`: who of the waiting callers goes next
+  (``priority="interactive"`` before ``"background"``, never starved);
 - :mod:`~connmgr.ratelimit.adaptive`: :class:`AdaptiveRateLimiter` adds what the
   server says (pauses, quota spreading, a rate cut on 429s that recovers);
 - :mod:`~connmgr.ratelimit.origins`: :class:`OriginRateLimits`, one limiter per
@@ -41,6 +44,7 @@ from connmgr.ratelimit.headers import (
     parse_rate_limit_headers,
     parse_retry_after,
 )
+from connmgr.ratelimit.lanes import Priority, lane_of
 from connmgr.ratelimit.limiter import DEFAULT_MAX_PAUSE, LimiterStatus, RateLimiter
 from connmgr.ratelimit.origins import OriginRateLimits, RateLimit, origin_of
 
@@ -54,10 +58,12 @@ __all__ = [
     "HeaderSource",
     "LimiterStatus",
     "OriginRateLimits",
+    "Priority",
     "RateLimit",
     "RateLimitInfo",
     "RateLimitParser",
     "RateLimiter",
+    "lane_of",
     "origin_of",
     "parse_rate_limit_headers",
     "parse_retry_after",

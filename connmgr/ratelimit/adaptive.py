@@ -15,8 +15,11 @@ import math
 from dataclasses import dataclass
 
 from connmgr.clock import Clock
+from connmgr.frozen import explain_frozen
+from connmgr.quota.base import Answer, Bucket, Feedback
+from connmgr.quota.gcra import Meter
 from connmgr.ratelimit.headers import RateLimitInfo
-from connmgr.ratelimit.limiter import DEFAULT_MAX_PAUSE, RateLimiter, RateMeter, check_number
+from connmgr.ratelimit.limiter import DEFAULT_MAX_PAUSE, RateLimiter, check_number
 
 __all__ = ["AdaptivePolicy", "AdaptiveRate", "AdaptiveRateLimiter"]
 
@@ -30,6 +33,7 @@ def _check_fraction(name: str, value: object, *, high: float = 1.0) -> float:
     return number
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AdaptivePolicy:
     """How an :class:`AdaptiveRateLimiter` reacts to throttling without usable headers.
@@ -189,6 +193,35 @@ class AdaptiveRate:
         self._active = True
         return self._start
 
+    def shared_state(self, now: float) -> tuple[float | None, float, float, float, float]:
+        """What other sharers need to follow this rule: ``(plateau, start, hold, since
+        the throttle, since the last cut)``; ``plateau`` is ``None`` when inactive."""
+        return (
+            self._plateau if self._active else None,
+            self._start,
+            self._hold,
+            now - self._t0,
+            now - self._last_decrease,
+        )
+
+    def adopt(
+        self,
+        now: float,
+        *,
+        plateau: float | None,
+        start: float,
+        hold: float,
+        since_throttle: float,
+        since_decrease: float,
+    ) -> None:
+        """Take over another sharer's :meth:`shared_state` (read at ``now``)."""
+        self._active = plateau is not None
+        self._plateau = plateau if plateau is not None else 0.0
+        self._start = start
+        self._hold = hold if hold > 0 else self._policy.hold
+        self._t0 = now - since_throttle
+        self._last_decrease = now - since_decrease
+
     def reset(self) -> None:
         """Forget every throttle."""
         self._active = False
@@ -218,6 +251,13 @@ class AdaptiveRateLimiter(RateLimiter):
     that still supports :meth:`set_rate_factor`). Pauses are remembered for
     at most ``policy.max_pause`` seconds.
 
+    With a shared ``bucket`` (:mod:`connmgr.quota`) what the server says is
+    shared too: a pause holds every sharer, and the adaptive rate and the
+    header pace one sharer learns are published in the bucket and adopted by
+    the others on their next grant. The sending rate behind an adaptive cut
+    is every sharer's (the bucket's meter); the success rate is this
+    process's, scaled to that total.
+
     Example::
 
         limiter = AdaptiveRateLimiter(10, 1.0)
@@ -236,18 +276,27 @@ class AdaptiveRateLimiter(RateLimiter):
         clock: Clock | None = None,
         adaptive: bool = True,
         policy: AdaptivePolicy | None = None,
+        bucket: Bucket | None = None,
+        max_overtaken: int = 4,
     ) -> None:
         self.adaptive = bool(adaptive)
         self.policy = policy if policy is not None else AdaptivePolicy()
         self._controller = AdaptiveRate(self.policy)
-        self._succeeded = RateMeter(self.policy.measure_window)
+        self._succeeded = Meter()
+        self._sent = Meter()
         self._header_rate: float | None = None
         self._header_until = -math.inf
         self._next_refresh = -math.inf
+        self._version = 0
         super().__init__(
-            max_requests, time_window, burst=burst, clock=clock, max_pause=self.policy.max_pause
+            max_requests,
+            time_window,
+            burst=burst,
+            clock=clock,
+            max_pause=self.policy.max_pause,
+            bucket=bucket,
+            max_overtaken=max_overtaken,
         )
-        self._sent = RateMeter(self.policy.measure_window)
 
     # -- rate -------------------------------------------------------------------
 
@@ -284,6 +333,51 @@ class AdaptiveRateLimiter(RateLimiter):
             self._next_refresh = now + 0.05
             self._update_rate_locked(now)
 
+    def _meter_window(self) -> float:
+        return self.policy.measure_window
+
+    # -- sharing ------------------------------------------------------------------
+
+    def _answered_locked(self, answer: Answer, now: float, *, granted: bool) -> None:
+        if granted and self._bucket.shared:
+            # The bucket counts every sharer's grants; ours alone scale the success rate.
+            self._sent.add(now, tau=self.policy.measure_window)
+        if answer.version == self._version:
+            return
+        # Another sharer published what the server told it: follow it from now on.
+        self._version, feedback = self._bucket.feedback(now=now)
+        if not self.adaptive:
+            return
+        if feedback is None:
+            self._controller.reset()
+            self._header_rate = None
+        else:
+            self._controller.adopt(
+                now,
+                plateau=feedback.plateau,
+                start=feedback.start,
+                hold=feedback.hold,
+                since_throttle=feedback.since_throttle,
+                since_decrease=feedback.since_decrease,
+            )
+            self._header_rate = feedback.header_rate
+            self._header_until = now + feedback.header_left
+        self._update_rate_locked(now)
+
+    def _publish_locked(self, now: float) -> None:
+        plateau, start, hold, since_throttle, since_decrease = self._controller.shared_state(now)
+        header = self._header_rate if self._header_until > now else None
+        feedback = Feedback(
+            plateau=plateau,
+            start=start,
+            hold=hold,
+            since_throttle=since_throttle,
+            since_decrease=since_decrease,
+            header_rate=header,
+            header_left=self._header_until - now if header is not None else 0.0,
+        )
+        self._version = self._bucket.publish(feedback, now=now)
+
     # -- feedback ---------------------------------------------------------------
 
     def record_response(self, status: int, info: RateLimitInfo | None = None) -> None:
@@ -298,8 +392,9 @@ class AdaptiveRateLimiter(RateLimiter):
             throttled = status == 429 or (
                 status == 503 and info is not None and info.retry_after is not None
             )
+            tau = self.policy.measure_window
             if not throttled:
-                self._succeeded.add(now)
+                self._succeeded.add(now, tau=tau)
                 if info is None and status != 429:
                     # Nothing to pace by (the common case): the success is counted for
                     # the adaptive estimate, and wait() applies any time-based recovery.
@@ -307,6 +402,7 @@ class AdaptiveRateLimiter(RateLimiter):
             if not self.adaptive:
                 return
             pause: float | None = None
+            learned = False
             if info is not None:
                 if throttled and info.retry_after is not None:
                     pause = info.retry_after
@@ -321,23 +417,31 @@ class AdaptiveRateLimiter(RateLimiter):
                         # resets in a day must not stall the next call for hours.
                         self._header_rate = max(spread, 1.0 / self._max_pause)
                         self._header_until = now + info.reset_after
+                        learned = True
             if pause is not None and pause > 0:
                 if pause > self._max_pause:
                     logger.debug("pause of %.1f s remembered as %.1f s", pause, self._max_pause)
                     pause = self._max_pause
-                self._pause_until_locked(now + pause, now)
+                self._pause_locked(pause, now)
             # A 429 is explained when quota headers came with it and said how
             # long to wait; otherwise the rate was too high and must come down.
             explained = info is not None and info.has_quota and pause is not None
             if status == 429 and not explained:
                 ceiling = self.configured_rate * self._factor
+                sending = self._bucket.sent_rate(self._pace, now=now)
+                mine = self._sent.rate(now, tau=tau) if self._bucket.shared else sending
+                success = self._succeeded.rate(now, tau=tau)
+                if 0.0 < mine < sending:
+                    # Other sharers sent too: assume they succeed as often as we do.
+                    success *= sending / mine
                 new = self._controller.on_throttle(
                     now,
-                    sending_rate=self._sent.rate(now),
-                    success_rate=self._succeeded.rate(now),
+                    sending_rate=max(sending, mine),
+                    success_rate=success,
                     ceiling=ceiling,
                 )
                 if new is not None:
+                    learned = True
                     logger.debug(
                         "throttled without quota headers: rate %.3g/s, plateau %.3g/s",
                         new,
@@ -345,13 +449,16 @@ class AdaptiveRateLimiter(RateLimiter):
                     )
             self._update_rate_locked(now)
             self._next_refresh = now + 0.05
+            if learned:
+                self._publish_locked(now)
 
     def reset_feedback(self) -> None:
-        """Forget what the server said (pauses, header pacing, adaptive cuts)."""
+        """Forget what the server said (pauses, header pacing, adaptive cuts), for every sharer."""
         with self._lock:
             now = self._clock.now()
             self._controller.reset()
             self._header_rate = None
-            self._paused_until = -math.inf
+            self._bucket.clear_pause(now=now)
+            self._version = self._bucket.publish(None, now=now)
             self._update_rate_locked(now)
-            self._wake_all_locked()
+            self._queue.wake_all()

@@ -24,6 +24,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
+from connmgr.frozen import explain_frozen
+
 __all__ = [
     "MAX_SANE_COUNT",
     "MAX_SANE_DELAY",
@@ -331,6 +333,7 @@ _EPOCH_MS_THRESHOLD: Final = 1e12
 HeaderSource: TypeAlias = Mapping[str, str] | Iterable[tuple[str, str]]
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RateLimitInfo:
     """What a response's headers say about the client's quota.

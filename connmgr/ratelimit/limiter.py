@@ -1,34 +1,41 @@
 """The fair GCRA limiter: ``max_requests`` per ``time_window``, or no limit at all.
 
 :class:`RateLimiter` paces requests with the Generic Cell Rate Algorithm
-(GCRA): one "theoretical arrival time" per limiter, so memory does not grow
-with the number of requests. Waiting callers are served first come, first
-served; waits are cancellable, never longer than the timeout they are given,
-and run on an injected :class:`~connmgr.clock.Clock`. A server's pause
-(:meth:`RateLimiter.pause`) is remembered for at most ``max_pause`` seconds,
-and :meth:`RateLimiter.pause_remaining` tells the caller how long it has left,
-so the caller applies its own cap before it waits.
+(GCRA, :mod:`connmgr.quota.gcra`): one "theoretical arrival time" per key,
+so memory does not grow with the number of requests. That state lives in a
+:class:`~connmgr.quota.Bucket` (in memory by default; SQLite or Redis to
+share one quota between processes and hosts). Waiting callers are served by
+priority lane, first come first served within a lane
+(:mod:`~connmgr.ratelimit.lanes`); waits are cancellable, never longer than
+the timeout they are given, and run on an injected
+:class:`~connmgr.clock.Clock`. A server's pause (:meth:`RateLimiter.pause`)
+is remembered for at most ``max_pause`` seconds, and
+:meth:`RateLimiter.pause_remaining` tells the caller how long it has left, so
+the caller applies its own cap before it waits.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from collections import deque
 from dataclasses import dataclass
 from typing import Final
 
+from connmgr import forksafe
 from connmgr.clock import SYSTEM_CLOCK, CancelToken, Clock, interruptible_sleep
+from connmgr.frozen import explain_frozen
+from connmgr.quota.base import Answer, Bucket, Pace
+from connmgr.quota.gcra import EPS
+from connmgr.quota.memory import MemoryBucket
+from connmgr.ratelimit.lanes import Priority, Waiter, WaitQueue, lane_of
 
 __all__ = ["DEFAULT_MAX_PAUSE", "LimiterStatus", "RateLimiter"]
 
 #: How long a server's pause is remembered at most, unless the owner says otherwise.
 DEFAULT_MAX_PAUSE: Final = 300.0
 
-
-# Float slack for "is it time yet": a sleep of exactly (slot - now) must not need a
-# second, 1e-16 s sleep to get past rounding.
-_EPS: Final = 1e-9
+#: How often a waiter that is not next re-checks at the latest, in case a wake-up was lost.
+_LOST_WAKE: Final = 0.05
 
 
 def check_number(name: str, value: object, *, positive: bool = True) -> float:
@@ -65,60 +72,7 @@ def check_burst(burst: object) -> int | None:
     return burst
 
 
-class _Waiter:
-    """One blocked caller in the FIFO queue: a wake event, nothing per request."""
-
-    __slots__ = ("event",)
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-
-
-class RateMeter:
-    """Events per second over roughly the last ``tau`` seconds, in O(1).
-
-    An exponentially decaying count, divided by the decayed length of the
-    time it has been counting: a steady rate ``r`` reads ``r`` from the first
-    events on, instead of creeping up over ``tau`` (which would make the first
-    throttle of a run underestimate the server by the meter's age).
-    """
-
-    __slots__ = ("_count", "_stamp", "_start", "_step", "_tau")
-
-    def __init__(self, tau: float) -> None:
-        self._tau = tau
-        # Events closer than this to the last decay are counted as if they came then:
-        # the rate reads at most 1% low, and a busy origin pays one exp() per step, not
-        # one per request.
-        self._step = tau / 128
-        self._count = 0.0
-        self._stamp = -math.inf
-        self._start = -math.inf
-
-    def add(self, now: float) -> None:
-        if now - self._stamp < self._step:
-            self._count += 1.0
-            return
-        count = self._decayed(now)
-        if count < 0.01:
-            self._start = now
-        self._count = count + 1.0
-        self._stamp = now
-
-    def _decayed(self, now: float) -> float:
-        if self._count == 0.0:
-            return 0.0
-        return self._count * math.exp(-max(0.0, now - self._stamp) / self._tau)
-
-    def rate(self, now: float) -> float:
-        count = self._decayed(now)
-        if count == 0.0:
-            return 0.0
-        # A tenth of tau at least: two events a microsecond apart are not a rate.
-        span = max(0.1 * self._tau, now - self._start)
-        return count / (self._tau * -math.expm1(-span / self._tau))
-
-
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class LimiterStatus:
     """A cheap snapshot of a limiter for the state machine and the UI.
@@ -173,10 +127,10 @@ class RateLimiter:
     """A thread-safe, fair rate limiter: ``max_requests`` per ``time_window`` seconds.
 
     ``max_requests=None`` means no limit of its own: every request goes at
-    once (``acquire()`` costs a lock and a clock read), until a rate is set
-    (:meth:`set_rate`) or, in :class:`~connmgr.ratelimit.AdaptiveRateLimiter`,
-    the server asks for one. A server's pause (:meth:`pause`) holds callers
-    even without a rate.
+    once (``acquire()`` costs a lock, a clock read and the bucket's lock),
+    until a rate is set (:meth:`set_rate`) or, in
+    :class:`~connmgr.ratelimit.AdaptiveRateLimiter`, the server asks for one.
+    A server's pause (:meth:`pause`) holds callers even without a rate.
 
     The algorithm is GCRA (the Generic Cell Rate Algorithm, a token bucket
     written as one timestamp): requests are spaced at least
@@ -188,10 +142,17 @@ class RateLimiter:
     window: ``max_requests`` at once, then no more until the window has
     passed); ``burst=1`` spaces every request evenly.
 
-    Memory is O(1): a few floats, plus one small entry per *blocked thread*
-    (never per request). Waiting callers are served first come, first served:
-    a slot is only handed to the head of the queue, and a caller that gives up
-    (timeout, cancel) leaves the queue, so nobody behind it pays for its slot.
+    Memory is O(1): a few floats in the bucket, plus one small entry per
+    *blocked thread* (never per request). Waiting callers are served by lane
+    (``priority=`` of :meth:`wait`, see :mod:`~connmgr.ratelimit.lanes`),
+    first come first served within a lane; a waiter overtaken
+    ``max_overtaken`` times goes next whatever its lane. A caller that gives
+    up (timeout, cancel) leaves the queue, so nobody behind it pays for its slot.
+
+    ``bucket`` holds the pacing state and the server's pause: a
+    :class:`~connmgr.quota.MemoryBucket` of its own by default, or a shared
+    store's (``SQLiteStore(path).bucket(key)``) so that several processes
+    share one quota; the queue and the priorities stay in this process.
 
     The plan's methods keep their meaning: :meth:`acquire` never blocks,
     :meth:`wait_if_needed` blocks until a slot is granted, :meth:`get_wait_time`
@@ -223,28 +184,31 @@ class RateLimiter:
         burst: int | None = None,
         clock: Clock | None = None,
         max_pause: float = DEFAULT_MAX_PAUSE,
+        bucket: Bucket | None = None,
+        max_overtaken: int = 4,
     ) -> None:
         self._max_requests, self._time_window = _check_rate(max_requests, time_window)
         self._burst_setting = check_burst(burst)
         self._max_pause = check_number("max_pause", max_pause)
         self._clock: Clock = clock if clock is not None else SYSTEM_CLOCK
+        if bucket is not None and not isinstance(bucket, Bucket):
+            raise TypeError(f"bucket must be a connmgr.quota.Bucket, got {bucket!r}")
+        self._bucket: Bucket = bucket if bucket is not None else MemoryBucket()
+        self._queue = WaitQueue(max_overtaken)
         self._lock = threading.Lock()
         self._factor = 1.0
-        # GCRA state. _tat: the theoretical arrival time, when the next paced
-        # request is due. _last: the last grant. _epoch_*: the current burst.
-        self._tat = -math.inf
-        self._last = -math.inf
-        self._epoch_open = False
-        self._epoch_count = 0
-        self._paused_until = -math.inf
-        self._queue: deque[_Waiter] = deque()
-        self._sent = RateMeter(1.0)
-        self._interval = 0.0
-        self._burst = 1
+        self._pace = Pace(interval=0.0, burst=1, window=self._time_window)
         self._rate = 0.0
         self._reason: str | None = None
         with self._lock:
             self._update_rate_locked(self._clock.now())
+        forksafe.register(self)
+
+    def _after_fork(self) -> None:
+        # In a forked child the queued callers' threads are gone: their places would
+        # block the queue for ever, as would a lock one of them held.
+        self._lock = threading.Lock()
+        self._queue = WaitQueue(self._queue._max_overtaken)
 
     # -- configuration -----------------------------------------------------
 
@@ -264,7 +228,7 @@ class RateLimiter:
     @property
     def burst(self) -> int:
         """Requests that may currently go back to back after an idle window."""
-        return self._burst
+        return self._pace.burst
 
     @property
     def configured_rate(self) -> float:
@@ -280,6 +244,11 @@ class RateLimiter:
     def max_pause(self) -> float:
         """The longest pause this limiter remembers, in seconds."""
         return self._max_pause
+
+    @property
+    def bucket(self) -> Bucket:
+        """Where the pacing state lives (shared with other processes for a shared store)."""
+        return self._bucket
 
     @property
     def rate(self) -> float:
@@ -339,12 +308,13 @@ class RateLimiter:
 
         Pauses only ever extend: a shorter pause than the current one is
         ignored. A pause longer than :attr:`max_pause` is shortened to it.
-        After a pause requests are paced (no burst) for one window.
+        After a pause requests are paced (no burst) for one window. With a
+        shared store the pause holds every process sharing the key.
         """
         seconds = min(check_number("seconds", seconds, positive=False), self._max_pause)
         with self._lock:
             now = self._clock.now()
-            self._pause_until_locked(now + seconds, now)
+            self._pause_locked(seconds, now)
             self._update_rate_locked(now)
 
     def shorten_pause(self, seconds: float) -> None:
@@ -357,12 +327,9 @@ class RateLimiter:
         seconds = check_number("seconds", seconds, positive=False)
         with self._lock:
             now = self._clock.now()
-            if self._paused_until <= now:
-                return
-            self._paused_until = max(now, self._paused_until - seconds)
-            self._last = max(now, self._last - seconds)
+            self._bucket.shorten_pause(seconds, now=now)
             self._update_rate_locked(now)
-            self._wake_all_locked()
+            self._queue.wake_all()
 
     # -- hooks for subclasses ------------------------------------------------
 
@@ -379,89 +346,70 @@ class RateLimiter:
     def _refresh_locked(self, now: float) -> None:
         """Bring time-dependent state up to date (subclasses recompute the rate)."""
 
-    # -- GCRA core (callers hold the lock) -------------------------------------
+    def _answered_locked(self, answer: Answer, now: float, *, granted: bool) -> None:
+        """Every answer of the bucket passes here (``granted``: a slot was taken at ``now``).
+
+        Subclasses count grants and read the answer's feedback version.
+        """
+
+    def _meter_window(self) -> float:
+        """The time constant (s) the bucket's grant meter measures over."""
+        return 1.0
+
+    # -- pacing (callers hold the lock) ------------------------------------------
 
     def _update_rate_locked(self, now: float) -> None:
         rate, why = self._target_rate_locked(now)
         rate = max(rate, 1e-9)
-        interval = 1.0 / rate
         if math.isinf(rate):
             # No limit: every grant is due at once (interval 0), bursts do not matter.
-            burst = 1
+            interval, burst = 0.0, 1
         elif why is None:
+            interval = 1.0 / rate
             window_count = math.floor(rate * self._time_window + 1e-9)
             setting = self._burst_setting if self._burst_setting is not None else window_count
             burst = max(1, min(setting, window_count))
         else:
             # Slowed down for a reason (server feedback, degraded): no bursts.
-            burst = 1
-        old = self._interval
+            interval, burst = 1.0 / rate, 1
+        old = self._pace
         self._rate = rate
-        self._burst = burst
         self._reason = why
-        if old and abs(interval - old) > 1e-12 * old:
-            # Keep the debt in requests: (tat - base) seconds at the old pace is
-            # (tat - base) / old requests, owed at the new pace.
-            base = max(now, self._paused_until)
-            if self._tat > base:
-                self._tat = base + (self._tat - base) * (interval / old)
-            self._epoch_open = False
-            self._interval = interval
-            self._wake_all_locked()
-        else:
-            self._interval = interval
-            if self._epoch_count >= burst:
-                self._epoch_open = False
+        if (
+            old.burst != burst
+            or old.window != self._time_window
+            or abs(interval - old.interval) > 1e-12 * old.interval
+        ):
+            self._pace = Pace(interval, burst, self._time_window, self._meter_window())
+            if abs(interval - old.interval) > 1e-12 * old.interval:
+                # The bucket converts the debt it carries to the new interval when it
+                # sees it: show it now, so the debt is converted as of this moment.
+                answer = self._bucket.peek(self._pace, fresh=False, now=now)
+                self._answered_locked(answer, now, granted=False)
+                self._queue.wake_all()
 
-    def _pause_until_locked(self, until: float, now: float) -> None:
-        if until <= self._paused_until or until <= now:
-            return
-        self._paused_until = until
-        # No burst right after a pause: pace for one window after it ends.
-        self._last = max(self._last, until)
-        self._epoch_open = False
-        self._wake_all_locked()
+    def _pause_locked(self, seconds: float, now: float) -> None:
+        if seconds > 0.0:
+            self._bucket.pause(seconds, now=now)
+            self._queue.wake_all()
 
-    def _conformant_locked(self, now: float, fresh: bool) -> bool:
-        if now < self._paused_until - _EPS:
-            return False
-        if now >= self._tat - _EPS:
-            return True
-        return fresh and self._epoch_open and self._epoch_count < self._burst
+    def _take_locked(self, now: float, *, fresh: bool) -> float:
+        """Take a slot from the bucket: ``0.0`` when granted, else seconds to the next."""
+        answer = self._bucket.take(self._pace, fresh=fresh, now=now)
+        self._answered_locked(answer, now, granted=answer.wait == 0.0)
+        return answer.wait
 
-    def _grant_locked(self, now: float, fresh: bool) -> None:
-        if now >= self._tat - _EPS:
-            idle = now - self._last >= self._time_window - _EPS
-            if fresh and idle and not self._queue:
-                self._epoch_open = self._burst > 1
-                self._epoch_count = 1
-            else:
-                self._epoch_open = False
-                self._epoch_count = 0
-            self._tat = max(now, self._paused_until) + self._interval
-        else:
-            # A burst grant: count the whole burst as if it went now, so pacing
-            # resumes only once every burst request is a full interval behind.
-            self._epoch_count += 1
-            self._tat = now + self._epoch_count * self._interval
-            if self._epoch_count >= self._burst:
-                self._epoch_open = False
-        self._last = now
-        self._sent.add(now)
+    def _peek_locked(self, now: float, *, fresh: bool) -> Answer:
+        answer = self._bucket.peek(self._pace, fresh=fresh, now=now)
+        self._answered_locked(answer, now, granted=False)
+        return answer
 
-    def _slot_locked(self, now: float, position: int) -> float:
-        """When the caller at ``position`` in the queue (0 = head) would be served."""
-        head = max(self._tat, self._paused_until, now)
-        return head + position * self._interval
-
-    def _wake_all_locked(self) -> None:
-        for waiter in self._queue:
-            waiter.event.set()
-
-    def _wait_time_locked(self, now: float) -> float:
-        if not self._queue and self._conformant_locked(now, fresh=True):
-            return 0.0
-        return max(0.0, self._slot_locked(now, len(self._queue)) - now)
+    def _wait_time_locked(self, now: float) -> tuple[float, float]:
+        """(seconds a newcomer behind every waiter would wait, seconds of pause left)."""
+        answer = self._peek_locked(now, fresh=not self._queue)
+        if answer.wait == 0.0 and not self._queue:
+            return 0.0, answer.paused
+        return answer.wait + len(self._queue) * self._pace.interval, answer.paused
 
     # -- the plan's API ------------------------------------------------------------
 
@@ -469,16 +417,15 @@ class RateLimiter:
         """Take a slot if one is free now; never blocks.
 
         Returns ``False`` when the rate is used up, or when other callers are
-        already waiting (they were first). :meth:`get_wait_time` says how long
-        until a slot frees up.
+        already waiting (they were first, whatever their lane).
+        :meth:`get_wait_time` says how long until a slot frees up.
         """
         with self._lock:
             now = self._clock.now()
             self._refresh_locked(now)
-            if self._queue or not self._conformant_locked(now, fresh=True):
+            if self._queue:
                 return False
-            self._grant_locked(now, fresh=True)
-            return True
+            return self._take_locked(now, fresh=True) == 0.0
 
     def wait_if_needed(self) -> None:
         """Block until a slot is granted (first come, first served)."""
@@ -487,18 +434,25 @@ class RateLimiter:
     def get_wait_time(self) -> float:
         """Seconds a caller arriving now would wait for its slot (0.0 if none).
 
-        Counts the callers already waiting ahead of it. Cheap (a lock and a
-        few float operations), so a UI can poll it.
+        Counts every caller already waiting as ahead of it. Cheap with the
+        memory store (a lock and a few float operations), so a UI can poll
+        it; a shared store answers in one round trip.
         """
         with self._lock:
             now = self._clock.now()
             self._refresh_locked(now)
-            return self._wait_time_locked(now)
+            return self._wait_time_locked(now)[0]
 
     # -- waiting -------------------------------------------------------------
 
-    def wait(self, timeout: float | None = None, cancel: CancelToken | None = None) -> bool:
-        """Wait for a slot, first come first served; ``True`` once granted.
+    def wait(
+        self,
+        timeout: float | None = None,
+        cancel: CancelToken | None = None,
+        *,
+        priority: Priority = "interactive",
+    ) -> bool:
+        """Wait for a slot; ``True`` once granted.
 
         ``False`` means no slot: the slot would come too late, or the wait was
         cancelled (the caller checks ``cancel.cancelled`` and raises its own
@@ -509,13 +463,18 @@ class RateLimiter:
           returned at once, without sleeping and without taking a place in the
           queue; ``timeout=0`` is a non-blocking, queue-respecting try;
         - if the slot moves later while waiting (the server asked for a pause,
-          the rate dropped) so that it no longer fits, ``False`` is returned as
-          soon as that is known;
+          the rate dropped, higher-priority callers arrived, another process
+          took it) so that it no longer fits, ``False`` is returned as soon as
+          that is known;
         - a ``cancel`` token that is cancelled returns ``False`` at once, or
           within the clock's wake-up latency while waiting.
 
-        A caller that leaves, by timeout or cancel, frees its place: callers
-        behind it move up. ``timeout=None`` waits as long as it takes.
+        ``priority`` is the caller's lane: ``"interactive"`` (the default),
+        ``"background"``, or an int 0-9 (lower goes first); see
+        :mod:`~connmgr.ratelimit.lanes` for the rule that keeps background
+        requests from starving. A caller that leaves, by timeout or cancel,
+        frees its place: callers behind it move up. ``timeout=None`` waits
+        as long as it takes.
 
         Example::
 
@@ -524,6 +483,7 @@ class RateLimiter:
                     raise RequestCancelledError()
                 raise RateLimitError(retry_after=limiter.get_wait_time())
         """
+        lane = lane_of(priority)
         if timeout is not None:
             if isinstance(timeout, bool) or not isinstance(timeout, int | float):
                 raise TypeError(f"timeout must be a number of seconds or None, got {timeout!r}")
@@ -536,36 +496,40 @@ class RateLimiter:
         with self._lock:
             now = clock.now()
             self._refresh_locked(now)
-            if not self._queue and self._conformant_locked(now, fresh=True):
-                self._grant_locked(now, fresh=True)
-                return True
+            if not self._queue:
+                head = self._take_locked(now, fresh=True)
+                if head == 0.0:
+                    return True
+            else:
+                head = self._peek_locked(now, fresh=False).wait
             deadline = math.inf if timeout is None else now + timeout
-            if self._slot_locked(now, len(self._queue)) > deadline + _EPS:
+            slot = now + head + self._queue.ahead(lane) * self._pace.interval
+            if slot > deadline + EPS:
                 return False
-            me = _Waiter()
-            self._queue.append(me)
+            me = self._queue.join(lane)
         granted = False
         try:
             while True:
                 with self._lock:
                     now = clock.now()
                     self._refresh_locked(now)
-                    position = self._queue.index(me)
-                    if position == 0 and self._conformant_locked(now, fresh=False):
-                        self._queue.popleft()
-                        self._grant_locked(now, fresh=False)
-                        if self._queue:
-                            self._queue[0].event.set()
-                        granted = True
-                        return True
-                    slot = self._slot_locked(now, position)
-                    if slot > deadline + _EPS or now >= deadline:
+                    ahead = self._queue.ahead(lane, me)
+                    if ahead == 0:
+                        head = self._take_locked(now, fresh=False)
+                        if head == 0.0:
+                            self._queue.served(me)
+                            granted = True
+                            return True
+                    else:
+                        head = self._peek_locked(now, fresh=False).wait
+                    slot = now + head + ahead * self._pace.interval
+                    if slot > deadline + EPS or now >= deadline:
                         return False
                     me.event.clear()
                     until = min(slot, self._next_change_locked(now))
-                    # Not the head yet but already due: the head is late to wake;
-                    # its grant will wake us. The bound only guards against a lost wake.
-                    delay = until - now if until > now + _EPS else 0.05
+                    # Not next yet but already due: the one ahead is late to wake; its
+                    # grant will wake us. The bound only guards against a lost wake.
+                    delay = until - now if until > now + EPS else _LOST_WAKE
                     # Never sleep past the caller's timeout, not even by that guard.
                     delay = min(delay, deadline - now)
                 interruptible_sleep(clock, delay, cancel=cancel, wake=me.event)
@@ -576,13 +540,10 @@ class RateLimiter:
                 with self._lock:
                     self._leave_locked(me)
 
-    def _leave_locked(self, waiter: _Waiter) -> None:
-        try:
-            self._queue.remove(waiter)
-        except ValueError:
-            return
-        # Everyone behind moves up a place: wake them to re-plan their sleep.
-        self._wake_all_locked()
+    def _leave_locked(self, waiter: Waiter) -> None:
+        if self._queue.leave(waiter):
+            # Everyone behind moves up a place: wake them to re-plan their sleep.
+            self._queue.wake_all()
 
     # -- status ---------------------------------------------------------------
 
@@ -592,24 +553,26 @@ class RateLimiter:
         with self._lock:
             now = self._clock.now()
             self._refresh_locked(now)
-            wait = self._wait_time_locked(now)
+            wait = self._wait_time_locked(now)[0]
             return now + wait if wait > 0 else None
 
     def pause_remaining(self) -> float:
         """Seconds left of the server's pause (:meth:`pause`), ``0.0`` when there is none.
 
         The caller's cap rule reads this before it waits: a pause longer than
-        the caller may wait is an error to raise at once, not a wait.
+        the caller may wait is an error to raise at once, not a wait. With a
+        shared store this is the pause any sharer was given.
         """
         with self._lock:
-            return max(0.0, self._paused_until - self._clock.now())
+            return self._peek_locked(self._clock.now(), fresh=False).paused
 
     @property
     def paused_until(self) -> float | None:
         """End of a server-requested pause on the limiter's clock, ``None`` if not paused."""
         with self._lock:
-            until = self._paused_until
-            return until if until > self._clock.now() else None
+            now = self._clock.now()
+            paused = self._peek_locked(now, fresh=False).paused
+            return now + paused if paused > 0.0 else None
 
     @property
     def waiting(self) -> int:
@@ -617,13 +580,12 @@ class RateLimiter:
         return len(self._queue)
 
     def status(self) -> LimiterStatus:
-        """A :class:`LimiterStatus` snapshot (cheap: one lock, no allocation beyond it)."""
+        """A :class:`LimiterStatus` snapshot (one lock, one answer from the bucket)."""
         with self._lock:
             now = self._clock.now()
             self._refresh_locked(now)
-            wait = self._wait_time_locked(now)
-            paused = self._paused_until > now
-            if paused:
+            wait, paused = self._wait_time_locked(now)
+            if paused > 0.0:
                 reason = "paused"
             elif self._reason is not None:
                 reason = self._reason
@@ -635,7 +597,7 @@ class RateLimiter:
                 rate=self._rate,
                 configured_rate=self.configured_rate,
                 waiting=len(self._queue),
-                paused_until=self._paused_until if paused else None,
+                paused_until=now + paused if paused > 0.0 else None,
                 reason=reason,
             )
 

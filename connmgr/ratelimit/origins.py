@@ -15,7 +15,11 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
 
+from connmgr import forksafe
 from connmgr.clock import SYSTEM_CLOCK, Clock
+from connmgr.frozen import explain_frozen
+from connmgr.quota.base import QuotaStore
+from connmgr.quota.memory import MemoryStore
 from connmgr.ratelimit.adaptive import AdaptivePolicy, AdaptiveRateLimiter
 from connmgr.ratelimit.limiter import LimiterStatus, check_burst, check_number
 
@@ -57,13 +61,15 @@ def origin_of(url: str) -> str:
 # ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@explain_frozen
+@dataclass(frozen=True, slots=True)
 class RateLimit:
     """A rate-limit setting: ``max_requests`` per ``time_window`` seconds, optional ``burst``.
 
     Example::
 
         RateLimit(max_requests=10, time_window=1.0)            # 10 a second
+        RateLimit(5, 1.0)                                       # 5 a second
         RateLimit(max_requests=300, time_window=60.0, burst=5)  # 5/s, 5 at once at most
     """
 
@@ -93,6 +99,13 @@ class OriginRateLimits:
     ``Retry-After``, 429s), unless ``adaptive=False``, which then never paces.
     Traffic to one origin never waits on another's limit. Thread-safe.
 
+    ``store`` is where every origin's limiter keeps its pacing state, the
+    server's pauses and what the server taught (:mod:`connmgr.quota`): a
+    :class:`~connmgr.quota.MemoryStore` of its own by default; a
+    :class:`~connmgr.quota.SQLiteStore` or :class:`~connmgr.quota.RedisStore`
+    makes every process using the same store (and origin) spend one quota.
+    The waiting queue and its priorities stay in this process.
+
     Example::
 
         limits = OriginRateLimits(
@@ -112,6 +125,7 @@ class OriginRateLimits:
         adaptive: bool = True,
         clock: Clock | None = None,
         adaptive_policy: AdaptivePolicy | None = None,
+        store: QuotaStore | None = None,
     ) -> None:
         if default is not None and not isinstance(default, RateLimit):
             raise TypeError(f"default must be a RateLimit or None, got {default!r}")
@@ -119,12 +133,20 @@ class OriginRateLimits:
         self.adaptive = adaptive
         self.adaptive_policy = adaptive_policy if adaptive_policy is not None else AdaptivePolicy()
         self._clock: Clock = clock if clock is not None else SYSTEM_CLOCK
+        if store is not None and not isinstance(store, QuotaStore):
+            raise TypeError(f"store must be a connmgr.quota.QuotaStore, got {store!r}")
+        self._store: QuotaStore = store if store is not None else MemoryStore()
         self._lock = threading.Lock()
         self._by_origin: dict[str, RateLimit | None] = {}
         self._by_host: dict[str, RateLimit | None] = {}
         self._limiters: dict[str, AdaptiveRateLimiter] = {}
         for key, limit in (overrides or {}).items():
             self._set_override(key, limit)
+        forksafe.register(self)
+
+    def _after_fork(self) -> None:
+        # A lock a parent's thread held at the fork stays held in the child.
+        self._lock = threading.Lock()
 
     def _set_override(self, key: str, limit: RateLimit | None) -> None:
         if limit is not None and not isinstance(limit, RateLimit):
@@ -166,9 +188,15 @@ class OriginRateLimits:
                     clock=self._clock,
                     adaptive=self.adaptive,
                     policy=self.adaptive_policy,
+                    bucket=self._store.bucket(key),
                 )
                 self._limiters[key] = limiter
             return limiter
+
+    @property
+    def store(self) -> QuotaStore:
+        """Where the limiters keep their state (shared with other processes, or not)."""
+        return self._store
 
     def forget(self, origin: str) -> bool:
         """Drop ``origin``'s limiter unless it still holds something; ``True`` if dropped.

@@ -62,6 +62,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from connmgr.frozen import explain_frozen
 from connmgr.testing import netns
 from connmgr.testing.labclient import ClientCodeError, ClientProcess
 
@@ -86,6 +87,7 @@ _INTERNET = "203.0.113.0/24"
 _DNS_MODES_BROKEN = ("servfail", "nxdomain", "timeout")
 
 
+@explain_frozen
 @dataclass(frozen=True, slots=True)
 class LabNetwork:
     """One of the two networks the client can be on.

@@ -30,13 +30,14 @@ def closed_ports(count: int) -> list[int]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(240)
 def test_thousands_of_failing_origins_stay_within_twenty_megabytes(probe_target):
-    # 2,500 origins, well past the 1,024 kept: the benchmark runs the full 10,000.
+    # 1,500 origins, past the 1,024 kept: the benchmark (bench_loop) runs the full 10,000.
     clock = FakeClock(start=0.0)
     monitor = NetworkMonitor(
         probes=[TcpProbe("127.0.0.1", probe_target.port)], timeout=1.0, clock=clock, debounce=60
     )
-    hosts = [f"127.0.0.{n}" for n in range(2, 7)]
+    hosts = [f"127.0.0.{n}" for n in range(2, 5)]
     ports = closed_ports(500)
     with ConnectionManager(
         monitor=monitor, clock=clock, retry=RetryConfig(max_retries=0), watch_network=False
@@ -52,7 +53,7 @@ def test_thousands_of_failing_origins_stay_within_twenty_megabytes(probe_target)
         grown = tracemalloc.get_traced_memory()[0] - before
         tracemalloc.stop()
         assert len(mgr.snapshots()) <= 1024
-    assert grown < 20 * 1024 * 1024, f"{grown / 1e6:.1f} MB for 2,500 origins"
+    assert grown < 20 * 1024 * 1024, f"{grown / 1e6:.1f} MB for 1,500 origins"
 
 
 def make_table(clock, **kw):

@@ -229,8 +229,11 @@ def test_decorator_bare_404_once_503_four_times(clock, monkeypatch):
         calls["n"] += 1
         raise http_error(status)
 
-    # The bare form uses the system clock: patch its wait so the test is instant.
-    monkeypatch.setattr(SystemClock, "sleep", lambda self, s, wake=None: False)
+    # The bare form waits with time.sleep, as the plan's did: patching it makes the test
+    # instant, and the interruptible clock is not used at all.
+    slept: list[float] = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+    monkeypatch.setattr(SystemClock, "sleep", lambda *a, **k: pytest.fail("clock used"))
     with pytest.raises(requests.HTTPError) as info:
         fetch(404)
     assert calls["n"] == 1 and not isinstance(info.value, NetworkError)
@@ -238,6 +241,8 @@ def test_decorator_bare_404_once_503_four_times(clock, monkeypatch):
     with pytest.raises(requests.HTTPError) as info:
         fetch(503)
     assert calls["n"] == 4
+    assert len(slept) == 3
+    assert all(base <= s <= base + 0.25 for s, base in zip(slept, (0.5, 1.0, 2.0), strict=True))
     assert type(info.value) is requests.HTTPError  # the original, not the classified error
     assert fetch.__name__ == "fetch"
 
@@ -434,3 +439,143 @@ def test_loopback_a_post_that_never_left_is_retried_and_one_that_arrived_is_not(
     with pytest.raises(requests.ConnectionError):
         exponential_backoff(post_refused, NO_JITTER, clock=FakeClock())()
     assert len(calls) == 4
+
+
+# --------------------------------------------------------------------------- the plan's rules
+
+
+def test_an_http_error_is_weighed_by_status_even_when_not_listed(clock):
+    config = RetryConfig(jitter_range=0.0)
+    config.retry_exceptions = (requests.ConnectionError,)
+    unavailable = Failing(http_error(503), None)
+    assert exponential_backoff(unavailable, config, clock=clock)() == "ok"
+    assert unavailable.calls == 2
+    config.retry_status_codes = {502}
+    still_503 = Failing(forever=http_error(503))
+    with pytest.raises(requests.HTTPError):
+        exponential_backoff(still_503, config, clock=clock)()
+    assert still_503.calls == 1
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt(), SystemExit(1), GeneratorExit()])
+def test_interrupts_are_never_retried_even_under_base_exception(clock, interrupt):
+    config = RetryConfig()
+    config.retry_exceptions = (BaseException,)
+    attempt = Failing(forever=interrupt)
+    with pytest.raises(type(interrupt)):
+        exponential_backoff(attempt, config, clock=clock)()
+    assert attempt.calls == 1 and clock.sleeps == []
+
+
+def test_widened_retry_exceptions_still_never_retry_tls_and_raise_the_last(clock):
+    config = RetryConfig(jitter_range=0.0)
+    config.retry_exceptions = (Exception,)
+    tls = Failing(forever=requests.exceptions.SSLError("certificate verify failed"))
+    with pytest.raises(requests.exceptions.SSLError):
+        exponential_backoff(tls, config, clock=clock)()
+    assert tls.calls == 1
+    errors = [RuntimeError(f"#{n}") for n in range(4)]
+    flaky = Failing(*errors)
+    with pytest.raises(RuntimeError) as info:
+        exponential_backoff(flaky, config, clock=clock)()
+    assert info.value is errors[-1] and flaky.calls == 4
+
+
+def test_the_plain_spelling_sleeps_with_time_sleep_and_still_tracks(monkeypatch):
+    slept: list[float] = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+    tracker = RetryTracker()
+    attempt = Failing(requests.ConnectionError("a"), requests.ConnectionError("b"), None)
+    assert exponential_backoff(attempt, NO_JITTER, tracker=tracker)() == "ok"
+    assert slept == [0.5, 1.0]
+    assert (tracker.attempts, tracker.total_delay) == (2, 1.5)
+
+
+def test_any_of_clock_cancel_or_wake_makes_the_wait_interruptible(monkeypatch):
+    monkeypatch.setattr(time, "sleep", lambda s: pytest.fail("time.sleep used"))
+    for option in ({"cancel": CancelToken()}, {"wake": RetryNow()}, {"clock": FakeClock()}):
+        monkeypatch.setattr(SystemClock, "sleep", lambda self, s, wake=None: False)
+        attempt = Failing(requests.ConnectionError("a"), None)
+        assert exponential_backoff(attempt, NO_JITTER, **option)() == "ok"
+
+
+def test_the_log_names_the_function_as_the_plan_did(clock, caplog):
+    def search_tracks():
+        raise requests.ConnectionError("refused")
+
+    with (
+        caplog.at_level(logging.WARNING, logger="connmgr.compat"),
+        pytest.raises(requests.ConnectionError),
+    ):
+        exponential_backoff(search_tracks, NO_JITTER, clock=clock)()
+    messages = [r.getMessage() for r in caplog.records if r.name == "connmgr.compat"]
+    assert messages[0].startswith("Retry 1/3 for search_tracks after 0.50s: ")
+    assert messages[2].startswith("Retry 3/3 for search_tracks after 2.00s: ")
+
+
+def test_star_import_gives_every_plan_name():
+    namespace: dict[str, object] = {}
+    exec("from connmgr.compat import *", namespace)
+    plan_names = {
+        "TimeoutConfig", "NetworkConfig", "TimeoutHTTPAdapter", "create_session", "RetryConfig",
+        "exponential_backoff", "RetryCallback", "RetryTracker", "NetworkState", "RateLimiter",
+        "RateLimitParser", "NetworkError", "RateLimitError", "classify_error",
+        "ErrorMessageFormatter",
+    }  # fmt: skip
+    assert plan_names <= set(namespace)
+    # The plan's ConnectionError and TimeoutError shadowed the builtins; connmgr's do not.
+    assert "ConnectionError" not in namespace and "TimeoutError" not in namespace
+
+
+def post_and_raise(session, url, headers=None):
+    response = session.post(url, data=b"order", headers=headers or {}, timeout=(1, 0.2))
+    response.raise_for_status()
+    return response
+
+
+def test_loopback_a_post_that_arrived_is_sent_once(server, session):
+    clock = FakeClock()
+    fetch = exponential_backoff(post_and_raise, clock=clock)
+    with pytest.raises(requests.HTTPError):
+        fetch(session, server.url_for("/status/503"))
+    assert server.hits("/status/503") == 1 and clock.sleeps == []
+    with pytest.raises(requests.ReadTimeout):
+        fetch(session, server.url_for("/stall-headers?seconds=2"))
+    assert server.hits("/stall-headers") == 1
+
+
+def test_loopback_a_post_with_an_idempotency_key_is_retried(server, session):
+    clock = FakeClock()
+    fetch = exponential_backoff(post_and_raise, NO_JITTER, clock=clock)
+    with pytest.raises(requests.HTTPError):
+        fetch(session, server.url_for("/status/503"), {"Idempotency-Key": "order-17"})
+    assert server.hits("/status/503") == 4 and clock.sleeps == [0.5, 1.0, 2.0]
+
+
+def test_an_exception_without_a_request_leaves_the_method_to_the_caller(clock):
+    attempt = Failing(requests.ConnectionError("no request attached"), None)
+    assert exponential_backoff(attempt, clock=clock)() == "ok"
+    assert attempt.calls == 2
+
+
+def test_any_object_with_on_retry_is_a_tracker_and_may_come_third(clock, monkeypatch):
+    from unittest.mock import Mock
+
+    monkeypatch.setattr(time, "sleep", lambda s: None)
+    tracker = Mock(spec=["on_retry"])
+    attempt = Failing(http_error(503), None)
+    assert exponential_backoff(attempt, NO_JITTER, tracker)() == "ok"
+    tracker.on_retry.assert_called_once()
+    args = tracker.on_retry.call_args.args
+    assert args[:3] == (2, 4, 0.5) and isinstance(args[3], ServerError)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [({"config": {"max_retries": 1}}, "config"), ({"tracker": object()}, "tracker")],
+)
+def test_wrong_types_are_refused_when_decorating(kwargs, named):
+    with pytest.raises(TypeError, match=named):
+        exponential_backoff(lambda: None, **kwargs)
+    with pytest.raises(TypeError, match="func"):
+        exponential_backoff(42)  # type: ignore[call-overload]

@@ -15,10 +15,12 @@ from requests.structures import CaseInsensitiveDict
 
 import connmgr.errors as errors_module
 
+#: The network error tree (ManagerClosedError, a programming error, stands outside it).
 ERROR_CLASSES = [
     obj
     for name in errors_module.__all__
-    if isinstance(obj := getattr(errors_module, name), type) and issubclass(obj, BaseException)
+    if isinstance(obj := getattr(errors_module, name), type)
+    and issubclass(obj, errors_module.NetworkError)
 ]
 
 

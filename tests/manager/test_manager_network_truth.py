@@ -173,3 +173,42 @@ def test_a_server_pause_holds_across_an_epoch_but_counts_the_sleep(store, probe_
         assert mgr.snapshot().retry_in == pytest.approx(100)  # the server's word holds
         signals.network_epoch_changed.send(monitor, epoch=99, cause=None, slept=60.0)
         assert mgr.snapshot().retry_in == pytest.approx(40)  # a minute of sleep counted
+
+
+def test_an_idempotent_request_stuck_on_the_old_network_goes_again_at_once(store, probe_target):
+    import threading
+    import time
+
+    monitor = NetworkMonitor(
+        probes=[TcpProbe("127.0.0.1", probe_target.port)], timeout=1.0, debounce=0.0,
+        os_events=False,
+    )  # fmt: skip
+    monitor.check()
+    mgr = ConnectionManager(
+        store.url, monitor=monitor, retry=RetryConfig(max_retries=1, base_delay=0.0,
+        jitter_range=0.0), watch_network=False,
+    )  # fmt: skip
+    store.alias("/slow", "/stall-headers?seconds=30")
+    outcome: list[object] = []
+
+    def worker():
+        try:
+            outcome.append(mgr.get("/slow").status_code)
+        except Exception as exc:  # the test reads it below
+            outcome.append(exc)
+
+    with mgr:
+        thread = threading.Thread(target=worker)
+        thread.start()
+        for _ in range(200):  # until the request waits for its headers
+            if store.hits("/slow"):
+                break
+            time.sleep(0.01)
+        store.alias("/slow", "/ok")  # the "new network" answers
+        started = time.monotonic()
+        monitor.hint_changed("wifi switched")
+        thread.join(5)
+        took = time.monotonic() - started
+    assert outcome == [200]
+    assert took < 2.0  # not the 30 s stall, nor the read timeout
+    assert store.hits("/slow") == 2

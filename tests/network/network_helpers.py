@@ -138,14 +138,19 @@ class Recorder:
     def __init__(self) -> None:
         self.seen: list[tuple[str, dict[str, object]]] = []
         self.arrived = threading.Condition()
+        #: When set, only this monitor's events are kept: a watcher left running by
+        #: an earlier test in the same process may still send its own.
+        self.sender: object | None = None
 
     def status(self, sender: object, **kwargs: object) -> None:
-        self._add("status", kwargs)
+        self._add("status", sender, kwargs)
 
     def epoch(self, sender: object, **kwargs: object) -> None:
-        self._add("epoch", kwargs)
+        self._add("epoch", sender, kwargs)
 
-    def _add(self, kind: str, kwargs: dict[str, object]) -> None:
+    def _add(self, kind: str, sender: object, kwargs: dict[str, object]) -> None:
+        if self.sender is not None and sender is not self.sender:
+            return
         with self.arrived:
             self.seen.append((kind, kwargs))
             self.arrived.notify_all()

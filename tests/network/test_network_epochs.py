@@ -80,6 +80,7 @@ def test_an_os_hint_starts_an_epoch_without_a_status_change(listener, recorder):
 def test_no_link_is_offline_at_once_without_probing(listener, recorder):
     probe = CountingProbe(TcpProbe("127.0.0.1", listener.port))
     monitor = monitor_for(probe)
+    recorder.sender = monitor
     monitor.check()
     calls = probe.calls
     monitor.hint_changed("netlink: link eth0 down", links_up=False)
@@ -87,6 +88,7 @@ def test_no_link_is_offline_at_once_without_probing(listener, recorder):
     assert monitor.is_online() is False  # from the cache: the OS said so
     assert probe.calls == calls
     kinds = [(kind, kw.get("cause"), kw["epoch"]) for kind, kw in recorder.seen[2:]]
+    # seen[:2]: this monitor's first verdict (an epoch and its status)
     assert kinds == [
         ("epoch", EpochCause.OS_EVENT, 2),
         ("epoch", EpochCause.STATUS, 3),

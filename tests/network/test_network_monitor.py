@@ -560,9 +560,12 @@ def test_a_blackholed_http_probe_does_not_slow_a_live_one(server, blackholed_por
 
 def test_events_as_a_portal_appears_and_the_user_signs_in(server, events):
     clock = FakeClock()
+    # A generous probe timeout: on a loaded machine a 0.5 s one can make the portal's
+    # answer look like no answer (offline), which is not what this test is about.
     monitor = monitor_for(
-        HttpProbe(server.url_for("/generate_204")), clock=clock, interval=10.0, offline_interval=1.0
-    )
+        HttpProbe(server.url_for("/generate_204")),
+        clock=clock, interval=10.0, offline_interval=1.0, timeout=3.0,
+    )  # fmt: skip
     with signals.network_changed.connected_to(events, sender=monitor):
         assert monitor.is_online() is True
         server.alias("/generate_204", "/portal")  # the hotel's login page intercepts

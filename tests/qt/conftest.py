@@ -44,6 +44,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.qt)
 
 
+# -- fonts ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def bundled_fonts(qapp: Any) -> list[str]:
+    """Noto Sans from its pip package as the application font: no system font needed."""
+    from connmgr.qt.fonts import load_bundled_fonts, use_bundled_fonts
+
+    use_bundled_fonts(qapp)
+    return load_bundled_fonts()
+
+
 # -- Qt messages ----------------------------------------------------------------------
 
 

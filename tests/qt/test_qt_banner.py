@@ -53,7 +53,12 @@ def finish(manager, request_id=1, outcome="success"):
     in_thread(signals.request_finished.send, manager, request_id=request_id, outcome=outcome)
 
 
-def fail(manager, request_id=1, error=None):
+def fail(manager, request_id=1, error=None, state=None):
+    """A request that gave up: its origin is left unhealthy (backoff unless told otherwise)."""
+    from connmgr.machine import ConnectionState
+
+    manager.set_state(state or ConnectionState.BACKOFF)
+
     def send() -> None:
         signals.request_failed.send(
             manager, request_id=request_id, error=error or server_error(), url="u", operation="o"

@@ -100,6 +100,20 @@ def test_captive_portal_text(qtbot):
     indicator.close()
 
 
+def test_no_internet_text_for_a_limited_network(qtbot):
+    from types import SimpleNamespace
+
+    monitor = make_monitor(1)
+    indicator = NetworkStatusIndicator(monitor, poll_interval_ms=None)
+    qtbot.waitUntil(lambda: indicator.status is NetworkStatus.OFFLINE, timeout=2000)
+    # By name: NetworkStatus.LIMITED may not exist in this version of the monitor.
+    limited = SimpleNamespace(name="LIMITED", value="limited")
+    indicator.bridge.post_network(False, limited)
+    qtbot.waitUntil(lambda: indicator.status is limited, timeout=2000)
+    assert indicator.get_status_text() == "No internet"
+    indicator.close()
+
+
 def test_defaults_to_the_monitor_network_state_uses(qtbot, listener):
     from connmgr.network import set_default_monitor
 

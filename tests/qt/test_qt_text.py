@@ -11,7 +11,7 @@ from connmgr.qt._text import (
     describe_error,
     format_countdown,
     format_delay,
-    mermaid_fallback,
+    network_kind,
     status_line,
 )
 from connmgr.qt.colors import contrast_ratio, parse_hex, readable_color
@@ -63,12 +63,17 @@ def test_describe_error_prefers_plain_words():
     assert describe_error(None) == "none"
 
 
-def test_mermaid_fallback_has_every_state_and_no_self_loop_for_any():
-    text = mermaid_fallback(S.BACKOFF)
-    for state in S:
-        assert state.value in text
-    assert "offline --> offline" not in text
-    assert text.rstrip().endswith("class backoff current")
+def test_network_kind_reads_statuses_by_name():
+    from types import SimpleNamespace
+
+    from connmgr.network import NetworkStatus
+
+    assert network_kind(NetworkStatus.ONLINE) == "online"
+    assert network_kind(NetworkStatus.CAPTIVE_PORTAL) == "captive_portal"
+    assert network_kind(SimpleNamespace(name="LIMITED")) == "limited"
+    assert network_kind("offline") == "offline"
+    assert network_kind(None) == "unknown"
+    assert network_kind(42) == "unknown"
 
 
 def test_contrast_ratio_matches_wcag_reference_values():

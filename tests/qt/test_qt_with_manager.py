@@ -208,3 +208,25 @@ def test_the_countdown_ends_in_the_state_that_follows(qtbot, server, probe_targe
         # No request is sent: the widget's own tick asks the manager, which moves on.
         qtbot.waitUntil(lambda: win.status.text() == "Online", timeout=3000)
         assert not win.status.countdown_running()
+
+
+def test_the_details_popup_shows_the_managers_own_history(qtbot, server, probe_target, window):
+    with make_manager(server, probe_target) as mgr:
+        win = window(mgr)
+        worker = Worker(mgr.get, "/flaky/d?fail=1&status=503")
+        qtbot.waitUntil(worker.done, timeout=5000)
+        assert worker.error is None
+        dialog = win.status.show_details()
+        qtbot.addWidget(dialog)
+        history = mgr.history()
+    assert dialog.records == tuple(history) and len(history) == 1
+    tree = dialog.timeline_view
+    assert tree is not None
+    request = tree.topLevelItem(0)
+    assert request.text(0) == f"GET {server.url}/flaky/d?fail=1&status=503"
+    request.setExpanded(True)
+    steps = [request.child(i).text(0) for i in range(request.childCount())]
+    assert steps[0].startswith("attempt 1: 503 (")
+    assert any(step.startswith("retry in ") for step in steps)
+    assert steps[-1].startswith("attempt 2: 200 (")
+    assert "attempt 2: 200" in dialog.copy_text()

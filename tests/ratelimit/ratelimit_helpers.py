@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from connmgr.clock import CancelToken
 from connmgr.ratelimit import RateLimiter
+from connmgr.ratelimit.lanes import Priority
 from connmgr.testing.clock import FakeClock
 
 START = 1000.0
@@ -32,9 +33,6 @@ def max_in_window(times: list[float], window: float, slack: float = 1e-6) -> int
     )
 
 
-# -- the plan's API ----------------------------------------------------------------
-
-
 class Waiter(threading.Thread):
     """A thread blocked in ``limiter.wait``; records what came of it and when."""
 
@@ -46,16 +44,21 @@ class Waiter(threading.Thread):
         timeout: float | None = None,
         cancel: CancelToken | None = None,
         log: list[tuple[str, float]] | None = None,
+        priority: Priority = "interactive",
+        name: str | None = None,
     ) -> None:
-        super().__init__(daemon=True)
+        super().__init__(daemon=True, name=name)
         self.limiter, self.clock, self.timeout, self.cancel = limiter, clock, timeout, cancel
+        self.priority = priority
         self.log = log if log is not None else []
         self.result: bool | BaseException | None = None
         self.at: float | None = None
 
     def run(self) -> None:
         try:
-            self.result = self.limiter.wait(timeout=self.timeout, cancel=self.cancel)
+            self.result = self.limiter.wait(
+                timeout=self.timeout, cancel=self.cancel, priority=self.priority
+            )
         except BaseException as exc:
             self.result = exc
         self.at = self.clock.now()
@@ -68,3 +71,11 @@ def queue_up(limiter: RateLimiter, *waiters: Waiter) -> None:
         before = limiter.waiting
         waiter.start()
         until(lambda before=before: limiter.waiting == before + 1)
+
+
+def serve_in_steps(clock: FakeClock, log: list[tuple[str, float]], steps: int, step: float) -> None:
+    """Advance the fake clock ``steps`` times by ``step``, each time until one more was served."""
+    served = len(log)
+    for n in range(1, steps + 1):
+        clock.advance(step)
+        until(lambda n=n: len(log) == served + n)

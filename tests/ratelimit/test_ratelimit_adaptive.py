@@ -19,7 +19,6 @@ from connmgr.ratelimit import (
     RateLimitInfo,
     parse_rate_limit_headers,
 )
-from connmgr.ratelimit.limiter import RateMeter
 from connmgr.testing import FaultServer
 from connmgr.testing.clock import FakeClock
 
@@ -52,20 +51,6 @@ def test_adaptive_rate_cooldown_and_hold_doubling() -> None:
     # A very different plateau means the limit moved: back to the base hold.
     a.on_throttle(90.0, sending_rate=5.0, success_rate=5.0, ceiling=50.0)
     assert a.rate(90.0 + 3.0 + 6.0, 50.0) > 4.75
-
-
-@pytest.mark.parametrize("rate", [2.0, 50.0, 2000.0, 20000.0])
-def test_rate_meter_step_stays_within_one_percent_of_the_exact_decay(rate: float) -> None:
-    # Events closer together than the meter's step skip the exp(); compare with the
-    # exact decayed count, event by event.
-    meter = RateMeter(1.0)
-    times = [i / rate for i in range(int(3 * rate))]
-    for t in times:
-        meter.add(t)
-    now = times[-1] + 0.25 / rate
-    count = sum(math.exp(-(now - t)) for t in times)
-    exact = count / -math.expm1(-(now - times[0]))
-    assert meter.rate(now) == pytest.approx(exact, rel=0.01)
 
 
 def test_adaptive_rate_floor_and_success_estimate() -> None:

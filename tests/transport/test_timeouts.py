@@ -30,7 +30,9 @@ def test_defaults_and_plan_profiles() -> None:
     assert TimeoutConfig() == TimeoutConfig(connect=5.0, read=30.0, total=60.0)
     assert TimeoutConfig.for_search() == TimeoutConfig(connect=5.0, read=45.0, total=90.0)
     assert TimeoutConfig.for_quick_check() == TimeoutConfig(connect=5.0, read=10.0, total=20.0)
-    assert TimeoutConfig.for_download() == TimeoutConfig(connect=5.0, read=60.0, total=300.0)
+    assert TimeoutConfig.for_download() == TimeoutConfig(
+        connect=5.0, read=60.0, total=300.0, max_body_bytes=None
+    )
 
 
 def test_ints_are_stored_as_floats_and_total_none_means_no_limit() -> None:
@@ -124,10 +126,18 @@ def test_new_profiles_start_from_the_configured_default() -> None:
     assert profiles["search"] == TimeoutConfig(connect=5, read=45, total=99)
 
 
-def test_profile_entries_may_be_configs_or_null() -> None:
-    profiles = TimeoutProfiles.from_dict({"quick": TimeoutConfig(read=1, total=2), "search": None})
+def test_profile_entries_may_be_configs() -> None:
+    profiles = TimeoutProfiles.from_dict({"quick": TimeoutConfig(read=1, total=2)})
     assert profiles["quick"] == TimeoutConfig(read=1, total=2)
     assert profiles["search"] == TimeoutConfig.for_search()
+
+
+@pytest.mark.parametrize("entry", [None, 5, "fast", [1, 2]])
+@pytest.mark.parametrize("name", ["search", "default", "upload"])
+def test_a_profile_entry_that_is_not_a_mapping_is_refused(name: str, entry: object) -> None:
+    # An entry left empty in a settings file is a mistake, not "use the built-ins".
+    with pytest.raises(ValueError, match=rf"^profiles\.{name} must be a mapping"):
+        TimeoutProfiles.from_dict({name: entry})
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,11 @@
 """A raw loopback TCP server for the transport's adversarial tests.
 
-``raw_server(handler)`` starts a server on 127.0.0.1; for each request it
+``scripted_server(handler)`` starts a server on 127.0.0.1; for each request it
 reads the head (and a ``Content-Length`` body), records it, and calls
 ``handler(conn, head, body)``, which writes whatever bytes it likes and
-returns whether to keep the connection open for another request.
+returns whether to keep the connection open for another request. (The
+suite-wide ``raw_server`` answers every request with the same bytes; these
+tests need a script per request, keep-alive, and the request heads.)
 """
 
 from __future__ import annotations
@@ -81,8 +83,8 @@ class RawServer:
 
 
 @pytest.fixture
-def raw_server() -> Iterator[Callable[[Handler], RawServer]]:
-    """A factory: ``raw_server(handler)`` -> a started :class:`RawServer`."""
+def scripted_server() -> Iterator[Callable[[Handler], RawServer]]:
+    """A factory: ``scripted_server(handler)`` -> a started :class:`RawServer`."""
     servers: list[RawServer] = []
 
     def start(handler: Handler) -> RawServer:

@@ -1,4 +1,4 @@
-"""docs/rate-limiting.md: every Python block runs, or says why it cannot."""
+"""docs/migrating.md: every Python block runs, or says why it cannot."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-PAGE = Path(__file__).resolve().parents[2] / "docs" / "rate-limiting.md"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "migrating.md"
 _BLOCK = re.compile(r"(?P<before>[^\n]*)\n```python\n(?P<code>.*?)\n```", re.DOTALL)
 _NOT_RUNNABLE = re.compile(r"<!-- not runnable: (?P<reason>.{10,}) -->")
 
@@ -16,7 +16,7 @@ def _blocks() -> list[tuple[int, str, str | None]]:
     text = PAGE.read_text(encoding="utf-8")
     found = []
     for match in _BLOCK.finditer(text):
-        line = text.count("\n", 0, match.start("code"))
+        line = text.count("\n", 0, match.start("code")) + 1
         mark = _NOT_RUNNABLE.fullmatch(match.group("before").strip())
         found.append((line, match.group("code"), mark.group("reason") if mark else None))
     return found
@@ -25,8 +25,16 @@ def _blocks() -> list[tuple[int, str, str | None]]:
 BLOCKS = _blocks()
 
 
-def test_the_page_has_runnable_blocks() -> None:
-    assert sum(reason is None for _, _, reason in BLOCKS) >= 4
+def test_the_page_has_runnable_blocks_and_a_row_per_plan_name() -> None:
+    assert sum(reason is None for _, _, reason in BLOCKS) >= 3
+    text = PAGE.read_text(encoding="utf-8")
+    for name in (
+        "TimeoutConfig", "NetworkConfig", "TimeoutHTTPAdapter", "create_session", "RetryConfig",
+        "exponential_backoff", "RetryTracker", "RetryCallback", "NetworkState",
+        "NetworkStatusIndicator", "RateLimiter", "RateLimitParser", "NetworkError",
+        "RateLimitError", "classify_error", "ErrorMessageFormatter",
+    ):  # fmt: skip
+        assert re.search(rf"^\| [^|]*`{name}\b", text, re.MULTILINE), f"no row for {name}"
 
 
 @pytest.mark.parametrize(
