@@ -157,6 +157,11 @@ class NetlinkState:
         name_attr = _attrs(payload, _IFINFOMSG.size).get(_IFLA_IFNAME, b"")
         name = name_attr.split(b"\0", 1)[0].decode("utf-8", "replace") or self._name(index)
         old = self.links.get(index)
+        if kind == _RTM_DELLINK or not flags & _IFF_UP:
+            # Linux flushes the IPv4 routes of a link set down (or removed) without a
+            # RTM_DELROUTE: forget them here, or their return (a DHCP client re-adding
+            # the default route after the link came up) would look like a repeat.
+            self.routes = {route for route in self.routes if route[4] != index}
         if kind == _RTM_DELLINK:
             if old is None:
                 return None

@@ -133,15 +133,18 @@ class ClientProcess:
         assert self._proc.stderr is not None
         self._stderr = self._proc.stderr.read()
 
-    def receive(self, timeout: float) -> Any:
+    def receive(self, timeout: float, *, kill: bool = True) -> Any:
         """The next value the snippet sent with ``send(value)`` (``None`` for ``ready()``).
 
-        ``TimeoutError`` (and the child killed) when none comes within
-        ``timeout``; :class:`ClientCodeError` when the snippet ended first.
+        ``TimeoutError`` when none comes within ``timeout``, and the child is
+        killed unless ``kill=False`` (to keep waiting, or to end it cleanly);
+        :class:`ClientCodeError` when the snippet ended first.
         """
         try:
             kind, value = self._messages.get(timeout=timeout)
         except queue.Empty:
+            if not kill:
+                raise TimeoutError(f"client snippet sent nothing within {timeout} s") from None
             self.kill()
             raise TimeoutError(f"client snippet sent nothing within {timeout} s (killed)") from None
         if kind == "end":

@@ -166,7 +166,10 @@ class NetLab:
         self.internet_ns = f"{base}-inet"
         self._network = NETWORKS[0]
         self._cable = True
-        self._blackholed: set[int] = set()
+        # Per network, the destinations its router blackholes (the internet, or one host).
+        self._blackholed: dict[int, set[str]] = {}
+        # Networks whose router end of the client's cable is down (pull_cable(carrier_only=True)).
+        self._carrier_pulled: set[int] = set()
         self._dns: LabDns | None = None
         self._switch: PortalSwitch | None = None
         self._store: FaultServer | None = None
@@ -256,14 +259,19 @@ class NetLab:
         client, inet = self.client_ns, self.internet_ns
         for router, net in zip(self.router_ns, NETWORKS, strict=True):
             uplink = f"up{net.number}"
-            # Created inside the namespaces, so no name ever appears on the host.
+            n = str(net.number)
+            # Created inside the namespaces, so no name ever appears on the host. Each
+            # end gets its own interface index (client 1x, LAN 2x, WAN 3x, internet 4x):
+            # fresh namespaces would give both ends of a pair the same one, and the
+            # kernel then reports a veth's carrier changes in its batched once-a-second
+            # pass instead of at once, which would blur every timing measured here.
             netns.ip(
-                "link", "add", net.interface, "type", "veth", "peer", "name", "lan",
-                "netns", router, netns=client,
+                "link", "add", net.interface, "index", "1" + n, "type", "veth",
+                "peer", "name", "lan", "index", "2" + n, "netns", router, netns=client,
             )  # fmt: skip
             netns.ip(
-                "link", "add", "wan", "type", "veth", "peer", "name", uplink, "netns", inet,
-                netns=router,
+                "link", "add", "wan", "index", "3" + n, "type", "veth",
+                "peer", "name", uplink, "index", "4" + n, "netns", inet, netns=router,
             )  # fmt: skip
             netns.ip("addr", "add", f"{net.client_address}/24", "dev", net.interface, netns=client)
             netns.ip("addr", "add", f"{net.gateway}/24", "dev", "lan", netns=router)
@@ -350,18 +358,43 @@ class NetLab:
 
     # -- knobs ----------------------------------------------------------------
 
-    def pull_cable(self) -> None:
-        """Take the client's link down: its routes go, connects fail (network unreachable)."""
+    def pull_cable(self, *, carrier_only: bool = False) -> None:
+        """Take the client's link down: its routes go, connects fail (network unreachable).
+
+        By default the client's interface is set down (as ``ip link set eth0
+        down`` or switching Wi-Fi off would). With ``carrier_only=True`` the
+        router's end goes down instead: the client's interface stays
+        administratively up and only loses its carrier, which is what an
+        unplugged cable or a lost Wi-Fi association looks like to the client.
+        """
+        if not isinstance(carrier_only, bool):
+            raise TypeError(f"carrier_only must be a bool, got {type(carrier_only).__name__}")
         self._require_started()
         with self._lock:
-            netns.ip("link", "set", self._network.interface, "down", netns=self.client_ns)
+            net = self._network
+            if carrier_only:
+                netns.ip("link", "set", "lan", "down", netns=self.router_ns[net.number - 1])
+                self._carrier_pulled.add(net.number)
+            else:
+                netns.ip("link", "set", net.interface, "down", netns=self.client_ns)
             self._cable = False
 
-    def plug_cable(self) -> None:
-        """Bring the link back up and restore the default route, as a DHCP client would."""
+    def plug_cable(self, *, route: bool = True) -> None:
+        """Bring the link back up and restore the default route, as a DHCP client would.
+
+        With ``route=False`` the link comes up with its address but without the
+        default route, as while a DHCP client is still asking; a later
+        ``plug_cable()`` adds the route.
+        """
+        if not isinstance(route, bool):
+            raise TypeError(f"route must be a bool, got {type(route).__name__}")
         self._require_started()
         with self._lock:
-            self._bring_up(self._network)
+            net = self._network
+            if net.number in self._carrier_pulled:
+                netns.ip("link", "set", "lan", "up", netns=self.router_ns[net.number - 1])
+                self._carrier_pulled.discard(net.number)
+            self._bring_up(net, route=route)
             self._cable = True
 
     def break_dns(self, mode: str = "servfail") -> None:
@@ -398,28 +431,40 @@ class NetLab:
         self._switch.set(on, redirect)
         self._dns.hijack(HOSTS["portal.test"] if on else None)
 
-    def blackhole(self) -> None:
+    def blackhole(self, host: str | None = None) -> None:
         """The current network's router silently drops everything bound for the internet.
 
         The link stays up and the router's DNS still answers, but connections to
         the internet hang until their timeout (no reset, no ICMP), like a
-        Wi-Fi network whose uplink died.
+        Wi-Fi network whose uplink died. With ``host`` (a name in
+        :attr:`hosts`, e.g. ``"connectivity.test"``) only that address is
+        dropped and the rest of the internet still answers, like a middlebox
+        that swallows the connectivity check.
         """
+        if host is not None and host not in HOSTS:
+            raise ValueError(f"host must be one of {', '.join(HOSTS)}, got {host!r}")
         self._require_started()
         with self._lock:
             net = self._network
             router = self.router_ns[net.number - 1]
-            netns.ip("route", "replace", "blackhole", _INTERNET, netns=router)
-            self._blackholed.add(net.number)
+            target = _INTERNET if host is None else HOSTS[host] + "/32"
+            netns.ip("route", "replace", "blackhole", target, netns=router)
+            self._blackholed.setdefault(net.number, set()).add(target)
 
     def unblackhole(self) -> None:
-        """Restore the current network's route to the internet."""
+        """Restore the current network's routes to the internet."""
         self._require_started()
         with self._lock:
-            net = self._network
-            router = self.router_ns[net.number - 1]
-            netns.ip("route", "replace", _INTERNET, "via", net.internet_side, netns=router)
-            self._blackholed.discard(net.number)
+            self._restore_routes(self._network.number)
+
+    def _restore_routes(self, number: int) -> None:
+        router = self.router_ns[number - 1]
+        for target in sorted(self._blackholed.pop(number, set())):
+            if target == _INTERNET:
+                via = NETWORKS[number - 1].internet_side
+                netns.ip("route", "replace", _INTERNET, "via", via, netns=router)
+            else:
+                netns.ip("route", "del", target, netns=router)
 
     def switch_network(self, number: int | None = None) -> LabNetwork:
         """Move the client to the other network (or to network ``number``); the new network.
@@ -455,10 +500,10 @@ class NetLab:
         with self._lock:
             self._require_started()
             for number in sorted(self._blackholed):
-                router = self.router_ns[number - 1]
-                via = NETWORKS[number - 1].internet_side
-                netns.ip("route", "replace", _INTERNET, "via", via, netns=router)
-            self._blackholed.clear()
+                self._restore_routes(number)
+            for number in sorted(self._carrier_pulled):
+                netns.ip("link", "set", "lan", "up", netns=self.router_ns[number - 1])
+            self._carrier_pulled.clear()
             self.switch_network(1)
             self.plug_cable()
             self.fix_dns()
@@ -515,11 +560,12 @@ class NetLab:
         if not self._started or self._closed:
             raise RuntimeError("NetLab is not running (call start() or use `with`)")
 
-    def _bring_up(self, net: LabNetwork) -> None:
+    def _bring_up(self, net: LabNetwork, *, route: bool = True) -> None:
         client = self.client_ns
         netns.ip("addr", "replace", f"{net.client_address}/24", "dev", net.interface, netns=client)
         netns.ip("link", "set", net.interface, "up", netns=client)
-        netns.ip("route", "replace", "default", "via", net.gateway, netns=client)
+        if route:
+            netns.ip("route", "replace", "default", "via", net.gateway, netns=client)
 
     def _write_resolv_conf(self) -> None:
         folder = netns.ETC_NETNS_DIR / self.client_ns

@@ -223,6 +223,57 @@ def test_pull_cable_makes_every_connect_fail_and_plug_cable_brings_it_back(
     assert probe(lab) == {"name": "connected", "ip": "connected"}
 
 
+def test_every_veth_end_has_an_interface_index_of_its_own(lab: NetLab) -> None:
+    # Same-index pairs would get their carrier changes reported in the kernel's
+    # once-a-second batch, not at once.
+    pairs = []
+    for ns in lab.namespaces:
+        for line in netns.ip("-o", "link", netns=ns).splitlines():
+            index, name = line.split(":")[:2]
+            if "@if" in name:
+                pairs.append((int(index), int(name.split("@if")[1])))
+    assert len(pairs) == 8 and all(own != peer for own, peer in pairs), pairs
+    assert len({own for own, _ in pairs}) == 8
+
+
+def test_pull_cable_carrier_only_keeps_the_interface_up_without_a_carrier(lab: NetLab) -> None:
+    interface = lab.network.interface
+    lab.pull_cable(carrier_only=True)
+    assert lab.cable is False
+    flags = netns.ip("-o", "link", "show", interface, netns=lab.client_ns)
+    assert "NO-CARRIER" in flags and ",UP" in flags, flags
+    assert probe(lab, timeout=0.5)["ip"] != "connected"
+    lab.plug_cable()
+    assert probe(lab) == {"name": "connected", "ip": "connected"}
+
+
+def test_plug_cable_without_the_route_brings_the_link_but_no_way_out(lab: NetLab) -> None:
+    lab.pull_cable()
+    lab.plug_cable(route=False)
+    assert "default" not in netns.ip("route", netns=lab.client_ns)
+    assert probe(lab)["ip"] == "OSError:101"  # ENETUNREACH: no route to the internet
+    lab.plug_cable()
+    assert probe(lab) == {"name": "connected", "ip": "connected"}
+
+
+def test_blackhole_one_host_drops_only_that_host(lab: NetLab) -> None:
+    lab.blackhole("connectivity.test")
+    answer = lab.client_python(PROBE, {"ip": NetLab.hosts["connectivity.test"], "timeout": 0.5})
+    assert answer == {"name": "connected", "ip": "TimeoutError:None"}  # store.test still works
+    lab.unblackhole()
+    assert lab.client_python(GET, lab.check_url)["status"] == 204
+
+
+def test_knob_arguments_are_checked(lab: NetLab) -> None:
+    with pytest.raises(TypeError, match="carrier_only"):
+        lab.pull_cable(carrier_only="yes")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="route"):
+        lab.plug_cable(route=1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="host must be one of"):
+        lab.blackhole("example.com")
+    assert lab.cable is True  # nothing was changed by the refused calls
+
+
 @pytest.mark.parametrize("mode", ["servfail", "nxdomain"])
 def test_break_dns_fails_names_while_an_ip_literal_connects(lab: NetLab, mode: str) -> None:
     lab.break_dns(mode)
@@ -344,7 +395,9 @@ def test_client_snippet_errors_come_back_with_the_childs_traceback(lab: NetLab) 
 def test_reset_undoes_every_knob(lab: NetLab) -> None:
     lab.switch_network(2)
     lab.blackhole()
+    lab.pull_cable(carrier_only=True)
     lab.switch_network(1)
+    lab.blackhole("store.test")
     lab.blackhole()
     lab.pull_cable()
     lab.break_dns()

@@ -6,9 +6,11 @@ lab's DNS and routes, exactly as an application on that laptop would.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from netlab_helpers import Checker
 
 from connmgr import NetworkStatus
 from connmgr.testing.netlab import NetLab
@@ -16,23 +18,24 @@ from connmgr.testing.netlab import NetLab
 pytestmark = pytest.mark.netlab
 
 CHECK_IP = NetLab.hosts["connectivity.test"]
-
-# args: {"probes": [["http", url] | ["tcp", host, port] | ["dns", name]], "timeout": s}
-MONITOR = """
-from connmgr import DnsProbe, HttpProbe, NetworkMonitor, TcpProbe
-kinds = {"http": HttpProbe, "tcp": TcpProbe, "dns": DnsProbe}
-probes = [kinds[kind](*rest) for kind, *rest in args["probes"]]
-monitor = NetworkMonitor(probes, timeout=args["timeout"], portal_grace=args["timeout"])
-status = monitor.check()
-return {"status": status.value, "results": [str(r) for r in monitor.last_results]}
-"""
+Check = Callable[..., dict[str, Any]]
 
 
-def check(lab: NetLab, *probes: list[Any], timeout: float = 1.0) -> dict[str, Any]:
-    answer: dict[str, Any] = lab.client_python(
-        MONITOR, {"probes": list(probes), "timeout": timeout}
-    )
-    return answer
+@pytest.fixture(scope="module")
+def checker(module_lab: NetLab) -> Iterator[Checker]:
+    started = Checker(module_lab)
+    yield started
+    started.close()
+
+
+@pytest.fixture
+def check(lab: NetLab, checker: Checker) -> Callable[..., dict[str, Any]]:
+    """``check(*probes, timeout=1.0)``: one fresh monitor's verdict, inside the client."""
+
+    def run(*probes: list[Any], timeout: float = 1.0) -> dict[str, Any]:
+        return checker.check(list(probes), timeout)
+
+    return run
 
 
 def http(lab: NetLab) -> list[Any]:
@@ -42,47 +45,59 @@ def http(lab: NetLab) -> list[Any]:
 TCP = ["tcp", CHECK_IP, 80]
 
 
-def test_a_working_network_is_online(lab: NetLab) -> None:
-    answer = check(lab, http(lab), TCP, ["dns", "store.test"])
+def test_a_working_network_is_online(lab: NetLab, check: Check) -> None:
+    answer = check(http(lab), TCP, ["dns", "store.test"])
     assert answer["status"] == NetworkStatus.ONLINE.value, answer["results"]
 
 
-def test_a_pulled_cable_is_offline(lab: NetLab) -> None:
+def test_a_pulled_cable_is_offline(lab: NetLab, check: Check) -> None:
     lab.pull_cable()
-    answer = check(lab, http(lab), TCP)
+    answer = check(http(lab), TCP)
     assert answer["status"] == NetworkStatus.OFFLINE.value, answer["results"]
     assert any("unreachable" in line for line in answer["results"]), answer["results"]
 
 
-def test_a_blackholed_uplink_is_offline_within_the_probe_timeout(lab: NetLab) -> None:
+def test_a_blackholed_uplink_is_offline_within_the_probe_timeout(lab: NetLab, check: Check) -> None:
     lab.blackhole()
-    answer = check(lab, http(lab), TCP, timeout=0.5)
+    answer = check(http(lab), TCP, timeout=0.5)
     assert answer["status"] == NetworkStatus.OFFLINE.value, answer["results"]
     assert lab.store.hits() == 0
 
 
 @pytest.mark.parametrize("redirect", [False, True], ids=["page", "redirect"])
-def test_a_captive_portal_is_captive_portal(lab: NetLab, redirect: bool) -> None:
+def test_a_captive_portal_is_captive_portal(lab: NetLab, check: Check, redirect: bool) -> None:
     lab.portal(True, redirect=redirect)
     # The TCP probe connects (portals let TCP through); the HTTP check sees the portal.
-    answer = check(lab, http(lab), TCP)
+    answer = check(http(lab), TCP)
     assert answer["status"] == NetworkStatus.CAPTIVE_PORTAL.value, answer["results"]
     assert lab.portal_hits >= 1
 
 
-@pytest.mark.skipif(
-    not hasattr(NetworkStatus, "LIMITED"),
-    reason="NetworkStatus.LIMITED does not exist yet (validated connectivity, issue 13 item 1)",
-)
-@pytest.mark.parametrize("failure", ["dns broken", "http port refused"])
-def test_tcp_working_while_every_http_check_fails_is_limited(lab: NetLab, failure: str) -> None:
+@pytest.mark.parametrize("failure", ["dns broken", "http port refused", "http blackholed"])
+def test_tcp_working_while_every_http_check_fails_is_limited(
+    lab: NetLab, check: Check, failure: str
+) -> None:
     if failure == "dns broken":
         lab.break_dns()
         probe = http(lab)
-    else:
+    elif failure == "http port refused":
         probe = ["http", f"http://{CHECK_IP}:81/generate_204"]  # nothing listens on 81
-    answer = check(lab, probe, TCP)
-    assert answer["status"] == "limited", answer["results"]
+    else:
+        lab.blackhole("connectivity.test")
+        probe = http(lab)
+    # The TCP probe goes to the store's address, which answers in every case.
+    answer = check(probe, ["tcp", NetLab.hosts["store.test"], 80], timeout=0.5)
+    assert answer["status"] == NetworkStatus.LIMITED.value, answer["results"]
+    if failure == "dns broken":
+        assert answer["reason"] == "name lookup (DNS) failing", answer
+    else:
+        assert "every HTTP check failed" in answer["reason"], answer
+
+
+def test_only_tcp_and_dns_probes_that_succeed_are_online(lab: NetLab, check: Check) -> None:
+    # Without an HTTP probe nothing can validate more than a connect: ONLINE, as documented.
+    answer = check(TCP, ["dns", "store.test"])
+    assert answer["status"] == NetworkStatus.ONLINE.value, answer["results"]
 
 
 def test_the_monitor_follows_the_client_to_a_second_network(lab: NetLab) -> None:

@@ -192,6 +192,16 @@ while True:
     failing.release(1)  # to a snippet that has ended: harmless
 
 
+def test_client_process_receive_without_kill_keeps_the_child_for_later() -> None:
+    proc = ClientProcess([], "value = wait_parent()\nsend(value)\nreturn 'done'")
+    with pytest.raises(TimeoutError, match="sent nothing") as info:
+        proc.receive(0.2, kill=False)
+    assert "killed" not in str(info.value)
+    proc.release(7)  # still running: it answers now
+    assert proc.receive(20) == 7
+    assert proc.wait(20) == "done"
+
+
 def test_client_process_drops_the_hosts_proxy_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTP_PROXY", "http://10.9.9.9:3128")
     monkeypatch.setenv("https_proxy", "http://10.9.9.9:3128")

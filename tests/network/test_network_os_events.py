@@ -96,6 +96,22 @@ def test_addresses_and_routes_report_additions_and_removals_once():
     assert state.apply(RTM_DELROUTE, route(2)) == "default route removed"
 
 
+def test_routes_of_a_link_set_down_are_forgotten_so_their_return_is_reported():
+    # The kernel flushes them silently (no RTM_DELROUTE) when the link goes down.
+    state = NetlinkState()
+    state.apply(RTM_NEWLINK, link(2, "eth0", UP))
+    state.apply(RTM_NEWLINK, link(3, "wlan0", UP))
+    assert state.apply(RTM_NEWROUTE, route(2)) == "default route added via eth0"
+    assert state.apply(RTM_NEWROUTE, route(3, dst_len=24)) == "route added via wlan0"
+    assert state.apply(RTM_NEWLINK, link(2, "eth0", 0)) == "link eth0 down"
+    assert state.apply(RTM_NEWLINK, link(2, "eth0", UP)) == "link eth0 up"
+    assert state.apply(RTM_NEWROUTE, route(2)) == "default route added via eth0"
+    assert state.apply(RTM_NEWROUTE, route(3, dst_len=24)) is None  # another link's: kept
+    # A lost carrier (still administratively up) keeps the routes, as the kernel does.
+    assert state.apply(RTM_NEWLINK, link(2, "eth0", IFF_UP)) == "link eth0 down"
+    assert state.apply(RTM_NEWROUTE, route(2)) is None
+
+
 @pytest.mark.parametrize(
     "garbage",
     [b"", b"\x01", b"\xff" * 7, struct.pack("=IHHII", 8, 16, 0, 0, 0), b"\x00" * 64],

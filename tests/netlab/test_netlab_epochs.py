@@ -1,0 +1,129 @@
+"""Network epochs in a real network: no socket of the old network carries a request on the new one.
+
+The store (a FaultServer) records each request's client address, one per TCP
+connection, so "a new connection" is counted at the server, not inferred from
+the client's word.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from netlab_helpers import LabSession
+
+from connmgr.testing.netlab import NetLab
+
+pytestmark = pytest.mark.netlab
+
+
+@pytest.fixture(scope="module")
+def module_session(module_lab: NetLab) -> Iterator[LabSession]:
+    opened = LabSession(module_lab)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def session(lab: NetLab, module_session: LabSession) -> LabSession:
+    """The module's session (one child for all its tests), online on the reset lab."""
+    module_session.settle()
+    return module_session
+
+
+def connections(lab: NetLab, path: str = "/ok") -> list[tuple[str, int]]:
+    """The client address of each request to ``path``, oldest first."""
+    return [tuple(r.client) for r in lab.store.requests_to(path)]  # type: ignore[misc]
+
+
+def two_requests_on_one_connection(lab: NetLab, session: LabSession) -> tuple[str, int]:
+    url = lab.store_url("/ok")
+    assert session.do("get", url=url)["code"] == 200
+    assert session.do("get", url=url)["code"] == 200
+    first, second = connections(lab)
+    # Keep-alive works, so a reused socket after the change would show as this address.
+    assert first == second
+    return first
+
+
+@pytest.mark.parametrize(
+    "pull",
+    [lambda lab: lab.pull_cable(), lambda lab: lab.pull_cable(carrier_only=True)],
+    ids=["interface down", "carrier lost"],
+)
+def test_after_offline_and_online_the_next_request_opens_a_new_connection(
+    lab: NetLab, session: LabSession, pull: Callable[[NetLab], None]
+) -> None:
+    old = two_requests_on_one_connection(lab, session)
+    epoch = session.do("check")["epoch"]
+    mark = session.mark()
+    pull(lab)
+    session.status_after(mark, "offline")
+    lab.plug_cable()
+    # After a lost carrier the return can take the kernel a second (an ARP retry):
+    # not what this test is about, so it probes until online.
+    session.online_again()
+    got = session.do("get", url=lab.store_url("/ok"))
+    assert got.get("code") == 200 and got["epoch"] > epoch, (got, session.log[mark:])
+    # The old TCP connection survived the short pull (same address, no reset),
+    # so only the epoch keeps it from being reused.
+    stale = [c for c in connections(lab)[2:] if c == old]
+    assert stale == [], connections(lab)
+    assert len(connections(lab)) == 3
+
+
+def test_after_switching_networks_the_next_request_opens_a_new_connection(
+    lab: NetLab, session: LabSession
+) -> None:
+    old = two_requests_on_one_connection(lab, session)
+    epoch = session.do("check")["epoch"]
+    mark = session.mark()
+    lab.switch_network()
+    session.until(lambda m: m["kind"] == "epoch" and m["cause"] == "os_event", 5.0, since=mark)
+    # Sent once the manager has handled the epoch: a request racing its handler can
+    # still take the old socket (and then waits for its read timeout, as in-flight ones do).
+    got = session.do("get", url=lab.store_url("/ok"), after_new_epoch=True)
+    # A stale socket would hang until the 5 s read timeout: this one went at once.
+    assert got.get("code") == 200 and got["took"] < 1.5 and got["epoch"] > epoch, got
+    new = connections(lab)[2]
+    assert new != old and new[0] == lab.network.client_address == "10.200.2.2"
+
+
+IN_FLIGHT_HANGS = (
+    "an idempotent GET in flight on the old network is not aborted at the new epoch: "
+    "the epoch closes only the pool's idle sockets, so the request waits for its read "
+    "timeout on the stranded socket and only then is retried on the new network"
+)
+
+
+def test_a_get_in_flight_when_the_network_switches_fails_over_at_once(lab: NetLab) -> None:
+    session = LabSession(lab, timeouts={"connect": 2.0, "read": 1.0, "total": 8.0})
+    try:
+        # The store holds the request 0.3 s before answering: the answer is on its
+        # way to the old network's address when the client moves.
+        session.do("get_in_background", url=lab.store_url("/ok?delay=0.3"))
+        deadline = time.monotonic() + 5.0
+        while lab.store.hits("/ok") == 0:
+            assert time.monotonic() < deadline, "the request never reached the store"
+            time.sleep(0.005)
+        switched_at = time.monotonic()
+        lab.switch_network()
+        reply = session.until(lambda m: m.get("reply") == "background", 12.0)
+    finally:
+        session.close()
+    ended = reply["at"] - switched_at
+    sent = [r.at for r in lab.store.requests_to("/ok")]
+    resent = sent[-1] - switched_at if len(sent) > 1 else float("nan")
+    # Shown with pytest -rP; the xfail reason below carries the same numbers.
+    print(f"in-flight GET resent {resent:.2f} s and ended {ended:.2f} s after the switch: {reply}")
+    # Whatever the timing, the GET must end in a 200 resent from the new network.
+    assert reply.get("code") == 200, reply
+    first, *rest = connections(lab)
+    assert first[0] == "10.200.1.2" and rest and rest[-1][0] == "10.200.2.2", connections(lab)
+    # Failing over at once: aborted at the switch, resent on the new network, answered
+    # after the store's own 0.3 s. Waiting out the 1 s read timeout is the hang.
+    if ended >= 0.9:
+        pytest.xfail(
+            f"{IN_FLIGHT_HANGS}: resent {resent:.2f} s and ended {ended:.2f} s after the switch"
+        )
