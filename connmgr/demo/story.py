@@ -273,6 +273,48 @@ def _network(ctx: StoryContext) -> None:
     ctx.hold(ctx.timings.hold / 2)
 
 
+def _priority(ctx: StoryContext) -> None:
+    from connmgr.ratelimit import RateLimit
+
+    limits = ctx.manager.rate_limits
+    origin = ctx.server.url
+    before = limits.limit_for(origin)
+    limits.configure(origin, RateLimit(10, 1.0))
+    ctx.emit("step", "the store allows 10 requests/s; the app queues 30 background prefetches")
+    limiter = limits.for_origin(origin)
+    prefetches = [
+        threading.Thread(
+            target=_quietly,
+            args=(ctx.manager.get, f"/ok?prefetch={i}"),
+            kwargs={"priority": "background"},
+            daemon=True,
+        )
+        for i in range(30)
+    ]
+    for thread in prefetches:
+        thread.start()
+    ctx.wait_until(lambda: limiter.waiting >= 15, what="prefetches queued at the limiter")
+    queued = limiter.waiting
+    started = time.monotonic()
+    _quietly(ctx.manager.get, SEARCH_PATH, params={"q": "new search"})
+    waited = time.monotonic() - started
+    ctx.emit(
+        "step",
+        f"the user's search went ahead of {queued} queued prefetches: it waited "
+        f"{waited:.2f} s (at the back of the queue it would have waited ~{queued / 10:.1f} s)",
+    )
+    for thread in prefetches:
+        thread.join(max(0.0, ctx.deadline - time.monotonic()))
+    limits.configure(origin, before)
+    ctx.emit("step", "the prefetches are done; the limit is back to the app's own")
+
+
+def _quietly(get: Callable[..., Any], path: str, **kwargs: Any) -> None:
+    # A prefetch that fails is the app's business, not the story's.
+    with contextlib.suppress(Exception):
+        get(path, **kwargs)
+
+
 def _has_cache(manager: Any) -> bool:
     cache = getattr(getattr(manager, "session", None), "cache", None)
     return callable(getattr(cache, "create_key", None))
@@ -388,6 +430,13 @@ CHAPTERS: tuple[Chapter, ...] = (
         "429 + Retry-After: rate_limited, searches wait the pause, then fine",
         (S.RATE_LIMITED, S.ONLINE),
         _rate_limit,
+    ),
+    Chapter(
+        "priority",
+        "Priority lanes",
+        "30 background prefetches queued at 10/s: the user's search goes ahead of them",
+        (S.ONLINE,),
+        _priority,
     ),
     Chapter(
         "network",

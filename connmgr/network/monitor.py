@@ -48,6 +48,9 @@ _MIN_WATCH_GAP = 0.01
 # The watcher looks for a resume from sleep at least this often (clock seconds):
 # its own waits run on the monotonic clock, which stood still while the machine slept.
 _SLEEP_CHECK_GAP = 5.0
+# After an OS change hint the network may need a moment (ARP, DHCP, a gateway that
+# just came up): while it is not yet online, probe again this long after the hint.
+_HINT_FOLLOW_UPS = (0.3, 0.8)
 
 # A caller follows at most this many rounds that were superseded by OS hints
 # before it settles for the current status (a storm of hints must not hold it).
@@ -167,6 +170,8 @@ class NetworkMonitor:
         self._reason = "not checked yet"
         self._epoch = 0
         self._last_sleep = 0.0
+        #: Clock times at which to probe again after an OS hint, while not online.
+        self._follow_ups: list[float] = []
         self._round: ProbeRound | None = None
         self._offline_delay = self.offline_interval
         self._offline_rounds = 0
@@ -392,9 +397,26 @@ class NetworkMonitor:
             if links_up is False:
                 self._supersede()
                 self._record(Conclusion(NetworkStatus.OFFLINE, NO_LINK), ())
+            else:
+                now = self._now()
+                self._follow_ups = [now + gap for gap in _HINT_FOLLOW_UPS]
         self._events.drain()
         if links_up is not False:
             self.request_recheck()
+
+    def _follow_up_due(self) -> bool:
+        """Whether a probe after an OS hint is due now (only while not online)."""
+        with self._lock:
+            now = self._now()
+            due = [t for t in self._follow_ups if t <= now]
+            if not due:
+                return False
+            self._follow_ups = [t for t in self._follow_ups if t > now]
+            return self._status is not NetworkStatus.ONLINE
+
+    def _next_follow_up(self) -> float:
+        follow_ups = self._follow_ups
+        return min(follow_ups) if follow_ups else math.inf
 
     def check_sleep(self) -> float:
         """Look for a resume from sleep (two clock reads); return the seconds slept, else 0.0.
@@ -530,13 +552,14 @@ class NetworkMonitor:
                 if watcher.stopping:
                     return
                 self.check_sleep()
-                if watcher.recheck or self._now() >= self._cache[0]:
-                    force, watcher.recheck = watcher.recheck, False
+                follow_up = self._follow_up_due()
+                if watcher.recheck or follow_up or self._now() >= self._cache[0]:
+                    force, watcher.recheck = watcher.recheck or follow_up, False
                     self._check(force=force, wake=watcher.wake)
                     continue
                 if watcher.wake.wait(_MIN_WATCH_GAP):
                     continue
-                delay = self._cache[0] - self._now()
+                delay = min(self._cache[0], self._next_follow_up()) - self._now()
                 if delay > 0:
                     self._clock.sleep(min(delay, _SLEEP_CHECK_GAP), watcher.wake)
         except Exception:
