@@ -119,7 +119,8 @@ def test_a_pulled_link_is_noticed_within_200_ms_and_its_return_within_1_s(
     lab: NetLab, pull: Callable[[NetLab], None]
 ) -> None:
     # A session of its own, whose manager has no pooled socket to close during the
-    # outage (that traffic delays the link's return: see the xfail test below).
+    # outage (that traffic delays the link's return by the kernel's ARP retry: see
+    # the carrier-loss test below).
     session = LabSession(lab)
     try:
         measure_a_pulled_link(lab, session, pull)
