@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import collections
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connmgr.errors import redact_url
-from connmgr.timeline import RequestTimeline, TimelineStep, format_duration
+
+if TYPE_CHECKING:
+    from connmgr.timeline import RequestTimeline, TimelineStep
 
 __all__ = ["History", "Note"]
 
@@ -81,6 +83,9 @@ class History:
 
 
 def _record(e: _Ended) -> RequestTimeline:
+    # The worded records load when someone first asks for them, not with the manager.
+    from connmgr.timeline import RequestTimeline
+
     return RequestTimeline(
         request_id=e.request_id,
         method=e.method,
@@ -97,6 +102,8 @@ def _record(e: _Ended) -> RequestTimeline:
 
 
 def _step(note: Note) -> TimelineStep:
+    from connmgr.timeline import TimelineStep, format_duration
+
     kind, at, duration = note[0], note[1], note[2]
     if kind == "gate_wait":
         state, why = note[3], note[4]
@@ -132,6 +139,8 @@ def answer_of(response_status: int | None, error_kind: str | None) -> str:
 
 def retry_reason(backoff: float, retry_after: float | None) -> str:
     """Why a retry waits what it waits: the backoff, or the server's Retry-After."""
+    from connmgr.timeline import format_duration
+
     if retry_after is not None and retry_after > backoff:
         return f"Retry-After: {format_duration(retry_after)} from the server"
     return f"backoff {format_duration(backoff)}"

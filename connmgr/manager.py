@@ -21,12 +21,7 @@ origin shows ``rate_limited`` with the countdown.
 Only :mod:`connmgr.transport` and :func:`connmgr.errors.judge` know requests'
 exceptions; everything after them works on Verdicts and Decisions.
 
-Example::
-
-    with connmgr.ConnectionManager(base_url="https://api.example.com") as mgr:
-        if mgr.state is connmgr.ConnectionState.OFFLINE:
-            show_offline_banner()
-        r = mgr.get("/search", params={"q": "daft punk"}, operation="search")
+The class docstring has an example.
 """
 
 from __future__ import annotations
@@ -37,7 +32,7 @@ import math
 import random
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
@@ -65,7 +60,7 @@ from connmgr.machine import STATE_EFFECTS, ConnectionState, MachinePolicy, State
 from connmgr.network import NetworkMonitor, NetworkStatus, get_default_monitor
 from connmgr.origin_table import OriginEntry, OriginTable
 from connmgr.outgoing import BaseURL, prepare, send_settings
-from connmgr.quota import QuotaStore
+from connmgr.quota.base import QuotaStore
 from connmgr.ratelimit import OriginRateLimits, Priority, lane_of
 from connmgr.retry import (
     DEFAULT_CATCH,
@@ -78,12 +73,14 @@ from connmgr.retry import (
 )
 from connmgr.snapshot import ConnectionSnapshot, ManagerStats
 from connmgr.stale import cached_answer, may_serve_stale, stale_age
-from connmgr.timeline import RequestTimeline
 from connmgr.timeouts import Deadline, TimeoutConfig, TimeoutProfiles
 from connmgr.totals import Totals
 from connmgr.transport import AttemptContext, TimeoutHTTPAdapter
 from connmgr.validate import check_type
 from connmgr.waits import WaitRegistry
+
+if TYPE_CHECKING:
+    from connmgr.timeline import RequestTimeline
 
 __all__ = ["ConnectionManager", "ConnectionSnapshot", "ManagerClosedError", "ManagerStats"]
 

@@ -23,11 +23,42 @@ what is shared and what is not, and what happens when a store is unreachable.
 
 from __future__ import annotations
 
-from connmgr.quota.base import Answer, Bucket, Feedback, Pace, QuotaStore, QuotaStoreError
-from connmgr.quota.memory import MemoryBucket, MemoryStore
-from connmgr.quota.redis_store import RedisStore
-from connmgr.quota.shared import SharedBucket, SharedStore
-from connmgr.quota.sqlite_store import SQLiteStore
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # at run time each name loads from its module on first use
+    from connmgr.quota.base import Answer, Bucket, Feedback, Pace, QuotaStore, QuotaStoreError
+    from connmgr.quota.memory import MemoryBucket, MemoryStore
+    from connmgr.quota.redis_store import RedisStore
+    from connmgr.quota.shared import SharedBucket, SharedStore
+    from connmgr.quota.sqlite_store import SQLiteStore
+
+#: Where each name lives: the SQLite and Redis stores load only when an app uses one.
+_HOMES = {
+    **dict.fromkeys(
+        ("Answer", "Bucket", "Feedback", "Pace", "QuotaStore", "QuotaStoreError"), "base"
+    ),
+    "MemoryBucket": "memory",
+    "MemoryStore": "memory",
+    "RedisStore": "redis_store",
+    "SharedBucket": "shared",
+    "SharedStore": "shared",
+    "SQLiteStore": "sqlite_store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'connmgr.quota' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"connmgr.quota.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "Answer",
