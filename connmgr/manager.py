@@ -58,6 +58,7 @@ from connmgr.gate import BLOCKED, Gate
 from connmgr.history import History, retry_reason
 from connmgr.machine import STATE_EFFECTS, ConnectionState, MachinePolicy, StateChange
 from connmgr.network import NetworkMonitor, NetworkStatus, get_default_monitor
+from connmgr.network.events import EpochCause
 from connmgr.origin_table import OriginEntry, OriginTable
 from connmgr.outgoing import BaseURL, prepare, send_settings
 from connmgr.quota.base import QuotaStore
@@ -768,14 +769,17 @@ class ConnectionManager:
         self._emit_changes(self._origins.network_changed(not blocked))
 
     def _on_new_epoch(self, sender: object, **kwargs: Any) -> None:
-        # Sockets of the old network may be dead or lead elsewhere: never reuse them.
-        # (The first verdict, from "unknown", is no new network: its sockets stay.)
+        # Sockets of the old network may be dead or lead elsewhere: never reuse them
+        # (the first verdict, from "unknown", is no new network: its sockets stay).
         if self._network_seen:
             for adapter in self.session.adapters.values():
                 adapter.close()
                 if isinstance(adapter, TimeoutHTTPAdapter):
-                    # Idempotent requests waiting on an old socket go again at once.
-                    adapter.abandon_old_network(methods=IDEMPOTENT_METHODS)
+                    # Idempotent requests on a socket left behind go again; after a sleep, all.
+                    adapter.abandon_old_network(
+                        methods=IDEMPOTENT_METHODS,
+                        all_sockets=kwargs.get("cause") is EpochCause.RESUME,
+                    )
         self._network_seen = kwargs.get("status") not in (None, NetworkStatus.UNKNOWN)
         slept = kwargs.get("slept", 0.0)
         self._origins.new_epoch(slept if isinstance(slept, int | float) else 0.0)

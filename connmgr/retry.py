@@ -687,7 +687,10 @@ def decide(
     retry_after = verdict.retry_after
     if retry_after is not None and retry_after > config.max_retry_after:
         return Decision(False, reason=StopReason.MAX_WAIT)
-    backoff = config.delay(attempt, rng)
+    # An attempt ended on purpose because its network is gone goes again at once, on the
+    # new one: waiting out a backoff would only delay what is now likely to work.
+    abandoned = getattr(error, "kind", None) == "network_changed"
+    backoff = 0.0 if abandoned else config.delay(attempt, rng)
     delay = backoff if retry_after is None or retry_after <= backoff else retry_after
     if remaining is not None and delay >= remaining:
         return Decision(False, reason=StopReason.DEADLINE)

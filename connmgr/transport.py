@@ -62,6 +62,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import socket
 import threading
 import urllib.parse
 import weakref
@@ -255,16 +256,26 @@ class TimeoutHTTPAdapter(HTTPAdapter):
         self._live: weakref.WeakSet[Attempt] = weakref.WeakSet()
         super().__init__(*args, **kwargs)
 
-    def abandon_old_network(self, *, methods: frozenset[str] | None = None) -> int:
-        """End every attempt under way (of ``methods``, if given): the network changed.
+    def abandon_old_network(
+        self, *, methods: frozenset[str] | None = None, all_sockets: bool = False
+    ) -> int:
+        """End the attempts under way (of ``methods``) whose socket the network left behind.
 
-        Each fails at once as a transient ``ConnectionFailedError`` (kind
-        ``"network_changed"``) instead of waiting on a socket of the old
-        network until its read timeout. Returns how many were ended.
+        A socket is left behind when its local address is no longer this host's
+        (a Wi-Fi switch, a VPN going down): it would wait for an answer that can
+        never come until its read timeout. Each such attempt fails at once as a
+        transient ``ConnectionFailedError`` (kind ``"network_changed"``), which the
+        caller retries. A socket whose address is still here keeps its answer (an
+        OS hint that only added an address must not end healthy requests).
+        ``all_sockets=True`` ends every attempt (after a sleep, when sockets are
+        likely dead whatever their address). Returns how many were ended.
         """
         ended = 0
+        local: dict[str, bool] = {}
         for attempt in list(self._live):
             if attempt.done or (methods is not None and attempt.request.method not in methods):
+                continue
+            if not all_sockets and _still_here(attempt.sock, local):
                 continue
             attempt.abandon_old_network()
             ended += 1
@@ -433,6 +444,25 @@ class TimeoutHTTPAdapter(HTTPAdapter):
         finally:
             attempt.finish()
         return response
+
+
+def _still_here(sock: object, seen: dict[str, bool]) -> bool:
+    """Whether ``sock``'s local address is still one of this host's (``True`` if unknown)."""
+    try:
+        address = sock.getsockname()[0]  # type: ignore[attr-defined]
+    except (AttributeError, OSError, IndexError, TypeError):
+        return True  # not connected yet, or closed: nothing to leave behind
+    if not isinstance(address, str):
+        return True
+    if address not in seen:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as probe:
+                probe.bind((address, 0))  # EADDRNOTAVAIL once the address is gone
+            seen[address] = True
+        except OSError:
+            seen[address] = False
+    return seen[address]
 
 
 def _from_urllib3(timeout: Urllib3Timeout, config: TimeoutConfig) -> TimeoutPair:

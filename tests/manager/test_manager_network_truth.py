@@ -175,7 +175,8 @@ def test_a_server_pause_holds_across_an_epoch_but_counts_the_sleep(store, probe_
         assert mgr.snapshot().retry_in == pytest.approx(40)  # a minute of sleep counted
 
 
-def test_an_idempotent_request_stuck_on_the_old_network_goes_again_at_once(store, probe_target):
+def _stall_then_change(store, probe_target, change):
+    """A GET stalled on its headers while ``change(monitor)`` happens: (outcome, seconds)."""
     import threading
     import time
 
@@ -185,8 +186,9 @@ def test_an_idempotent_request_stuck_on_the_old_network_goes_again_at_once(store
     )  # fmt: skip
     monitor.check()
     mgr = ConnectionManager(
-        store.url, monitor=monitor, retry=RetryConfig(max_retries=1, base_delay=0.0,
-        jitter_range=0.0), watch_network=False,
+        store.url, monitor=monitor, watch_network=False,
+        retry=RetryConfig(max_retries=1, base_delay=0.0, jitter_range=0.0),
+        timeouts={"default": {"connect": 2.0, "read": 3.0, "total": 5.0}},
     )  # fmt: skip
     store.alias("/slow", "/stall-headers?seconds=30")
     outcome: list[object] = []
@@ -206,9 +208,33 @@ def test_an_idempotent_request_stuck_on_the_old_network_goes_again_at_once(store
             time.sleep(0.01)
         store.alias("/slow", "/ok")  # the "new network" answers
         started = time.monotonic()
-        monitor.hint_changed("wifi switched")
-        thread.join(5)
+        change(monitor)
+        thread.join(8)
         took = time.monotonic() - started
+    return outcome, took
+
+
+def test_after_a_sleep_an_idempotent_request_on_an_old_socket_goes_again_at_once(
+    store, probe_target
+):
+    from connmgr.network.events import EpochCause
+
+    def resume(monitor):
+        signals.network_epoch_changed.send(
+            monitor, epoch=monitor.epoch + 1, cause=EpochCause.RESUME, reason="resumed",
+            slept=3600.0, status=monitor.status,
+        )  # fmt: skip
+
+    outcome, took = _stall_then_change(store, probe_target, resume)
     assert outcome == [200]
-    assert took < 2.0  # not the 30 s stall, nor the read timeout
+    assert took < 1.5  # not the 3 s read timeout, nor the 30 s stall
     assert store.hits("/slow") == 2
+
+
+def test_an_os_hint_leaves_a_request_whose_socket_is_still_here_alone(store, probe_target):
+    # Loopback's address never goes away: the hint (an address added, say) must not
+    # end a healthy request, which then ends at its own read timeout here.
+    outcome, took = _stall_then_change(store, probe_target, lambda m: m.hint_changed("ipv6 up"))
+    assert store.hits("/slow") >= 1
+    assert took >= 2.5  # it was not abandoned: it met its own read timeout
+    assert outcome == [200]  # and was then retried, as any read timeout is

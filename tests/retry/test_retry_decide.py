@@ -144,3 +144,12 @@ def test_decisions_are_frozen_and_pure():
     assert first == again
     with pytest.raises(dataclasses.FrozenInstanceError):
         first.delay = 0.0  # type: ignore[misc]
+
+
+def test_an_attempt_ended_because_its_network_went_goes_again_at_once():
+    error = ConnectionFailedError("the network changed", kind="network_changed")
+    d = decide(judge(error), 1, config=RetryConfig(), rng=random.Random(), method="GET")
+    assert (d.retry, d.delay) == (True, 0.0)
+    # Never for a POST that may have arrived: that rule comes first.
+    unsafe = decide(judge(error), 1, config=RetryConfig(), rng=random.Random(), method="POST")
+    assert unsafe.reason is StopReason.UNSAFE
