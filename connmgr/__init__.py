@@ -25,8 +25,9 @@ The original plan's names (``NetworkState``, ``exponential_backoff``,
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from connmgr import lazy
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time each name loads on first use
     from connmgr import signals
@@ -121,27 +122,6 @@ _PLAN_NAMES = frozenset(
 )
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is not None:
-        module = importlib.import_module(home)
-        value = module if name == "signals" else getattr(module, name)
-    elif name in _PLAN_NAMES:
-        value = getattr(importlib.import_module("connmgr.compat"), name)
-    elif name == "__version__":
-        from importlib.metadata import version
-
-        value = version("connmgr")
-    else:
-        raise AttributeError(f"module 'connmgr' has no attribute {name!r}")
-    globals()[name] = value  # the next lookup is a plain attribute read
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__, *_PLAN_NAMES, "__version__"})
-
-
 __all__ = [
     "BackoffError",
     "CancelToken",
@@ -179,3 +159,17 @@ __all__ = [
     "signals",
     "stale_age",
 ]
+
+_load, __dir__ = lazy.exports(
+    __name__, {**_HOMES, **dict.fromkeys(_PLAN_NAMES, "connmgr.compat")}, [*__all__, *_PLAN_NAMES]
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        # Read once, on first use: importlib.metadata costs more than connmgr's import.
+        from importlib.metadata import version
+
+        globals()["__version__"] = found = version("connmgr")
+        return found
+    return _load(name)

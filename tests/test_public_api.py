@@ -102,3 +102,21 @@ def test_import_connmgr_works_without_pyside6():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "online"
+
+
+def test_every_lazily_exported_name_loads():
+    import importlib
+
+    import pytest
+
+    packages = ["connmgr", "connmgr.network", "connmgr.quota", "connmgr.demo", "connmgr.outbox"]
+    packages.append("connmgr.testing")
+    if importlib.util.find_spec("PySide6") is not None:
+        packages.append("connmgr.qt")
+    for package in packages:
+        module = importlib.import_module(package)
+        for name in module.__all__:
+            assert getattr(module, name) is not None, f"{package}.{name}"
+        assert set(module.__all__) <= set(dir(module))
+        with pytest.raises(AttributeError, match="no attribute"):
+            module.no_such_name  # noqa: B018

@@ -55,8 +55,7 @@ use, so this package imports nothing until asked.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from connmgr import lazy
 
 __all__ = [
     "CHAPTERS",
@@ -94,13 +93,4 @@ _EXPORTS: dict[str, str] = {
     "run_story": "connmgr.demo.runner",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'connmgr.demo' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy.exports(__name__, _EXPORTS, __all__)

@@ -40,8 +40,9 @@ concurrent round), ``events`` (signals, in order), ``os_events`` (netlink),
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from connmgr import lazy
 
 if TYPE_CHECKING:  # at run time each name loads from its module on first use
     from connmgr.network.decide import DNS_FAILING, Conclusion, conclude, decide_status
@@ -64,41 +65,28 @@ if TYPE_CHECKING:  # at run time each name loads from its module on first use
 #: Where each name lives: the netlink listener, the plan's facade and the rest load
 #: only when used.
 _HOMES = {
-    "DNS_FAILING": "decide",
-    "Conclusion": "decide",
-    "conclude": "decide",
-    "decide_status": "decide",
-    "get_default_monitor": "default",
-    "set_default_monitor": "default",
-    "EpochCause": "events",
-    "NO_LINK": "monitor",
-    "NetworkMonitor": "monitor",
-    "NetlinkListener": "os_events",
-    "ConnectProbe": "plan",
-    "NetworkState": "plan",
-    "DEFAULT_PROBES": "probes",
-    "DnsProbe": "probes",
-    "HttpProbe": "probes",
-    "Probe": "probes",
-    "ProbeResult": "probes",
-    "TcpProbe": "probes",
-    "SleepDetector": "sleep",
-    "NetworkStatus": "status",
-    "ProbeFailure": "status",
+    "DNS_FAILING": "connmgr.network.decide",
+    "Conclusion": "connmgr.network.decide",
+    "conclude": "connmgr.network.decide",
+    "decide_status": "connmgr.network.decide",
+    "get_default_monitor": "connmgr.network.default",
+    "set_default_monitor": "connmgr.network.default",
+    "EpochCause": "connmgr.network.events",
+    "NO_LINK": "connmgr.network.monitor",
+    "NetworkMonitor": "connmgr.network.monitor",
+    "NetlinkListener": "connmgr.network.os_events",
+    "ConnectProbe": "connmgr.network.plan",
+    "NetworkState": "connmgr.network.plan",
+    "DEFAULT_PROBES": "connmgr.network.probes",
+    "DnsProbe": "connmgr.network.probes",
+    "HttpProbe": "connmgr.network.probes",
+    "Probe": "connmgr.network.probes",
+    "ProbeResult": "connmgr.network.probes",
+    "TcpProbe": "connmgr.network.probes",
+    "SleepDetector": "connmgr.network.sleep",
+    "NetworkStatus": "connmgr.network.status",
+    "ProbeFailure": "connmgr.network.status",
 }
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'connmgr.network' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"connmgr.network.{home}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
 
 
 __all__ = [
@@ -124,3 +112,5 @@ __all__ = [
     "get_default_monitor",
     "set_default_monitor",
 ]
+
+__getattr__, __dir__ = lazy.exports(__name__, _HOMES, __all__)

@@ -19,8 +19,9 @@ other without importing this package's ``__init__`` in a cycle.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from connmgr import lazy
 
 if TYPE_CHECKING:
     from connmgr.outbox.entry import Entry
@@ -57,15 +58,4 @@ _HOME = {
     "WallClock": "connmgr.outbox.outbox",
 }
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy.exports(__name__, _HOME, __all__)

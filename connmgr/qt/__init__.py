@@ -33,8 +33,9 @@ Example::
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from connmgr import lazy
 
 # First: imports PySide6 (with a clear message when it is missing) and applies
 # the PySide6 6.12 / CPython 3.11 reference-count workaround before any Qt call.
@@ -100,13 +101,4 @@ _EXPORTS: dict[str, str] = {
     "use_bundled_fonts": "connmgr.qt.fonts",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'connmgr.qt' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy.exports(__name__, _EXPORTS, __all__)

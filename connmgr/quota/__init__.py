@@ -23,8 +23,9 @@ what is shared and what is not, and what happens when a store is unreachable.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from connmgr import lazy
 
 if TYPE_CHECKING:  # at run time each name loads from its module on first use
     from connmgr.quota.base import Answer, Bucket, Feedback, Pace, QuotaStore, QuotaStoreError
@@ -36,28 +37,16 @@ if TYPE_CHECKING:  # at run time each name loads from its module on first use
 #: Where each name lives: the SQLite and Redis stores load only when an app uses one.
 _HOMES = {
     **dict.fromkeys(
-        ("Answer", "Bucket", "Feedback", "Pace", "QuotaStore", "QuotaStoreError"), "base"
+        ("Answer", "Bucket", "Feedback", "Pace", "QuotaStore", "QuotaStoreError"),
+        "connmgr.quota.base",
     ),
-    "MemoryBucket": "memory",
-    "MemoryStore": "memory",
-    "RedisStore": "redis_store",
-    "SharedBucket": "shared",
-    "SharedStore": "shared",
-    "SQLiteStore": "sqlite_store",
+    "MemoryBucket": "connmgr.quota.memory",
+    "MemoryStore": "connmgr.quota.memory",
+    "RedisStore": "connmgr.quota.redis_store",
+    "SharedBucket": "connmgr.quota.shared",
+    "SharedStore": "connmgr.quota.shared",
+    "SQLiteStore": "connmgr.quota.sqlite_store",
 }
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'connmgr.quota' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"connmgr.quota.{home}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
 
 
 __all__ = [
@@ -74,3 +63,5 @@ __all__ = [
     "SharedBucket",
     "SharedStore",
 ]
+
+__getattr__, __dir__ = lazy.exports(__name__, _HOMES, __all__)

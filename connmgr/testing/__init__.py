@@ -8,8 +8,9 @@ on first use, so ``import connmgr.testing`` stays light.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from connmgr import lazy
 from connmgr.testing.clock import FakeClock
 from connmgr.testing.probe import ProbeTarget
 
@@ -36,12 +37,4 @@ _LAZY = {
     "ClientCodeError": "connmgr.testing.labclient",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy.exports(__name__, _LAZY, __all__)
