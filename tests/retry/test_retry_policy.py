@@ -18,36 +18,6 @@ NO_JITTER = RetryConfig(jitter_range=0.0)
 URL = "http://127.0.0.1:9/api?token=secret123"
 
 
-def http_error(status: int, headers: dict[str, str] | None = None) -> requests.HTTPError:
-    """What ``response.raise_for_status()`` raises for ``status``."""
-    response = requests.Response()
-    response.status_code = status
-    response.url = URL
-    response.headers.update(headers or {})
-    response.request = requests.Request("GET", URL).prepare()
-    return requests.HTTPError(f"{status} Error for url: {URL}", response=response)
-
-
-class Failing:
-    """An attempt function that raises the given exceptions in turn, then returns "ok"."""
-
-    def __init__(self, *failures: BaseException | None, forever: BaseException | None = None):
-        self.failures = list(failures)
-        self.forever = forever
-        self.calls: list[int] = []
-
-    def __call__(self, attempt: int = 0) -> str:
-        self.calls.append(attempt)
-        if self.failures:
-            failure = self.failures.pop(0)
-            if failure is not None:
-                raise failure
-            return "ok"
-        if self.forever is not None:
-            raise self.forever
-        return "ok"
-
-
 # --------------------------------------------------------------------------- RetryConfig
 
 
