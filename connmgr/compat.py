@@ -18,7 +18,6 @@ import importlib.util
 import logging
 import random
 import threading
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, Protocol, TypeVar, overload, runtime_checkable
 
@@ -229,11 +228,10 @@ def exponential_backoff(
     Each retry is logged at WARNING (the message is redacted) and reported to
     ``tracker`` before the wait (a :class:`RetryTracker`, or any object with the
     plan's ``on_retry(attempt, max_attempts, delay, error)``; it may also be
-    given third, positionally). Given none of ``clock``, ``cancel`` and
-    ``wake`` (the plan's spellings), nothing could cut a wait short, and it is
-    ``time.sleep`` as in the plan (so a test that patches ``time.sleep`` runs
-    instantly). Given any of them, waits go through ``clock`` (default: the
-    system clock) and are interruptible: cancelling ``cancel`` ends a wait with
+    given third, positionally). Waits go through ``clock`` (default: the
+    system clock; never ``time.sleep``, so a test gives ``clock=FakeClock()``
+    rather than patching ``time.sleep``) and are interruptible: cancelling
+    ``cancel`` ends a wait with
     :class:`~connmgr.RequestCancelledError`; ``wake`` (a :class:`RetryNow`)
     cuts waits short; ``budget`` (a :class:`RetryBudget`, default none) caps
     retries under sustained failure.
@@ -246,10 +244,6 @@ def exponential_backoff(
         raise TypeError(f"func must be a callable (the function to retry), got {func!r}")
     if tracker is not None and not callable(getattr(tracker, "on_retry", None)):
         raise TypeError(f"tracker must be a RetryTracker or have on_retry(), got {tracker!r}")
-    # The plan's spellings give no clock, token or hub: nothing could cut such a wait
-    # short, so it is the plan's own time.sleep (looked up per wait, so a test that
-    # patches time.sleep makes it instant). Any of the three makes it interruptible.
-    plain = clock is None and cancel is None and wake is None
     wait_clock: Clock = SYSTEM_CLOCK if clock is None else clock
     random_source = random.Random() if rng is None else rng
     hub = RetryNow() if wake is None else wake
@@ -315,13 +309,9 @@ def exponential_backoff(
                         type(error).__name__,
                         error,
                     )
-                    if plain:
+                    with hub.waiter() as woken:
                         _report(tracker, event)
-                        time.sleep(event.delay)
-                    else:
-                        with hub.waiter() as woken:
-                            _report(tracker, event)
-                            interruptible_sleep(wait_clock, event.delay, cancel=cancel, wake=woken)
+                        interruptible_sleep(wait_clock, event.delay, cancel=cancel, wake=woken)
                     waited += wait_clock.now() - now
                     if cancel is not None and cancel.cancelled:
                         raise RequestCancelledError(

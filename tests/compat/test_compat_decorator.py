@@ -229,11 +229,10 @@ def test_decorator_bare_404_once_503_four_times(clock, monkeypatch):
         calls["n"] += 1
         raise http_error(status)
 
-    # The bare form waits with time.sleep, as the plan's did: patching it makes the test
-    # instant, and the interruptible clock is not used at all.
+    # The bare form waits on the system clock, interruptibly, never with time.sleep.
     slept: list[float] = []
-    monkeypatch.setattr(time, "sleep", slept.append)
-    monkeypatch.setattr(SystemClock, "sleep", lambda *a, **k: pytest.fail("clock used"))
+    monkeypatch.setattr(time, "sleep", lambda s: pytest.fail("time.sleep used"))
+    monkeypatch.setattr(SystemClock, "sleep", lambda self, s, wake=None: slept.append(s))
     with pytest.raises(requests.HTTPError) as info:
         fetch(404)
     assert calls["n"] == 1 and not isinstance(info.value, NetworkError)
@@ -481,9 +480,10 @@ def test_widened_retry_exceptions_still_never_retry_tls_and_raise_the_last(clock
     assert info.value is errors[-1] and flaky.calls == 4
 
 
-def test_the_plain_spelling_sleeps_with_time_sleep_and_still_tracks(monkeypatch):
+def test_the_plain_spelling_waits_on_the_system_clock_and_still_tracks(monkeypatch):
     slept: list[float] = []
-    monkeypatch.setattr(time, "sleep", slept.append)
+    monkeypatch.setattr(time, "sleep", lambda s: pytest.fail("time.sleep used"))
+    monkeypatch.setattr(SystemClock, "sleep", lambda self, s, wake=None: slept.append(s))
     tracker = RetryTracker()
     attempt = Failing(requests.ConnectionError("a"), requests.ConnectionError("b"), None)
     assert exponential_backoff(attempt, NO_JITTER, tracker=tracker)() == "ok"

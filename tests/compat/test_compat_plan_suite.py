@@ -1,8 +1,11 @@
 """Every plan name, used the way code and tests written for the plan use it.
 
 Nothing here uses connmgr's own spellings (no clock=, no FakeClock): like a
-plan user's module, it patches ``socket.create_connection``, ``time.sleep`` and
-``time.time``, and the imports are the one line that changes when switching.
+plan user's module, it patches ``socket.create_connection`` and ``time.time``.
+Where the plan's tests patched ``time.sleep``, these patch
+``connmgr.clock.SystemClock.sleep`` instead: connmgr's waits never call
+``time.sleep`` (they are interruptible), so that patch and the imports are
+what changes when switching.
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ from connmgr import (
     create_session,
     exponential_backoff,
 )
+
+#: What the plan's tests patched as "time.sleep": the decorator's default wait.
+SLEEP = "connmgr.clock.SystemClock.sleep"
 
 
 def http_error(status: int, **headers: str) -> requests.HTTPError:
@@ -114,7 +120,7 @@ class TestRetries:
         assert fetch(1, b=2) == 3
         assert fetch.__name__ == "fetch"
 
-    @patch("time.sleep")
+    @patch(SLEEP, return_value=False)
     def test_widened_retry_exceptions_retry_anything(self, sleep):
         calls = []
         config = RetryConfig()
@@ -130,7 +136,7 @@ class TestRetries:
         assert flaky() == "done"
         assert len(calls) == 3 and sleep.call_count == 2
 
-    @patch("time.sleep")
+    @patch(SLEEP, return_value=False)
     def test_exhausted_retries_raise_the_last_exception(self, sleep):
         errors = [requests.ConnectionError(f"refused #{n}") for n in range(4)]
 
@@ -143,7 +149,7 @@ class TestRetries:
         assert info.value is errors[3]
         assert sleep.call_count == 3
 
-    @patch("time.sleep")
+    @patch(SLEEP, return_value=False)
     def test_the_waits_grow_exponentially_with_jitter(self, sleep):
         @exponential_backoff
         def down():
@@ -155,7 +161,7 @@ class TestRetries:
         assert len(waits) == 3
         assert all(base <= w <= base + 0.25 for w, base in zip(waits, (0.5, 1.0, 2.0), strict=True))
 
-    @patch("time.sleep")
+    @patch(SLEEP, return_value=False)
     def test_a_builtin_exception_outside_retry_exceptions_is_raised_at_once(self, sleep):
         @exponential_backoff
         def broken():
@@ -165,7 +171,7 @@ class TestRetries:
             broken()
         sleep.assert_not_called()
 
-    @patch("time.sleep")
+    @patch(SLEEP, return_value=False)
     def test_http_errors_are_retried_by_status(self, sleep):
         calls = {503: 0, 404: 0}
 
@@ -180,7 +186,7 @@ class TestRetries:
             fetch(404)
         assert calls == {503: 4, 404: 1}
 
-    @patch("time.sleep")
+    @patch(SLEEP, return_value=False)
     def test_a_tracker_counts_retries_and_delays(self, sleep):
         tracker = RetryTracker()
         calls = []
@@ -196,7 +202,7 @@ class TestRetries:
         assert tracker.attempts == 2
         assert tracker.total_delay == pytest.approx(sum(c.args[0] for c in sleep.call_args_list))
 
-    @patch("time.sleep")
+    @patch(SLEEP, return_value=False)
     def test_each_retry_is_logged_as_the_plan_words_it(self, sleep, caplog):
         @exponential_backoff
         def search():
@@ -224,7 +230,7 @@ class TestRetries:
         assert callback.on_retry.call_count == 2
         callback.on_retry.assert_called_with(2, 3, 1.0, error)
 
-    @patch("time.sleep")
+    @patch(SLEEP, return_value=False)
     def test_a_retry_callback_hears_every_retry(self, sleep):
         heard = []
 
