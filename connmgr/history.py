@@ -8,9 +8,9 @@ straight through costs one append); they become frozen, worded
 through :meth:`ConnectionManager.history`::
 
     for record in mgr.history():
-        print(record.summary)             # GET http://…/search — 200 after 2 attempts in 2.6 s
+        log.info("%s", record.summary)    # GET http://…/search — 200 after 2 attempts in 2.6 s
         for step in record.steps:
-            print("  ", step.text)        # attempt 1: 503 (0.12 s)
+            log.info("  %s", step.text)   # attempt 1: 503 (0.12 s)
 """
 
 from __future__ import annotations

@@ -17,9 +17,9 @@ Example::
 
     mgr.get("/search", params={"q": "daft punk"})
     for record in mgr.history():
-        print(record.summary)
+        log.info("%s", record.summary)
         for step in record.steps:
-            print("  ", step.text)
+            log.info("  %s", step.text)
 """
 
 from __future__ import annotations

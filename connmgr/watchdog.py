@@ -16,8 +16,8 @@ empty watchdog (the parent's thread does not exist there).
 
 Example::
 
-    timer = Timer(lambda: print("late"))
-    WATCHDOG.schedule(0.5, timer)      # prints "late" in ~0.5 s ...
+    timer = Timer(lambda: log.warning("late"))
+    WATCHDOG.schedule(0.5, timer)      # logs "late" in ~0.5 s ...
     WATCHDOG.cancel(timer)             # ... unless cancelled first
 """
 

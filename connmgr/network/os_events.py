@@ -22,7 +22,7 @@ monitor polls (every ``interval`` while online); Qt apps can add
 
 Example::
 
-    listener = NetlinkListener(lambda reason, links_up: print(reason, links_up))
+    listener = NetlinkListener(lambda reason, links_up: log.info("%s (up: %s)", reason, links_up))
     if listener.start():
         ...
         listener.stop()

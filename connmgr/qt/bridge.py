@@ -28,7 +28,7 @@ is destroyed.
 Example::
 
     bridge = SignalBridge(mgr, parent=window)
-    bridge.state_changed.connect(lambda e: print(e.origin, e.new.value))   # GUI thread
+    bridge.state_changed.connect(lambda e: status_label.setText(e.new.value))   # GUI thread
 """
 
 from __future__ import annotations
@@ -392,7 +392,7 @@ class SignalBridge(QObject):
     Example::
 
         bridge = SignalBridge(mgr, parent=window)
-        bridge.retry_scheduled.connect(lambda e: print(e.attempt, e.delay))
+        bridge.retry_scheduled.connect(lambda e: log.info("retry %d in %.1f s", e.attempt, e.delay))
         bridge.flushed.connect(status_label.refresh)
     """
 

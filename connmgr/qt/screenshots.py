@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import random
 import threading
@@ -42,6 +43,8 @@ ORIGIN = "http://127.0.0.1:8080"
 _SEARCH = f"{ORIGIN}/search?q=daft+punk"
 #: Width of the banner images (a narrow app window's content area).
 BANNER_WIDTH = 640
+
+logger = logging.getLogger(__name__)
 
 
 @explain_frozen
@@ -419,9 +422,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("directory", help="where to write the PNGs (e.g. docs/images)")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     for path in take_screenshots(args.directory):
-        image_size = _size_of(path)
-        print(f"{path}  {image_size[0]}×{image_size[1]}")  # noqa: T201 - a command's output
+        width, height = _size_of(path)
+        logger.info("%s  %d×%d", path, width, height)
     return 0
 
 
